@@ -1,0 +1,3 @@
+from vsockport.cli import main
+
+main(prog_name="vsockport")

@@ -1,0 +1,133 @@
+"""Command line: parse options, call the engine, hand results to report."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vsockport import __version__, engine, report
+from vsockport.config import ConfigError, load_config
+from vsockport.rules import ALL_RULES, find_rule
+
+EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
+
+
+class _Command(click.Group):
+    """Turns unexpected exceptions into one line and exit code 2; `--debug` shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except ConfigError as exc:
+            click.echo(f"vsockport: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            else:
+                click.echo(f"vsockport: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+@click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vsockport")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Port Python socket programs from TCP/IP to vSockets (AF_VSOCK / VMware VMCI sockets).
+
+    \b
+    Exit codes: 0 nothing (left) to port, 1 changes pending or findings to review,
+    2 errors (unreadable or unparsable files, bad options), 3 both 1 and 2.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _port_options(func):
+    options = [
+        click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path)),
+        click.option("--cid", "cids", multiple=True, metavar="HOST=CID", help="Map a host name to a CID (repeatable)."),
+        click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable)."),
+        click.option("--runtime-module", default=None, metavar="NAME", help="Name of the injected runtime module [vsock_runtime]."),
+        click.option("--no-gitignore", is_flag=True, help="Also port files that git ignores."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [CPU count]."),
+        click.option("-q", "--quiet", is_flag=True, help="Print only the summary (and the diff for `diff`)."),
+        click.option("--color/--no-color", default=None, help="Force colored output on or off."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run(paths, cids, exclude, runtime_module, no_gitignore, jobs, quiet, color, *, write: bool) -> int:
+    config = load_config(
+        paths[0] if paths else Path.cwd(),
+        cids=cids,
+        exclude=exclude,
+        runtime_module=runtime_module,
+        respect_gitignore=False if no_gitignore else None,
+    )
+    out = Console(force_terminal=color, no_color=color is False, highlight=False)
+    err = Console(stderr=True, force_terminal=color, no_color=color is False, highlight=False)
+    if err.is_terminal and not quiet:
+        with Progress(TextColumn("porting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("port", total=None)
+            result = engine.run(paths, config, write=write, jobs=jobs, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    else:
+        result = engine.run(paths, config, write=write, jobs=jobs)
+    if not write:
+        for file_result in sorted(result.changed, key=lambda r: str(r.path)):
+            report.print_diff(out, report.unified_diff(file_result))
+    if not quiet:
+        for text, style in report.finding_lines(result, applied=write):
+            err.print(text, style=style or None, soft_wrap=True, markup=False)
+    err.print(report.summary(result, applied=write), style="bold", soft_wrap=True, markup=False)
+    return report.exit_code(result, applied=write)
+
+
+@main.command()
+@_port_options
+def rewrite(**options) -> None:
+    """Port files and folders in place, and add the runtime module they import."""
+    sys.exit(_run(**options, write=True))
+
+
+@main.command()
+@_port_options
+def diff(**options) -> None:
+    """Show the unified diff `rewrite` would apply; change nothing. Exits 1 while anything is left to port."""
+    sys.exit(_run(**options, write=False))
+
+
+@main.command("rules")
+def list_rules() -> None:
+    """List the rules."""
+    table = Table("code", "name", "fix", "what it does")
+    for rule in ALL_RULES:
+        table.add_row(rule.code, rule.name, rule.fix_safety, rule.summary())
+    Console().print(table)
+
+
+@main.command()
+@click.argument("rule")
+def explain(rule: str) -> None:
+    """Show a rule's documentation and examples (RULE: code like VS003 or name like bind-address)."""
+    found = find_rule(rule)
+    if found is None:
+        known = ", ".join(f"{r.code} ({r.name})" for r in ALL_RULES)
+        click.echo(f"vsockport: error: unknown rule {rule!r}; known rules: {known}", err=True)
+        sys.exit(EXIT_ERROR)
+    text = [f"# {found.code} {found.name}", "", found.documentation(), "", f"Fix safety: {found.fix_safety}"]
+    for index, example in enumerate(found.examples, 1):
+        text += ["", f"## Example {index}: before", example.before.rstrip("\n")]
+        text += ["", "## after" if example.after else "## after (unchanged)", (example.after or example.before).rstrip("\n")]
+    click.echo("\n".join(text))

@@ -1,0 +1,116 @@
+"""`[tool.vsockport]` in the nearest pyproject.toml, overlaid with command-line options: one immutable Config."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on older interpreters only
+    import tomli as tomllib
+
+DEFAULT_RUNTIME_MODULE = "vsock_runtime"
+MAX_CID = 0xFFFFFFFF
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(Exception):
+    """A configuration value or option that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    cid_map: Mapping[str, int] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    runtime_module: str = DEFAULT_RUNTIME_MODULE
+    respect_gitignore: bool = True
+    source: Path | None = None  # the pyproject.toml the settings came from, if any
+
+
+def parse_cid(host: str, value: object, where: str) -> int:
+    try:
+        cid = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value), 0)
+    except ValueError:
+        raise ConfigError(f"{where}: CID for {host!r} must be an integer, got {value!r}") from None
+    if not 0 <= cid <= MAX_CID:
+        raise ConfigError(f"{where}: CID for {host!r} must be between 0 and {MAX_CID}, got {cid}")
+    return cid
+
+
+def parse_cid_option(text: str) -> tuple[str, int]:
+    host, sep, value = text.partition("=")
+    if not sep or not host.strip():
+        raise ConfigError(f"--cid {text!r}: expected HOST=CID, for example --cid db.internal=3")
+    return host.strip(), parse_cid(host.strip(), value.strip(), "--cid")
+
+
+def find_pyproject(start: Path) -> Path | None:
+    start = start.resolve()
+    for folder in [start, *start.parents] if start.is_dir() else list(start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(start: Path, *, cids: Iterable[str] = (), exclude: Iterable[str] = (),
+                runtime_module: str | None = None, respect_gitignore: bool | None = None) -> Config:
+    config = Config()
+    pyproject = find_pyproject(start)
+    if pyproject is not None:
+        config = _from_pyproject(pyproject)
+    cid_map = dict(config.cid_map)
+    for text in cids:
+        host, cid = parse_cid_option(text)
+        cid_map[host] = cid
+    module = runtime_module if runtime_module is not None else config.runtime_module
+    _check_module_name(module, "--runtime-module")
+    return replace(
+        config,
+        cid_map=cid_map,
+        exclude=config.exclude + tuple(exclude),
+        runtime_module=module,
+        respect_gitignore=config.respect_gitignore if respect_gitignore is None else respect_gitignore,
+    )
+
+
+def _check_module_name(name: str, where: str) -> None:
+    if not _MODULE_NAME.match(name):
+        raise ConfigError(f"{where}: {name!r} is not a valid Python module name")
+
+
+def _from_pyproject(path: Path) -> Config:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    table = data.get("tool", {}).get("vsockport", {})
+    where = f"{path} [tool.vsockport]"
+    known = {"cid-map", "exclude", "runtime-module", "respect-gitignore"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    raw_map = table.get("cid-map", {})
+    if not isinstance(raw_map, dict):
+        raise ConfigError(f"{where}: cid-map must be a table of HOST = CID")
+    exclude = table.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
+        raise ConfigError(f"{where}: exclude must be a list of glob patterns")
+    module = table.get("runtime-module", DEFAULT_RUNTIME_MODULE)
+    if not isinstance(module, str):
+        raise ConfigError(f"{where}: runtime-module must be a string")
+    _check_module_name(module, where + " runtime-module")
+    gitignore = table.get("respect-gitignore", True)
+    if not isinstance(gitignore, bool):
+        raise ConfigError(f"{where}: respect-gitignore must be true or false")
+    return Config(
+        cid_map={host: parse_cid(host, value, where + " cid-map") for host, value in raw_map.items()},
+        exclude=tuple(exclude),
+        runtime_module=module,
+        respect_gitignore=gitignore,
+        source=path,
+    )

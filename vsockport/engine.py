@@ -1,0 +1,204 @@
+"""discover files -> byte prefilter -> parse -> run rules -> inject runtime -> write.
+
+The engine knows nothing about sockets: rules do. Results are plain data that the CLI, the reports
+and the tests consume the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import libcst as cst
+
+from vsockport.config import Config
+from vsockport.files import atomic_write, discover
+from vsockport.rules import ALL_RULES, Finding, PortOptions, Rule, run_rules
+from vsockport.runtime import inject
+
+_PY2_HINTS = re.compile(rb"^\s*(print\s+[^\s(=]|exec\s+[\"'\w]|except\s+[\w.]+\s*,\s*\w+\s*:)|\bur[\"']", re.MULTILINE)
+_PARALLEL_THRESHOLD = 16
+
+
+@dataclass
+class FileResult:
+    path: Path
+    old: bytes | None = None  # None: the file does not exist yet (a runtime file to add)
+    new: bytes | None = None  # None: nothing to change
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    encoding: str = "utf-8"
+    runtime_import: str | None = None  # set when the module (now) imports the runtime
+    is_runtime: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.new is not None and self.new != self.old
+
+
+@dataclass
+class RunResult:
+    files: list[FileResult]
+    scanned: int
+    errors: list[tuple[Path, str]]  # discovery and write errors: (path, message)
+
+    @property
+    def changed(self) -> list[FileResult]:
+        return [f for f in self.files if f.changed]
+
+    @property
+    def findings(self) -> list[tuple[FileResult, Finding]]:
+        return [(f, finding) for f in self.files for finding in f.findings]
+
+    @property
+    def error_count(self) -> int:
+        return len(self.errors) + sum(1 for f in self.files if f.error)
+
+
+class ParseFailure(Exception):
+    def __init__(self, line: int, column: int, message: str) -> None:
+        super().__init__(f"{line}:{column}: {message}")
+        self.line, self.column, self.message = line, column, message
+
+
+def triggers_for(rules: Sequence[type[Rule]]) -> tuple[bytes, ...]:
+    return tuple(sorted({t for rule in rules for t in rule.triggers}))
+
+
+def may_need_porting(data: bytes, triggers: Sequence[bytes]) -> bool:
+    """Cheap byte test: files without any rule's trigger bytes are never parsed."""
+    return any(t in data for t in triggers)
+
+
+def port_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]] = ALL_RULES):
+    """Port one module's bytes. Returns (new bytes or None, findings, encoding, uses runtime)."""
+    if b"\0" in data:
+        raise ParseFailure(1, 1, "binary file (contains NUL bytes)")
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        hint = "; this looks like Python 2 code, which vsockport does not parse" if _PY2_HINTS.search(data) else ""
+        raise ParseFailure(exc.raw_line, exc.raw_column + 1, exc.message.splitlines()[0] + hint) from None
+    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
+        raise ParseFailure(1, 1, f"cannot decode: {exc}; add a coding cookie (PEP 263) or save as UTF-8") from None
+    outcome = run_rules(module, rules, options)
+    new = outcome.module.bytes
+    uses_runtime = outcome.uses_runtime or _imports_runtime(data, options.runtime_import)
+    return (new if new != data else None), outcome.findings, module.encoding, uses_runtime
+
+
+def _imports_runtime(data: bytes, runtime_import: str) -> bool:
+    return f"from {runtime_import} import".encode() in data
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    options: PortOptions
+    rules: tuple[type[Rule], ...]
+
+
+def _port_one(job: _Job) -> FileResult:
+    result = FileResult(job.path)
+    try:
+        data = job.path.read_bytes()
+    except OSError as exc:
+        result.error = f"cannot read: {exc.strerror or exc}"
+        return result
+    result.old = data
+    if not may_need_porting(data, triggers_for(job.rules)) or inject.is_runtime_file(
+        job.path, data, job.options.runtime_import.lstrip(".")
+    ):
+        return result
+    try:
+        new, findings, encoding, uses_runtime = port_source(data, job.options, job.rules)
+    except ParseFailure as exc:
+        result.error = f"{exc.line}:{exc.column}: cannot parse: {exc.message}"
+        return result
+    except RecursionError:
+        result.error = "1:1: cannot port: nesting too deep for the parser"
+        return result
+    result.new, result.findings, result.encoding = new, findings, encoding
+    if uses_runtime:
+        result.runtime_import = job.options.runtime_import
+    return result
+
+
+def _port_chunk(jobs: list[_Job]) -> list[FileResult]:
+    return [_port_one(job) for job in jobs]
+
+
+def run(
+    paths: Sequence[Path],
+    config: Config,
+    *,
+    write: bool,
+    rules: Sequence[type[Rule]] = ALL_RULES,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    discovery = discover(paths, config.exclude, config.respect_gitignore)
+    errors = list(discovery.errors)
+    work = []
+    for path in discovery.files:
+        where = inject.placement(path, config.runtime_module)
+        options = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name)
+        work.append(_Job(path, options, tuple(rules)))
+    results = _execute(work, jobs, progress)
+    results.extend(_runtime_results(results, config.runtime_module))
+    if write:
+        for result in results:
+            if result.changed:
+                try:
+                    atomic_write(result.path, result.new)  # type: ignore[arg-type]
+                except OSError as exc:
+                    errors.append((result.path, f"cannot write: {exc.strerror or exc}"))
+                    result.new = None
+    return RunResult(results, len(discovery.files), errors)
+
+
+def _execute(work: list[_Job], jobs: int | None, progress) -> list[FileResult]:
+    jobs = jobs or os.cpu_count() or 1
+    total = len(work)
+    if jobs <= 1 or total < _PARALLEL_THRESHOLD:
+        results = []
+        for index, job in enumerate(work, 1):
+            results.append(_port_one(job))
+            if progress:
+                progress(index, total)
+        return results
+    # Chunks amortise process hand-off; small enough that progress stays live and the load balanced.
+    size = max(1, min(64, total // (jobs * 8)))
+    chunks = [work[i : i + size] for i in range(0, total, size)]
+    results = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for chunk_result in pool.map(_port_chunk, chunks):
+            results.extend(chunk_result)
+            if progress:
+                progress(len(results), total)
+    return results
+
+
+def _runtime_results(results: list[FileResult], module_name: str) -> list[FileResult]:
+    """One result per runtime file that ported modules need: added, updated, or already current."""
+    needed: dict[Path, FileResult] = {}
+    for result in results:
+        if result.runtime_import is None or result.error:
+            continue
+        target = inject.placement(result.path, module_name).runtime_path
+        if target in needed:
+            continue
+        existing = None
+        try:
+            existing = target.read_bytes()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            needed[target] = FileResult(target, error=f"cannot read runtime: {exc.strerror or exc}", is_runtime=True)
+            continue
+        needed[target] = FileResult(target, old=existing, new=inject.runtime_update(existing), is_runtime=True)
+    return list(needed.values())

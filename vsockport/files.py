@@ -1,0 +1,129 @@
+"""Which files to port (hidden, virtualenv, git-ignored and excluded paths are skipped) and safe writes."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+# As ruff does by default: tool caches, build output and installed-package folders.
+_SKIPPED_DIR_NAMES = frozenset(
+    ["__pycache__", "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules", "site-packages", "venv"]
+)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    files: list[Path]
+    errors: list[tuple[Path, str]]
+
+
+def is_excluded(path: Path, patterns: Iterable[str]) -> bool:
+    """Glob patterns match the path as given, any trailing part of it, or any one component."""
+    text = path.as_posix()
+    parts = path.parts
+    for pattern in patterns:
+        pattern = pattern.rstrip("/")
+        if fnmatch.fnmatch(text, pattern) or fnmatch.fnmatch(text, "*/" + pattern):
+            return True
+        if any(fnmatch.fnmatch(part, pattern) for part in parts):
+            return True
+    return False
+
+
+def _git_ignored(folder: Path) -> set[Path] | None:
+    """Absolute paths git ignores under `folder` (directories included), or None outside a work tree."""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(folder), "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return {(folder / os.fsdecode(p).rstrip("/")).resolve() for p in proc.stdout.split(b"\0") if p}
+
+
+def _is_virtualenv(folder: Path) -> bool:
+    return (folder / "pyvenv.cfg").is_file()
+
+
+def discover(paths: Iterable[Path], exclude: Iterable[str] = (), respect_gitignore: bool = True) -> Discovery:
+    exclude = tuple(exclude)
+    files: list[Path] = []
+    errors: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
+    for root in paths:
+        if not os.path.lexists(root):
+            errors.append((root, "no such file or directory"))
+            continue
+        if root.is_file():
+            add(root)  # named explicitly: always ported
+            continue
+        if not root.is_dir():
+            errors.append((root, "not a file or folder"))
+            continue
+        ignored = _git_ignored(root) if respect_gitignore else None
+        for folder, dirnames, filenames in os.walk(root, onerror=lambda e: errors.append((Path(e.filename), e.strerror or str(e)))):
+            base = Path(folder)
+            kept = []
+            for name in sorted(dirnames):
+                sub = base / name
+                if name.startswith(".") or name in _SKIPPED_DIR_NAMES or _is_virtualenv(sub):
+                    continue
+                if is_excluded(sub.relative_to(root), exclude) or (ignored and sub.resolve() in ignored):
+                    continue
+                if sub.is_symlink():
+                    continue  # never walk (and later write) out of the tree through a link
+                kept.append(name)
+            dirnames[:] = kept
+            for name in sorted(filenames):
+                if not name.endswith(".py") or name.startswith("."):
+                    continue
+                path = base / name
+                if is_excluded(path.relative_to(root), exclude) or (ignored and path.resolve() in ignored):
+                    continue
+                add(path)
+    return Discovery(files, errors)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename: readers see old or new, never half."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".vsockport-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

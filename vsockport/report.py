@@ -1,0 +1,88 @@
+"""Turn results into text: unified diffs, finding lines and the summary. Knows results, not rules."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from vsockport.engine import FileResult, RunResult
+
+
+def display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _decode(data: bytes | None, encoding: str) -> str:
+    if data is None:
+        return ""
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return data.decode("utf-8", "replace")
+
+
+def unified_diff(result: FileResult) -> str:
+    name = display_path(result.path).replace(os.sep, "/")
+    old = _decode(result.old, result.encoding).splitlines(keepends=True)
+    new = _decode(result.new, result.encoding).splitlines(keepends=True)
+    lines = []
+    for line in difflib.unified_diff(old, new, "/dev/null" if result.old is None else f"a/{name}", f"b/{name}"):
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        lines.append(line)
+    return "".join(lines)
+
+
+def print_diff(console: Console, text: str) -> None:
+    if not console.is_terminal:
+        console.file.write(text)
+        return
+    for line in text.splitlines():
+        style = (
+            "bold" if line.startswith(("---", "+++")) else
+            "cyan" if line.startswith("@@") else
+            "green" if line.startswith("+") else
+            "red" if line.startswith("-") else ""
+        )
+        console.print(Text(line, style=style), soft_wrap=True, highlight=False)
+
+
+def finding_lines(run: RunResult, *, applied: bool) -> list[tuple[str, str]]:
+    """(text, style) per finding and error, in path order."""
+    lines = []
+    for path, message in run.errors:
+        lines.append((f"{display_path(path)}: error: {message}", "red"))
+    for result in sorted(run.files, key=lambda r: str(r.path)):
+        shown = display_path(result.path)
+        if result.error:
+            lines.append((f"{shown}:{result.error}" if result.error[:1].isdigit() else f"{shown}: error: {result.error}", "red"))
+        for f in result.findings:
+            state = ("fixed" if applied else "fixable") if f.fixable else "needs review"
+            lines.append((f"{shown}:{f.line}:{f.column}: {f.code} {f.message} [{state}]", "yellow" if not f.fixable else ""))
+    return lines
+
+
+def summary(run: RunResult, *, applied: bool) -> str:
+    changed = len(run.changed)
+    review = sum(1 for _, f in run.findings if not f.fixable)
+    verb = "changed" if applied else "would change"
+    parts = [f"{run.scanned} file{'s' if run.scanned != 1 else ''} scanned", f"{changed} {verb}"]
+    runtime = [r for r in run.changed if r.is_runtime]
+    if runtime:
+        parts.append(f"runtime {'written' if applied else 'to write'}: {', '.join(display_path(r.path) for r in runtime)}")
+    parts.append(f"{review} to review")
+    parts.append(f"{run.error_count} error{'s' if run.error_count != 1 else ''}")
+    return ", ".join(parts)
+
+
+def exit_code(run: RunResult, *, applied: bool) -> int:
+    """0 nothing left to port; 1 changes pending (diff) or findings that need review; 2 errors; 3 both."""
+    pending = any(not f.fixable for _, f in run.findings) or (not applied and bool(run.changed))
+    return (1 if pending else 0) | (2 if run.error_count else 0)

@@ -1,0 +1,29 @@
+"""The rule registry: adding a rule = adding a file and a line here."""
+
+from __future__ import annotations
+
+from vsockport.rules.address_family import AddressFamily
+from vsockport.rules.base import Example, Finding, PortOptions, Rule, run_rules
+from vsockport.rules.bind_address import BindAddress
+from vsockport.rules.connect_address import ConnectAddress
+from vsockport.rules.create_connection import CreateConnection
+from vsockport.rules.ctypes_sockaddr import CtypesSockaddr
+from vsockport.rules.family_comparison import FamilyComparison
+
+ALL_RULES: tuple[type[Rule], ...] = (
+    AddressFamily,
+    FamilyComparison,
+    BindAddress,
+    ConnectAddress,
+    CreateConnection,
+    CtypesSockaddr,
+)
+
+
+def find_rule(key: str) -> type[Rule] | None:
+    """A rule by code (`VS003`) or name (`bind-address`), case-insensitive."""
+    key = key.strip().lower()
+    return next((r for r in ALL_RULES if key in (r.code.lower(), r.name.lower())), None)
+
+
+__all__ = ["ALL_RULES", "Example", "Finding", "PortOptions", "Rule", "find_rule", "run_rules"]

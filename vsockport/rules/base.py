@@ -1,0 +1,259 @@
+"""The rule contract and the single traversal that runs every rule over one module.
+
+A rule is a class with a docstring in fixed sections (What it does / Why / Example / Fix safety),
+before/after `examples` that the test suite runs, and libcst-style `visit_<Node>` / `leave_<Node>` methods.
+Rules identify code on `original_node` and return changes on `updated_node`, so they compose in one pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Iterable, Mapping, Sequence
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from vsockport.rules.names import ModuleNames
+
+# The name a ported module binds to the vsock address family, as VMware's porting guide does.
+AF_NAME = "afVMCI"
+AF_FACTORY = "VMCISock_GetAFValue"
+
+
+@dataclass(frozen=True)
+class Example:
+    """`before` ported by the rule alone gives `after` (None: left unchanged) and reports `codes`."""
+
+    before: str
+    after: str | None = None
+    codes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    rule: str
+    message: str
+    line: int
+    column: int
+    fixable: bool
+
+
+@dataclass(frozen=True)
+class PortOptions:
+    """What rules may know about the port: host→CID map and how to import the runtime."""
+
+    cid_map: Mapping[str, int] = field(default_factory=dict)
+    runtime_import: str = "vsock_runtime"  # module path as written in the import ('.vsock_runtime' in packages)
+
+
+class ModuleContext:
+    """Per-module state shared by all rules: names, options, requested runtime names and findings."""
+
+    def __init__(self, module: cst.Module, options: PortOptions) -> None:
+        self.module = module
+        self.names = ModuleNames(module)
+        self.options = options
+        self.findings: list[Finding] = []
+        self.runtime_names: set[str] = set()
+        self.needs_af_value = False
+        self._wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        self._positions: Mapping[cst.CSTNode, object] | None = None
+
+    def runtime_name(self, name: str) -> cst.Name:
+        """A reference to `name` from the runtime module; the import is added after the pass."""
+        self.runtime_names.add(name)
+        return cst.Name(name)
+
+    def af_family(self) -> cst.Name:
+        self.needs_af_value = True
+        self.runtime_names.add(AF_FACTORY)
+        return cst.Name(AF_NAME)
+
+    def is_runtime_name(self, node: cst.BaseExpression) -> bool:
+        """True for names that already come from the runtime (so a second run leaves them alone)."""
+        if isinstance(node, cst.Name) and node.value == AF_NAME:
+            return True
+        qualified = self.names.qualified(node)
+        if qualified is None:
+            return False
+        module = qualified.rpartition(".")[0]
+        return module.rpartition(".")[2] == self.options.runtime_import.rpartition(".")[2]
+
+    def position(self, node: cst.CSTNode) -> tuple[int, int]:
+        if self._positions is None:
+            self._positions = self._wrapper.resolve(PositionProvider)
+        pos = self._positions.get(node)
+        return (pos.start.line, pos.start.column + 1) if pos is not None else (0, 0)
+
+
+class Rule:
+    """Base class; see the module docstring for the contract."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    fix_safety: ClassVar[str] = "safe"  # "safe", "unsafe" or "none" (report only)
+    examples: ClassVar[Sequence[Example]] = ()
+    # Byte strings of which at least one must occur in a file for this rule to have anything to do.
+    triggers: ClassVar[Sequence[bytes]] = (b"socket",)
+
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.ctx = ctx
+        self.names = ctx.names
+
+    def report(self, node: cst.CSTNode, message: str, *, fixable: bool = True) -> None:
+        line, column = self.ctx.position(node)
+        self.ctx.findings.append(Finding(self.code, self.name, message, line, column, fixable))
+
+    @classmethod
+    def documentation(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def summary(cls) -> str:
+        return cls.documentation().splitlines()[0] if cls.__doc__ else ""
+
+
+class _RuleRunner(cst.CSTTransformer):
+    """One traversal; each node is offered to every rule that has a method for its type."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        super().__init__()
+        self._visitors: dict[str, list[Callable]] = defaultdict(list)
+        self._leavers: dict[str, list[Callable]] = defaultdict(list)
+        for rule in rules:
+            for attr in dir(type(rule)):
+                if attr.startswith("visit_"):
+                    self._visitors[attr[6:]].append(getattr(rule, attr))
+                elif attr.startswith("leave_"):
+                    self._leavers[attr[6:]].append(getattr(rule, attr))
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        for visit in self._visitors.get(type(node).__name__, ()):
+            visit(node)
+        return True
+
+    def on_leave(self, original_node, updated_node):
+        for leave in self._leavers.get(type(original_node).__name__, ()):
+            updated_node = leave(original_node, updated_node)
+        return updated_node
+
+
+@dataclass
+class RuleOutcome:
+    module: cst.Module
+    findings: list[Finding]
+    uses_runtime: bool
+
+
+def run_rules(module: cst.Module, rule_classes: Sequence[type[Rule]], options: PortOptions) -> RuleOutcome:
+    ctx = ModuleContext(module, options)
+    rules = [cls(ctx) for cls in rule_classes]
+    new_module = module.visit(_RuleRunner(rules))
+    if ctx.runtime_names:
+        new_module = add_runtime_imports(new_module, ctx)
+    ctx.findings.sort(key=lambda f: (f.line, f.column, f.code))
+    return RuleOutcome(new_module, ctx.findings, bool(ctx.runtime_names))
+
+
+# -- runtime import placement ---------------------------------------------------------------------
+
+def _is_import_line(stmt: cst.CSTNode) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
+    )
+
+
+def _is_docstring(stmt: cst.CSTNode) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+def _runtime_module_expr(runtime_import: str) -> tuple[cst.Attribute | cst.Name, list[cst.Dot]]:
+    dots = len(runtime_import) - len(runtime_import.lstrip("."))
+    dotted = runtime_import.lstrip(".")
+    expr: cst.Attribute | cst.Name = cst.parse_expression(dotted)  # type: ignore[assignment]
+    return expr, [cst.Dot() for _ in range(dots)]
+
+
+def _existing_runtime_import(stmt: cst.CSTNode, ctx: ModuleContext) -> cst.ImportFrom | None:
+    if not _is_import_line(stmt):
+        return None
+    node = stmt.body[0]
+    if isinstance(node, cst.ImportFrom) and node.module is not None and not isinstance(node.names, cst.ImportStar):
+        written = "." * len(node.relative) + (cst.Module([]).code_for_node(node.module))
+        if written == ctx.options.runtime_import:
+            return node
+    return None
+
+
+def _is_af_assignment(stmt: cst.CSTNode) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and isinstance(stmt.body[0], cst.Assign)
+        and any(isinstance(t.target, cst.Name) and t.target.value == AF_NAME for t in stmt.body[0].targets)
+    )
+
+
+def add_runtime_imports(module: cst.Module, ctx: ModuleContext) -> cst.Module:
+    """Import what the rules used from the runtime, once, after the module's leading imports.
+
+    An existing runtime import is extended in place, so a second run (or a run after new code was
+    added) never duplicates it.
+    """
+    body = list(module.body)
+    wanted = set(ctx.runtime_names)
+    for index, stmt in enumerate(body):
+        existing = _existing_runtime_import(stmt, ctx)
+        if existing is not None:
+            have = {a.evaluated_name for a in existing.names}  # type: ignore[union-attr]
+            if not wanted <= have:
+                merged = _import_from(ctx.options.runtime_import, wanted | have)
+                body[index] = stmt.with_changes(body=[merged])
+            wanted = set()
+            insert_at = index + 1
+            break
+    else:
+        insert_at = _insertion_index(body)
+    new_lines: list[cst.BaseStatement] = []
+    if wanted:
+        new_lines.append(cst.SimpleStatementLine([_import_from(ctx.options.runtime_import, wanted)]))
+    if ctx.needs_af_value and not any(_is_af_assignment(s) for s in body):
+        new_lines.append(cst.parse_statement(f"{AF_NAME} = {AF_FACTORY}()"))
+    if not new_lines:
+        return module.with_changes(body=body)
+    if insert_at < len(body) and insert_at > 0 and not _is_import_line(body[insert_at - 1]):
+        # Inserted after a docstring: keep the docstring's separation from what follows.
+        new_lines[0] = new_lines[0].with_changes(leading_lines=[cst.EmptyLine()])
+    body[insert_at:insert_at] = new_lines
+    return module.with_changes(body=body)
+
+
+def _import_from(runtime_import: str, names: Iterable[str]) -> cst.ImportFrom:
+    module_expr, dots = _runtime_module_expr(runtime_import)
+    aliases = [cst.ImportAlias(cst.Name(n)) for n in sorted(names)]
+    aliases = [a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))) for a in aliases[:-1]] + aliases[-1:]
+    return cst.ImportFrom(module=module_expr, names=aliases, relative=dots)
+
+
+def _insertion_index(body: list[cst.BaseStatement]) -> int:
+    """After the docstring, `__future__` imports and the leading block of imports."""
+    index = 0
+    if body and _is_docstring(body[0]):
+        index = 1
+    last_import = None
+    for position in range(index, len(body)):
+        stmt = body[position]
+        if _is_import_line(stmt):
+            last_import = position
+        elif isinstance(stmt, (cst.Try, cst.If)) and last_import is not None:
+            continue  # guarded imports (try: import x / except ImportError) inside the import block
+        else:
+            break
+    return index if last_import is None else last_import + 1

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from vsockport.rules.addresses import port_address
+from vsockport.rules.base import Example, Rule
+
+_HEADER = "import socket\nfrom vsock_runtime import {names}\n"
+
+
+class BindAddress(Rule):
+    """Turn `(host, port)` bind addresses into vsock `(CID, port)` addresses.
+
+    ## What it does
+    In `sock.bind((host, port))` and `socket.create_server((host, port))`:
+    - `''`, `'0.0.0.0'`, `'::'`, `INADDR_ANY`, a specific interface address or `gethostname()` become
+      `VMADDR_CID_ANY`;
+    - loopback hosts (`'localhost'`, `'127.0.0.1'`, `'::1'`) also become `VMADDR_CID_ANY`, and this is
+      reported: the socket becomes reachable from the host over vsock;
+    - port `0` becomes `VMADDR_PORT_ANY`;
+    - a computed host becomes `vsock_bind_cid(host)`, resolved at run time;
+    - IPv6 4-tuples lose `flowinfo` and `scope_id`.
+    Module-level constants (`HOST = ''`) are followed; an address held in a module-level tuple constant
+    is converted at run time with `vsock_address(ADDR, bind=True)`.
+
+    ## Why
+    A vsock address is `(CID, port)` with integers only: a host string raises `TypeError`. Port 0 is a
+    real, privileged vsock port; "any port" is `VMADDR_PORT_ANY`.
+
+    ## Example
+    ```python
+    s.bind(('', 0))
+    ```
+    becomes
+    ```python
+    s.bind((VMADDR_CID_ANY, VMADDR_PORT_ANY))
+    ```
+
+    ## Fix safety
+    Safe for literal and constant hosts. Computed hosts are resolved at run time by the runtime, which
+    raises a clear error for names it cannot map.
+    """
+
+    code = "VS003"
+    name = "bind-address"
+    examples = (
+        Example(
+            "import socket\ns.bind(('', 0))\n",
+            _HEADER.format(names="VMADDR_CID_ANY, VMADDR_PORT_ANY") + "s.bind((VMADDR_CID_ANY, VMADDR_PORT_ANY))\n",
+            ("VS003", "VS003"),
+        ),
+        Example(
+            "import socket\nHOST = 'localhost'\nPORT = 8080\ns.bind((HOST, PORT))\n",
+            _HEADER.format(names="VMADDR_CID_ANY") + "HOST = 'localhost'\nPORT = 8080\ns.bind((VMADDR_CID_ANY, PORT))\n",
+            ("VS003",),
+        ),
+        Example(
+            "import socket\nsrv.bind(('::', port, 0, 0))\n",
+            _HEADER.format(names="VMADDR_CID_ANY") + "srv.bind((VMADDR_CID_ANY, port))\n",
+            ("VS003", "VS003"),
+        ),
+        Example(
+            "import socket\nsrv.bind((args.host, args.port))\n",
+            _HEADER.format(names="vsock_bind_cid") + "srv.bind((vsock_bind_cid(args.host), args.port))\n",
+            ("VS003",),
+        ),
+        Example(
+            "import socket\nADDR = ('0.0.0.0', 9000)\nsrv.bind(ADDR)\n",
+            _HEADER.format(names="vsock_address") + "ADDR = ('0.0.0.0', 9000)\nsrv.bind(vsock_address(ADDR, bind=True))\n",
+            ("VS003",),
+        ),
+        Example(
+            "import socket\nserver = socket.create_server(('', 8000))\n",
+            _HEADER.format(names="VMADDR_CID_ANY") + "server = socket.create_server((VMADDR_CID_ANY, 8000))\n",
+            ("VS003",),
+        ),
+        Example("import socket\nfrom vsock_runtime import VMADDR_CID_ANY\ns.bind((VMADDR_CID_ANY, 5000))\nw.bind('<Key>', cb)\n"),
+    )
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        index = self._address_index(original)
+        if index is None:
+            return updated
+        new_value, messages = port_address(self, original.args[index].value, updated.args[index].value, bind=True)
+        if new_value is None:
+            return updated
+        for message in messages:
+            self.report(original.args[index], message)
+        args = list(updated.args)
+        args[index] = args[index].with_changes(value=new_value)
+        return updated.with_changes(args=args)
+
+    def _address_index(self, call: cst.Call) -> int | None:
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "bind" and len(call.args) == 1:
+            return 0 if call.args[0].keyword is None and call.args[0].star == "" else None
+        if self.names.qualified(func) == "socket.create_server" or self.ctx.is_runtime_name(func):
+            if self.ctx.is_runtime_name(func) and not func_name_is(func, "create_vsock_server"):
+                return None
+            for index, arg in enumerate(call.args):
+                if (arg.keyword is None and index == 0 and arg.star == "") or (arg.keyword and arg.keyword.value == "address"):
+                    return index
+        return None
+
+
+def func_name_is(func: cst.BaseExpression, name: str) -> bool:
+    return (isinstance(func, cst.Name) and func.value == name) or (isinstance(func, cst.Attribute) and func.attr.value == name)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from vsockport.rules.addresses import port_address
+from vsockport.rules.base import Example, Rule
+from vsockport.rules.bind_address import func_name_is
+
+_HEADER = "import socket\nfrom vsock_runtime import {names}\n"
+
+
+class ConnectAddress(Rule):
+    """Turn `(host, port)` destinations into vsock `(CID, port)` addresses.
+
+    ## What it does
+    In `sock.connect(...)`, `sock.connect_ex(...)`, `sock.sendto(data, ...)` and
+    `socket.create_connection(...)`:
+    - `'localhost'`, `'127.0.0.1'`, `'::1'` (and `''`) become `VMADDR_CID_LOCAL`;
+    - hosts in the CID map (`--cid HOST=CID`, `[tool.vsockport] cid-map`) become their CID;
+    - any other host, literal or computed, becomes `vsock_cid(host)`: the runtime maps names to CIDs
+      from the `VSOCK_CID_MAP` environment variable and otherwise raises an error naming the host;
+    - integers (already CIDs) are left alone.
+    Module-level constants (`HOST = 'localhost'`) are followed.
+
+    ## Why
+    vsock has no name resolution: peers are identified by context IDs (CIDs), integers assigned by the
+    hypervisor. CPython rejects a string host on an AF_VSOCK socket with `TypeError`.
+
+    ## Example
+    ```python
+    s.connect(('localhost', 8080))
+    ```
+    becomes
+    ```python
+    s.connect((VMADDR_CID_LOCAL, 8080))
+    ```
+
+    ## Fix safety
+    Safe for loopback and mapped hosts. Other hosts keep working only once they are mapped to a CID at
+    run time; the runtime's error says how.
+    """
+
+    code = "VS004"
+    name = "connect-address"
+    examples = (
+        Example(
+            "import socket\ns.connect(('localhost', 8080))\n",
+            _HEADER.format(names="VMADDR_CID_LOCAL") + "s.connect((VMADDR_CID_LOCAL, 8080))\n",
+            ("VS004",),
+        ),
+        Example(
+            "import socket\nHOST = '127.0.0.1'\nerr = s.connect_ex((HOST, 22))\n",
+            _HEADER.format(names="VMADDR_CID_LOCAL") + "HOST = '127.0.0.1'\nerr = s.connect_ex((VMADDR_CID_LOCAL, 22))\n",
+            ("VS004",),
+        ),
+        Example(
+            "import socket\ns.sendto(b'ping', (host, port))\n",
+            _HEADER.format(names="vsock_cid") + "s.sendto(b'ping', (vsock_cid(host), port))\n",
+            ("VS004",),
+        ),
+        Example(
+            "import socket\nc = socket.create_connection(('db.internal', 5432), timeout=3)\n",
+            _HEADER.format(names="vsock_cid")
+            + "c = socket.create_connection((vsock_cid('db.internal'), 5432), timeout=3)\n",
+            ("VS004",),
+        ),
+        Example("import socket\ns.connect((2, 5000))\ndb = sqlite3.connect('x.db')\n"),
+    )
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        index = self._address_index(original)
+        if index is None:
+            return updated
+        new_value, messages = port_address(self, original.args[index].value, updated.args[index].value, bind=False)
+        if new_value is None:
+            return updated
+        for message in messages:
+            self.report(original.args[index], message)
+        args = list(updated.args)
+        args[index] = args[index].with_changes(value=new_value)
+        return updated.with_changes(args=args)
+
+    def _address_index(self, call: cst.Call) -> int | None:
+        func = call.func
+        positional = [a for a in call.args if a.keyword is None and a.star == ""]
+        if len(positional) != len(call.args):
+            positional = []
+        if isinstance(func, cst.Attribute) and func.attr.value in ("connect", "connect_ex") and len(positional) == 1:
+            return 0
+        if isinstance(func, cst.Attribute) and func.attr.value == "sendto" and len(positional) in (2, 3):
+            return len(positional) - 1
+        creates = self.names.qualified(func) == "socket.create_connection" or (
+            self.ctx.is_runtime_name(func) and func_name_is(func, "create_vsock_connection")
+        )
+        if creates:
+            for index, arg in enumerate(call.args):
+                if (arg.keyword is None and index == 0 and arg.star == "") or (arg.keyword and arg.keyword.value == "address"):
+                    return index
+        return None

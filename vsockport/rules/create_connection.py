@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from vsockport.rules.base import Example, Rule
+
+_REPLACEMENTS = {
+    "socket.create_connection": "create_vsock_connection",
+    "socket.create_server": "create_vsock_server",
+}
+
+
+class CreateConnection(Rule):
+    """Use the runtime's vsock versions of `socket.create_connection` and `socket.create_server`.
+
+    ## What it does
+    Replaces calls to `socket.create_connection(...)` with `create_vsock_connection(...)` and
+    `socket.create_server(...)` with `create_vsock_server(...)`, keeping every argument.
+
+    ## Why
+    CPython's versions call `getaddrinfo()`, which has no vsock support, and create AF_INET sockets.
+    The runtime's versions take the same arguments, map the host to a CID (VS003/VS004 rewrite literal
+    hosts in place), honour `timeout` and `source_address`, and turn port 0 into `VMADDR_PORT_ANY`.
+
+    ## Example
+    ```python
+    conn = socket.create_connection(("localhost", 7000), timeout=5)
+    ```
+    becomes
+    ```python
+    conn = create_vsock_connection(("localhost", 7000), timeout=5)
+    ```
+
+    ## Fix safety
+    Safe: the runtime functions accept the same parameters. `family`, `dualstack_ipv6` and
+    `reuse_port` are accepted and ignored (vsock has a single family and no SO_REUSEPORT).
+    """
+
+    code = "VS005"
+    name = "create-connection"
+    examples = (
+        Example(
+            "import socket\nconn = socket.create_connection(('localhost', 7000), timeout=5)\n",
+            "import socket\nfrom vsock_runtime import create_vsock_connection\n"
+            "conn = create_vsock_connection(('localhost', 7000), timeout=5)\n",
+            ("VS005",),
+        ),
+        Example(
+            "from socket import create_server\nsrv = create_server(('', 0), backlog=5)\n",
+            "from socket import create_server\nfrom vsock_runtime import create_vsock_server\n"
+            "srv = create_vsock_server(('', 0), backlog=5)\n",
+            ("VS005",),
+        ),
+        Example("import asyncio\nasyncio.get_event_loop().create_server(factory, sock=s)\n"),
+    )
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        replacement = _REPLACEMENTS.get(self.names.qualified(original.func) or "")
+        if replacement is None:
+            return updated
+        shown = cst.Module([]).code_for_node(original.func)
+        self.report(original, f"{shown}() uses getaddrinfo and AF_INET -> {replacement}()")
+        return updated.with_changes(func=self.ctx.runtime_name(replacement))
