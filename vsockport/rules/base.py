@@ -175,13 +175,6 @@ def _is_docstring(stmt: cst.CSTNode) -> bool:
     )
 
 
-def _runtime_module_expr(runtime_import: str) -> tuple[cst.Attribute | cst.Name, list[cst.Dot]]:
-    dots = len(runtime_import) - len(runtime_import.lstrip("."))
-    dotted = runtime_import.lstrip(".")
-    expr: cst.Attribute | cst.Name = cst.parse_expression(dotted)  # type: ignore[assignment]
-    return expr, [cst.Dot() for _ in range(dots)]
-
-
 def _existing_runtime_import(stmt: cst.CSTNode, ctx: ModuleContext) -> cst.ImportFrom | None:
     if not _is_import_line(stmt):
         return None
@@ -214,8 +207,8 @@ def add_runtime_imports(module: cst.Module, ctx: ModuleContext) -> cst.Module:
         if existing is not None:
             have = {a.evaluated_name for a in existing.names}  # type: ignore[union-attr]
             if not wanted <= have:
-                merged = _import_from(ctx.options.runtime_import, wanted | have)
-                body[index] = stmt.with_changes(body=[merged])
+                merged = _import_line(ctx.options.runtime_import, wanted | have)
+                body[index] = merged.with_changes(leading_lines=stmt.leading_lines)
             wanted = set()
             insert_at = index + 1
             break
@@ -223,7 +216,7 @@ def add_runtime_imports(module: cst.Module, ctx: ModuleContext) -> cst.Module:
         insert_at = _insertion_index(body)
     new_lines: list[cst.BaseStatement] = []
     if wanted:
-        new_lines.append(cst.SimpleStatementLine([_import_from(ctx.options.runtime_import, wanted)]))
+        new_lines.append(_import_line(ctx.options.runtime_import, wanted))
     if ctx.needs_af_value and not any(_is_af_assignment(s) for s in body):
         new_lines.append(cst.parse_statement(f"{AF_NAME} = {AF_FACTORY}()"))
     if not new_lines:
@@ -235,11 +228,16 @@ def add_runtime_imports(module: cst.Module, ctx: ModuleContext) -> cst.Module:
     return module.with_changes(body=body)
 
 
-def _import_from(runtime_import: str, names: Iterable[str]) -> cst.ImportFrom:
-    module_expr, dots = _runtime_module_expr(runtime_import)
-    aliases = [cst.ImportAlias(cst.Name(n)) for n in sorted(names)]
-    aliases = [a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))) for a in aliases[:-1]] + aliases[-1:]
-    return cst.ImportFrom(module=module_expr, names=aliases, relative=dots)
+_MAX_IMPORT_LINE = 88
+
+
+def _import_line(runtime_import: str, names: Iterable[str]) -> cst.SimpleStatementLine:
+    """`from runtime import a, b`, wrapped one name per line (as black would) when it gets long."""
+    ordered = sorted(names)
+    text = f"from {runtime_import} import {', '.join(ordered)}"
+    if len(text) > _MAX_IMPORT_LINE:
+        text = f"from {runtime_import} import (\n" + "".join(f"    {n},\n" for n in ordered) + ")"
+    return cst.parse_statement(text + "\n")  # type: ignore[return-value]
 
 
 def _insertion_index(body: list[cst.BaseStatement]) -> int:

@@ -1,0 +1,166 @@
+"""The command line through a real subprocess: exit codes, messages, diff/rewrite round trips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+ECHO = ROOT / "examples" / "echo"
+
+
+@pytest.fixture
+def echo(tmp_path):
+    target = tmp_path / "echo"
+    shutil.copytree(ECHO, target)
+    return target
+
+
+def test_diff_shows_port_and_changes_nothing(cli, echo):
+    before = {p.name: p.read_bytes() for p in echo.iterdir()}
+    result = cli("diff", str(echo))
+    assert result.returncode == 1, result.stderr
+    assert "-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:" in result.stdout
+    assert "+    with socket.socket(afVMCI, socket.SOCK_STREAM) as server:" in result.stdout
+    assert "+        server.bind((VMADDR_CID_ANY, port))" in result.stdout
+    assert "+        sock.connect((VMADDR_CID_LOCAL, port))" in result.stdout
+    assert "+++ b/" in result.stdout and "vsock_runtime.py" in result.stdout
+    assert "3 would change" in result.stderr
+    assert {p.name: p.read_bytes() for p in echo.iterdir()} == before
+
+
+def test_diff_output_applies_with_patch(cli, echo, tmp_path):
+    if shutil.which("patch") is None:
+        pytest.fail("patch(1) is required for this test")
+    result = cli("diff", "echo", cwd=echo.parent)
+    applied = subprocess.run(["patch", "-p1", "-s"], input=result.stdout, text=True, cwd=echo.parent, capture_output=True)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert cli("diff", "echo", cwd=echo.parent).returncode == 0
+
+
+def test_rewrite_then_diff_is_clean(cli, echo):
+    result = cli("rewrite", str(echo))
+    assert result.returncode == 0, result.stderr
+    assert "3 changed" in result.stderr
+    assert (echo / "vsock_runtime.py").is_file()
+    again = cli("diff", str(echo))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout == ""
+
+
+def test_ported_server_runs_without_vsockport_and_listens_on_vsock(cli, echo):
+    """`python -S` has no site-packages: the ported program needs nothing but the stdlib."""
+    assert cli("rewrite", str(echo)).returncode == 0
+    port = 40000 + os.getpid() % 20000
+    server = subprocess.Popen([sys.executable, "-S", "server.py", str(port)], cwd=echo, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+    finally:
+        server.kill()
+        server.wait()
+    # (VMADDR_CID_ANY, port): an address only a vsock socket can have
+    assert line.strip() == f"listening on (4294967295, {port})", line
+
+
+def test_unparsable_file_is_reported_and_the_rest_proceeds(cli, tmp_path):
+    (tmp_path / "bad.py").write_text("import socket\ndef broken(:\n")
+    (tmp_path / "good.py").write_text("import socket\ns = socket.socket(socket.AF_INET)\n")
+    result = cli("rewrite", str(tmp_path))
+    assert result.returncode == 2
+    line = next(l for l in result.stderr.splitlines() if "bad.py" in l)
+    assert ":2:" in line and "cannot parse" in line
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "bad.py").read_text() == "import socket\ndef broken(:\n"
+    assert "afVMCI" in (tmp_path / "good.py").read_text()
+
+
+def test_python2_file_gets_a_hint(cli, tmp_path):
+    (tmp_path / "old.py").write_text("import socket\nprint 'hello'\n")
+    result = cli("diff", str(tmp_path / "old.py"))
+    assert result.returncode == 2
+    assert "Python 2" in result.stderr
+
+
+def test_changes_and_errors_together_exit_3(cli, tmp_path):
+    (tmp_path / "bad.py").write_text("import socket\nx = (\n")
+    (tmp_path / "good.py").write_text("import socket\ns = socket.socket(socket.AF_INET)\n")
+    assert cli("diff", str(tmp_path)).returncode == 3
+
+
+def test_missing_path_is_an_error(cli, tmp_path):
+    result = cli("diff", str(tmp_path / "nope"))
+    assert result.returncode == 2
+    assert "no such file or directory" in result.stderr
+
+
+@pytest.mark.parametrize("bad", ["db", "db=notanumber", "=3", "db=4294967296"])
+def test_bad_cid_option(cli, tmp_path, bad):
+    result = cli("diff", "--cid", bad, str(tmp_path))
+    assert result.returncode == 2
+    assert "--cid" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cid_option_maps_hosts(cli, tmp_path):
+    (tmp_path / "c.py").write_text("import socket\ns = socket.socket()\ns.connect(('db.internal', 5432))\n")
+    result = cli("diff", "--cid", "db.internal=7", str(tmp_path))
+    assert "+s.connect((7, 5432))" in result.stdout
+
+
+def test_config_in_pyproject(cli, tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.vsockport]\ncid-map = { "db.internal" = 9 }\nexclude = ["skip_me"]\nruntime-module = "vrt"\n'
+    )
+    (tmp_path / "skip_me").mkdir()
+    (tmp_path / "skip_me" / "x.py").write_text("import socket\ns = socket.socket(socket.AF_INET)\n")
+    (tmp_path / "c.py").write_text("import socket\ns = socket.socket()\ns.connect(('db.internal', 5432))\n")
+    result = cli("rewrite", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "s.connect((9, 5432))" in (tmp_path / "c.py").read_text()
+    assert "from vrt import" in (tmp_path / "c.py").read_text()
+    assert (tmp_path / "vrt.py").is_file()
+    assert "AF_INET" in (tmp_path / "skip_me" / "x.py").read_text()
+
+
+def test_bad_config_is_a_clear_error(cli, tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.vsockport]\ncid-mapp = {}\n")
+    result = cli("diff", str(tmp_path))
+    assert result.returncode == 2
+    assert "unknown key(s) cid-mapp" in result.stderr
+
+
+def test_findings_needing_review_keep_exit_1_after_rewrite(cli, tmp_path):
+    (tmp_path / "f.py").write_text("import socket\nif s.family == socket.AF_INET:\n    pass\n")
+    result = cli("rewrite", str(tmp_path))
+    assert result.returncode == 1
+    assert "f.py:2:4: VS002" in result.stderr
+
+
+def test_rules_and_explain(cli):
+    listing = cli("rules")
+    assert listing.returncode == 0
+    for code in ("VS001", "VS002", "VS003", "VS004", "VS005", "VS006"):
+        assert code in listing.stdout
+    explained = cli("explain", "bind-address")
+    assert explained.returncode == 0
+    assert "## What it does" in explained.stdout and "VMADDR_PORT_ANY" in explained.stdout
+    assert cli("explain", "vs003").stdout == explained.stdout
+    unknown = cli("explain", "VS999")
+    assert unknown.returncode == 2 and "unknown rule" in unknown.stderr
+
+
+def test_python_m_and_version(cli):
+    result = cli("--version")
+    assert result.returncode == 0 and "vsockport" in result.stdout
+
+
+def test_piped_output_has_no_color_codes(cli, echo):
+    result = cli("diff", str(echo))
+    assert "\x1b[" not in result.stdout + result.stderr
+    forced = cli("diff", "--color", str(echo))
+    assert "\x1b[" in forced.stdout

@@ -1,0 +1,125 @@
+"""Discovery, runtime placement and injection, atomic writes and parallel runs through the engine."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from vsockport import engine
+from vsockport.config import Config
+from vsockport.runtime import inject
+
+SERVER = "import socket\ns = socket.socket(socket.AF_INET)\ns.bind(('', 0))\n"
+
+
+def write(path: Path, text: str = SERVER) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def ported_paths(run) -> set[str]:
+    return {f.path.name for f in run.changed if not f.is_runtime}
+
+
+def test_skips_hidden_virtualenv_and_gitignored(tmp_path):
+    write(tmp_path / "app.py")
+    write(tmp_path / ".hidden" / "h.py")
+    write(tmp_path / "venv2" / "lib" / "v.py")
+    (tmp_path / "venv2" / "pyvenv.cfg").write_text("home = /usr\n")
+    write(tmp_path / "generated" / "g.py")
+    (tmp_path / ".gitignore").write_text("generated/\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    run = engine.run([tmp_path], Config(), write=False)
+    assert ported_paths(run) == {"app.py"}
+    run = engine.run([tmp_path], Config(respect_gitignore=False), write=False)
+    assert ported_paths(run) == {"app.py", "g.py"}
+
+
+def test_explicit_file_is_always_ported(tmp_path):
+    path = write(tmp_path / ".hidden" / "h.py")
+    assert ported_paths(engine.run([path], Config(), write=False)) == {"h.py"}
+
+
+def test_scripts_get_runtime_beside_them(tmp_path):
+    write(tmp_path / "a" / "one.py")
+    write(tmp_path / "b" / "two.py")
+    run = engine.run([tmp_path], Config(), write=True)
+    assert {f.path for f in run.changed if f.is_runtime} == {tmp_path / "a" / "vsock_runtime.py", tmp_path / "b" / "vsock_runtime.py"}
+    assert "from vsock_runtime import" in (tmp_path / "a" / "one.py").read_text()
+
+
+def test_package_gets_one_runtime_and_relative_imports_that_work(tmp_path):
+    write(tmp_path / "pkg" / "__init__.py", "")
+    write(tmp_path / "pkg" / "server.py")
+    write(tmp_path / "pkg" / "sub" / "__init__.py", "")
+    write(tmp_path / "pkg" / "sub" / "client.py", "import socket\nc = socket.socket()\n")
+    engine.run([tmp_path], Config(), write=True)
+    assert (tmp_path / "pkg" / "vsock_runtime.py").is_file()
+    assert not (tmp_path / "pkg" / "sub" / "vsock_runtime.py").exists()
+    assert "from .vsock_runtime import" in (tmp_path / "pkg" / "server.py").read_text()
+    assert "from ..vsock_runtime import" in (tmp_path / "pkg" / "sub" / "client.py").read_text()
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", "import pkg.server, pkg.sub.client; print(pkg.server.s.getsockname()[0], pkg.sub.client.c.family)"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "4294967295"
+
+
+def test_runtime_is_version_stamped_and_updated(tmp_path):
+    write(tmp_path / "app.py")
+    engine.run([tmp_path], Config(), write=True)
+    runtime = tmp_path / "vsock_runtime.py"
+    assert runtime.read_bytes() == inject.runtime_source()
+    # an older vsockport's runtime is replaced, and diff shows it
+    old = inject.runtime_source().replace(b"VSOCKPORT_RUNTIME_VERSION = ", b"VSOCKPORT_RUNTIME_VERSION = 0 and ")
+    old = inject.runtime_source().replace(
+        f"VSOCKPORT_RUNTIME_VERSION = {inject.runtime_version(inject.runtime_source())}".encode(), b"VSOCKPORT_RUNTIME_VERSION = 0"
+    )
+    runtime.write_bytes(old)
+    run = engine.run([tmp_path], Config(), write=False)
+    assert [f.path for f in run.changed] == [runtime]
+    engine.run([tmp_path], Config(), write=True)
+    assert runtime.read_bytes() == inject.runtime_source()
+    # a newer one is left alone
+    newer = inject.runtime_source().replace(
+        f"VSOCKPORT_RUNTIME_VERSION = {inject.runtime_version(inject.runtime_source())}".encode(), b"VSOCKPORT_RUNTIME_VERSION = 999"
+    )
+    runtime.write_bytes(newer)
+    assert engine.run([tmp_path], Config(), write=False).changed == []
+
+
+def test_deleted_runtime_is_restored_for_already_ported_code(tmp_path):
+    write(tmp_path / "app.py")
+    engine.run([tmp_path], Config(), write=True)
+    (tmp_path / "vsock_runtime.py").unlink()
+    run = engine.run([tmp_path], Config(), write=False)
+    assert [f.path.name for f in run.changed] == ["vsock_runtime.py"]
+
+
+def test_writes_keep_file_mode(tmp_path):
+    path = write(tmp_path / "tool.py")
+    path.chmod(0o750)
+    engine.run([tmp_path], Config(), write=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o750
+    assert not [p for p in os.listdir(tmp_path) if "vsockport-tmp" in p]
+
+
+def test_parallel_run_matches_serial_run(tmp_path):
+    for i in range(40):
+        write(tmp_path / f"m{i:02}.py", SERVER if i % 3 else "import os\n")
+    serial = engine.run([tmp_path], Config(), write=False, jobs=1)
+    parallel = engine.run([tmp_path], Config(), write=False, jobs=2)
+    key = lambda run: sorted((str(f.path), f.new) for f in run.files)
+    assert key(serial) == key(parallel)
+    assert len(serial.changed) == 26 + 1  # 26 servers and their runtime
+
+
+def test_prefilter_skips_parsing(tmp_path, monkeypatch):
+    write(tmp_path / "plain.py", "def f(:\n")  # would not parse, but has no trigger bytes
+    run = engine.run([tmp_path], Config(), write=False)
+    assert run.error_count == 0 and run.scanned == 1

@@ -1,0 +1,41 @@
+"""Every rule's documented before/after examples are its tests (Fixit-style VALID/INVALID cases)."""
+
+from __future__ import annotations
+
+import libcst as cst
+import pytest
+
+from vsockport.rules import ALL_RULES, PortOptions, run_rules
+
+CASES = [pytest.param(rule, example, id=f"{rule.code}-{i}") for rule in ALL_RULES for i, example in enumerate(rule.examples)]
+
+
+@pytest.mark.parametrize("rule, example", CASES)
+def test_example(rule, example):
+    outcome = run_rules(cst.parse_module(example.before), [rule], PortOptions())
+    expected = example.after if example.after is not None else example.before
+    assert outcome.module.code == expected
+    assert tuple(f.code for f in outcome.findings) == example.codes
+
+
+@pytest.mark.parametrize("rule, example", CASES)
+def test_example_is_idempotent(rule, example):
+    once = run_rules(cst.parse_module(example.before), [rule], PortOptions()).module.code
+    twice = run_rules(cst.parse_module(once), [rule], PortOptions())
+    assert twice.module.code == once
+    assert all(not f.fixable for f in twice.findings), "a fixable finding survived its own fix"
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
+def test_rule_documents_itself(rule):
+    doc = rule.documentation()
+    for section in ("## What it does", "## Why", "## Example", "## Fix safety"):
+        assert section in doc, f"{rule.code} lacks {section}"
+    assert rule.code.startswith("VS") and rule.name and rule.fix_safety in ("safe", "unsafe", "none")
+    assert any(e.after is not None for e in rule.examples) or rule.fix_safety == "none"
+    assert any(e.after is None and not e.codes for e in rule.examples), "needs a negative example"
+
+
+def test_codes_and_names_are_unique():
+    assert len({r.code for r in ALL_RULES}) == len(ALL_RULES)
+    assert len({r.name for r in ALL_RULES}) == len(ALL_RULES)
