@@ -131,3 +131,50 @@ def explain(rule: str) -> None:
         text += ["", f"## Example {index}: before", example.before.rstrip("\n")]
         text += ["", "## after" if example.after else "## after (unchanged)", (example.after or example.before).rstrip("\n")]
     click.echo("\n".join(text))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--share", "shares", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also share this folder read-write at the same path (repeatable).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=600, show_default=True,
+              help="Stop the guest after this many seconds (0: never).")
+@click.option("-e", "--env", "env", multiple=True, metavar="NAME=VALUE", help="Set a variable for COMMAND (repeatable).")
+@click.option("--memory", type=click.IntRange(min=256), default=2048, show_default=True, help="Guest memory in MiB.")
+@click.option("--cpus", type=click.IntRange(min=1), default=2, show_default=True, help="Guest CPUs.")
+@click.option("--setup", is_flag=True, help="Install and build everything the sandbox needs, then exit.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def sandbox(shares, timeout, env, memory, cpus, setup, command) -> None:
+    """Run COMMAND in a throw-away Linux guest where AF_VSOCK works over loopback (CID 1).
+
+    \b
+    The guest sees this machine's files read-only (writes vanish) and the current folder plus
+    --share folders read-write at the same paths. It has no network card and no vhost-vsock device.
+    Exit code: COMMAND's; 124 when --timeout expired; 125 when the sandbox could not be set up or
+    the VM failed (the console tail is printed).
+
+    \b
+    Example: vsockport sandbox -- python3 -c "import socket; print(socket.AF_VSOCK)"
+    """
+    from vsockport import sandbox as box
+
+    def log(message: str) -> None:
+        click.echo(f"vsockport sandbox: {message}", err=True)
+
+    if setup:
+        try:
+            artifacts = box.prepare(log)
+        except box.SetupError as exc:
+            log(str(exc))
+            sys.exit(box.EXIT_SANDBOX_FAILURE)
+        log(f"ready: kernel {artifacts.kernel_release}, {artifacts.vmlinux.parent}")
+        if not command:
+            sys.exit(EXIT_OK)
+    if not command:
+        raise click.UsageError("give a COMMAND to run (after --), or --setup")
+    variables = {}
+    for item in env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--env")
+        variables[name] = value
+    sys.exit(box.run(list(command), shares=list(shares), timeout=timeout, env=variables, memory=memory, cpus=cpus, log=log))

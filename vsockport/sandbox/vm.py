@@ -1,0 +1,172 @@
+"""Run one command in a throw-away QEMU guest whose only vsock transport is loopback (CID 1).
+
+The guest sees the host's files read-only (writes land in a tmpfs overlay and vanish) and the shared
+folders read-write at their host paths. stdout and stderr come back live through virtio serial ports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import BinaryIO, Mapping, Sequence
+
+from vsockport.sandbox.prepare import QEMU, Artifacts, SetupError, prepare
+
+EXIT_TIMEOUT = 124
+EXIT_SANDBOX_FAILURE = 125
+
+_KERNEL_ARGS = (
+    "console=ttyS0 quiet panic=-1 rdinit=/init tsc=reliable clocksource=tsc lpj=8000000 mitigations=off"
+)
+# Variables that describe the host session rather than the command's environment.
+_HOST_ONLY_ENV = frozenset(["PWD", "OLDPWD", "SHLVL", "_", "SSH_AUTH_SOCK", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "DISPLAY"])
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def kvm_usable() -> bool:
+    """A normal KVM: /dev/kvm usable and a CPU with vmx/svm (PVM-only hosts boot stock kernels under TCG)."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        modules = Path("/proc/modules").read_text()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(vmx|svm)\b", cpuinfo)) and "kvm_pvm" not in modules
+
+
+def _accelerator() -> list[str]:
+    if kvm_usable():
+        return ["-accel", "kvm", "-cpu", "host"]
+    # qemu64 plus a few extensions: `-cpu max` advertises ERMS/FSRM, and `rep movsb` is slow under TCG.
+    return ["-accel", "tcg,thread=multi", "-cpu", "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"]
+
+
+def command_script(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+    lines = ["# written by vsockport sandbox"]
+    for name, value in sorted(env.items()):
+        if _ENV_NAME.match(name) and name not in _HOST_ONLY_ENV:
+            lines.append(f"export {name}={shlex.quote(value)}")
+    lines.append(f"cd {shlex.quote(str(cwd))} || exit 125")
+    lines.append("exec " + " ".join(shlex.quote(part) for part in command))
+    return "\n".join(lines) + "\n"
+
+
+def guest_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    # The interpreter running vsockport comes first: version-manager shims cost seconds per call in the guest.
+    interpreter_bin = os.path.dirname(os.path.realpath(sys.executable))
+    env["PATH"] = interpreter_bin + os.pathsep + env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(extra)
+    return env
+
+
+def _follow(path: Path, sink: BinaryIO, finished: threading.Event) -> None:
+    with open(path, "rb") as source:
+        while True:
+            chunk = source.read(1 << 16)
+            if chunk:
+                sink.write(chunk)
+                sink.flush()
+            elif finished.is_set():
+                rest = source.read()
+                if not rest:
+                    return
+                sink.write(rest)
+                sink.flush()
+            else:
+                time.sleep(0.02)
+
+
+def _qemu_command(artifacts: Artifacts, temp: Path, shares: list[tuple[str, Path]], memory: int, cpus: int) -> list[str]:
+    command = [
+        QEMU, *_accelerator(), "-smp", str(cpus), "-m", str(memory),
+        "-nodefaults", "-nographic", "-no-reboot",
+        "-kernel", str(artifacts.vmlinux), "-initrd", str(artifacts.initrd), "-append", _KERNEL_ARGS,
+        "-chardev", f"file,id=console,path={temp / 'console.log'}", "-serial", "chardev:console",
+        "-virtfs", "local,path=/,mount_tag=vsp_root,readonly=on,security_model=none,multidevs=remap",
+        "-virtfs", f"local,path={temp / 'ctl'},mount_tag=vsp_ctl,security_model=none",
+        "-device", "virtio-serial-pci",
+        "-chardev", f"file,id=out,path={temp / 'stdout'}", "-device", "virtserialport,chardev=out,name=vsp.stdout",
+        "-chardev", f"file,id=err,path={temp / 'stderr'}", "-device", "virtserialport,chardev=err,name=vsp.stderr",
+    ]
+    for tag, path in shares:
+        command += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,multidevs=remap"]
+    return command
+
+
+def run(
+    command: Sequence[str],
+    *,
+    shares: Sequence[Path] = (),
+    cwd: Path | None = None,
+    timeout: float | None = 600,
+    env: Mapping[str, str] | None = None,
+    memory: int = 2048,
+    cpus: int = 2,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+    log=lambda message: None,
+) -> int:
+    """Run `command` in the guest; return its exit code, EXIT_TIMEOUT or EXIT_SANDBOX_FAILURE."""
+    stdout = stdout or sys.stdout.buffer
+    stderr = stderr or sys.stderr.buffer
+    cwd = (cwd or Path.cwd()).resolve()
+    try:
+        artifacts = prepare(log)
+    except SetupError as exc:
+        log(f"cannot prepare the sandbox: {exc}")
+        return EXIT_SANDBOX_FAILURE
+    folders = sorted({p.resolve() for p in [*shares, cwd] if p.resolve() != Path("/")}, key=lambda p: len(p.parts))
+    tagged = [(f"vsp_s{i}", folder) for i, folder in enumerate(folders)]
+    with tempfile.TemporaryDirectory(prefix="vsockport-sandbox-") as temp_name:
+        temp = Path(temp_name)
+        (temp / "ctl").mkdir()
+        for name in ("stdout", "stderr", "console.log", "qemu.log"):
+            (temp / name).touch()
+        (temp / "ctl" / "command.sh").write_text(command_script(command, cwd, guest_environment(env or {})))
+        (temp / "ctl" / "shares").write_text("".join(f"{tag} {folder}\n" for tag, folder in tagged))
+        finished = threading.Event()
+        relays = [
+            threading.Thread(target=_follow, args=(temp / "stdout", stdout, finished), daemon=True),
+            threading.Thread(target=_follow, args=(temp / "stderr", stderr, finished), daemon=True),
+        ]
+        for relay in relays:
+            relay.start()
+        with open(temp / "qemu.log", "wb") as qemu_log:
+            vm = subprocess.Popen(
+                _qemu_command(artifacts, temp, tagged, memory, cpus),
+                stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT,
+            )
+            try:
+                vm.wait(timeout=timeout if timeout and timeout > 0 else None)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                vm.kill()
+                vm.wait()
+                timed_out = True
+            except BaseException:
+                vm.kill()
+                vm.wait()
+                raise
+            finally:
+                finished.set()
+                for relay in relays:
+                    relay.join()
+        if timed_out:
+            log(f"timed out after {timeout:g} s; the guest was stopped")
+            return EXIT_TIMEOUT
+        status = temp / "ctl" / "status"
+        if status.is_file() and status.read_text().strip().isdigit():
+            return int(status.read_text().strip())
+        tail = (temp / "qemu.log").read_text(errors="replace") + (temp / "console.log").read_text(errors="replace")
+        log("the sandbox VM failed before the command finished (QEMU exit %s); console tail:\n%s"
+            % (vm.returncode, "\n".join(tail.splitlines()[-30:])))
+        return EXIT_SANDBOX_FAILURE
