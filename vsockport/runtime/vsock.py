@@ -249,6 +249,16 @@ def vsock_address(address, bind=False):
     return (cid, _vsock_port(port, bind))
 
 
+def _explain_connect_error(exc, cid, port):
+    """The same exception class and errno, with a message that says what happened on vsock."""
+    name = errno.errorcode.get(exc.errno, str(exc.errno))
+    message = (
+        "vsock: nothing is listening on CID %d port %d (%s: virtio transports report a closed vsock port "
+        "as a reset, not a refusal); start the server first or check the CID and port" % (cid, port, name)
+    )
+    return type(exc)(exc.errno, message)
+
+
 _GLOBAL_DEFAULT_TIMEOUT = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT", object())
 
 
@@ -261,7 +271,10 @@ def create_vsock_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_add
             sock.settimeout(timeout)
         if source_address:
             sock.bind(vsock_address(source_address, bind=True))
-        sock.connect((cid, port))
+        try:
+            sock.connect((cid, port))
+        except (ConnectionResetError, ConnectionRefusedError) as exc:
+            raise _explain_connect_error(exc, cid, port) from None
         return sock
     except BaseException:
         sock.close()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
 
-from vsockport.sandbox.prepare import QEMU, Artifacts, SetupError, prepare
+from vsockport.sandbox.setup import QEMU, Artifacts, SetupError, prepare
 
 EXIT_TIMEOUT = 124
 EXIT_SANDBOX_FAILURE = 125

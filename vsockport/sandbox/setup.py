@@ -18,7 +18,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGES = ("qemu-system-x86", "busybox-static")
 QEMU = "qemu-system-x86_64"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 KERNEL_META_PACKAGE = "linux-image-amd64"
@@ -83,11 +82,13 @@ def ensure_packages(log) -> None:
         missing.append("qemu-system-x86")
     if _busybox() is None:
         missing.append("busybox-static")
+    if shutil.which("socat") is None:
+        missing.append("socat")  # the independent vsock peer ported programs are tested against
     if not missing:
         return
     if not _is_root() or shutil.which("apt-get") is None:
         raise SetupError(
-            "the sandbox needs QEMU and a static busybox; install them with:\n"
+            "the sandbox needs QEMU, a static busybox and socat; install them with:\n"
             f"  sudo apt-get install -y --no-install-recommends {' '.join(missing)}"
         )
     _apt_install(missing, log)
