@@ -123,3 +123,13 @@ def test_prefilter_skips_parsing(tmp_path, monkeypatch):
     write(tmp_path / "plain.py", "def f(:\n")  # would not parse, but has no trigger bytes
     run = engine.run([tmp_path], Config(), write=False)
     assert run.error_count == 0 and run.scanned == 1
+
+
+def test_deeply_nested_module_is_ported_not_rejected(tmp_path):
+    """Long implicit string concatenations nest deeper than the default recursion limit."""
+    pieces = "\n".join(f'    "piece {i} "' for i in range(3000))
+    path = write(tmp_path / "deep.py", f"import socket\nTEXT = (\n{pieces}\n)\ns = socket.socket(socket.AF_INET)\n")
+    run = engine.run([path], Config(), write=True)
+    assert run.error_count == 0, [f.error for f in run.files]
+    text = path.read_text()
+    assert text.endswith("s = socket.socket(afVMCI)\n") and '    "piece 2999 "\n' in text

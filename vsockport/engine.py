@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,17 +117,53 @@ def _port_one(job: _Job) -> FileResult:
     ):
         return result
     try:
-        new, findings, encoding, uses_runtime = port_source(data, job.options, job.rules)
+        try:
+            new, findings, encoding, uses_runtime = port_source(data, job.options, job.rules)
+        except RecursionError:
+            new, findings, encoding, uses_runtime = _port_deep_source(data, job.options, job.rules)
     except ParseFailure as exc:
         result.error = f"{exc.line}:{exc.column}: cannot parse: {exc.message}"
         return result
     except RecursionError:
-        result.error = "1:1: cannot port: nesting too deep for the parser"
+        result.error = "1:1: cannot port: nesting too deep even with a 512 MiB stack"
         return result
     result.new, result.findings, result.encoding = new, findings, encoding
     if uses_runtime:
         result.runtime_import = job.options.runtime_import
     return result
+
+
+_DEEP_STACK_BYTES = 512 * 1024 * 1024
+_DEEP_RECURSION_LIMIT = 200_000
+
+
+def _port_deep_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]):
+    """Retry a deeply nested module (long implicit string concatenations, say) on a big stack.
+
+    libcst walks trees recursively; a thread with a large stack and a raised recursion limit handles
+    files that the default limit cannot, without raising the limit for every file.
+    """
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = port_source(data, options, rules)
+        except BaseException as exc:  # handed back to the caller's thread
+            outcome["error"] = exc
+
+    previous_stack = threading.stack_size(_DEEP_STACK_BYTES)
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(_DEEP_RECURSION_LIMIT)
+    try:
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+    finally:
+        sys.setrecursionlimit(previous_limit)
+        threading.stack_size(previous_stack)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _port_chunk(jobs: list[_Job]) -> list[FileResult]:
