@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from vsockport.files import atomic_write
+
 QEMU = "qemu-system-x86_64"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 KERNEL_META_PACKAGE = "linux-image-amd64"
@@ -65,15 +67,21 @@ def _is_static(path: str) -> bool:
     return b"/ld-linux" not in Path(path).read_bytes()
 
 
+def _run_apt(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run an apt command; when it fails and we are root, refresh the package lists once and retry."""
+    done = _run(cmd, **kwargs)
+    if done.returncode != 0 and _is_root():
+        _run(["apt-get", "update"], env=kwargs.get("env"))
+        done = _run(cmd, **kwargs)
+    return done
+
+
 def _apt_install(packages: list[str], log) -> None:
-    command = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     log(f"installing {' '.join(packages)} (apt-get)")
-    if _run(command, env=env).returncode != 0:
-        _run(["apt-get", "update"], env=env)
-        done = _run(command, env=env)
-        if done.returncode != 0:
-            raise SetupError(f"apt-get install {' '.join(packages)} failed:\n{done.stderr.strip()[-2000:]}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    done = _run_apt(["apt-get", "install", "-y", "--no-install-recommends", *packages], env=env)
+    if done.returncode != 0:
+        raise SetupError(f"apt-get install {' '.join(packages)} failed:\n{done.stderr.strip()[-2000:]}")
 
 
 def ensure_packages(log) -> None:
@@ -96,28 +104,21 @@ def ensure_packages(log) -> None:
 
 def _kernel_package() -> str:
     """The versioned package linux-image-amd64 depends on, e.g. linux-image-6.1.0-56-amd64."""
-    for attempt in range(2):
-        done = _run(["apt-cache", "depends", KERNEL_META_PACKAGE])
-        match = re.search(r"Depends: (linux-image-[0-9][^\s]*)", done.stdout)
-        if match:
-            return match.group(1)
-        if attempt == 0 and _is_root():
-            _run(["apt-get", "update"])
-    raise SetupError(
-        f"cannot find the Debian kernel package ({KERNEL_META_PACKAGE}); run `apt-get update` and retry"
-    )
+    done = _run_apt(["apt-cache", "depends", KERNEL_META_PACKAGE])
+    match = re.search(r"Depends: (linux-image-[0-9][^\s]*)", done.stdout)
+    if match is None:
+        raise SetupError(
+            f"cannot find the Debian kernel package ({KERNEL_META_PACKAGE}); run `apt-get update` and retry"
+        )
+    return match.group(1)
 
 
 def _download_kernel(workdir: Path, log) -> Path:
     package = _kernel_package()
     log(f"downloading {package}")
-    done = _run(["apt-get", "download", package], cwd=workdir)
+    done = _run_apt(["apt-get", "download", package], cwd=workdir)
     if done.returncode != 0:
-        if _is_root():
-            _run(["apt-get", "update"])
-            done = _run(["apt-get", "download", package], cwd=workdir)
-        if done.returncode != 0:
-            raise SetupError(f"apt-get download {package} failed:\n{done.stderr.strip()[-2000:]}")
+        raise SetupError(f"apt-get download {package} failed:\n{done.stderr.strip()[-2000:]}")
     debs = list(workdir.glob("linux-image-*.deb"))
     if not debs:
         raise SetupError(f"apt-get download {package} produced no .deb file")
@@ -251,18 +252,12 @@ def prepare(log=lambda message: None) -> Artifacts:
             release = vmlinuz.name[len("vmlinuz-"):]
             log(f"extracting vmlinux {release}")
             vmlinux = folder / f"vmlinux-{release}"
-            _write(vmlinux, extract_vmlinux(vmlinuz.read_bytes()))
+            atomic_write(vmlinux, extract_vmlinux(vmlinuz.read_bytes()))
             log("building initramfs")
             modules = module_load_order(unpacked / "lib" / "modules" / release, MODULES)
             initrd = folder / f"initrd-{release}-{recipe}.cpio.gz"
-            _write(initrd, build_initramfs(busybox, init, modules))
-        for stale in folder.glob("initrd-*"):
-            if stale != initrd:
-                stale.unlink()
+            atomic_write(initrd, build_initramfs(busybox, init, modules))
+        for stale in [*folder.glob("initrd-*"), *folder.glob("vmlinux-*")]:
+            if stale not in (initrd, vmlinux):
+                stale.unlink()  # an older kernel or recipe: 65 MB each, never used again
         return Artifacts(vmlinux, initrd, release)
-
-
-def _write(path: Path, data: bytes) -> None:
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_bytes(data)
-    os.replace(temp, path)

@@ -145,18 +145,15 @@ def run(
                 _qemu_command(artifacts, temp, tagged, memory, cpus),
                 stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT,
             )
+            timed_out = False
             try:
                 vm.wait(timeout=timeout if timeout and timeout > 0 else None)
-                timed_out = False
             except subprocess.TimeoutExpired:
-                vm.kill()
-                vm.wait()
                 timed_out = True
-            except BaseException:
-                vm.kill()
-                vm.wait()
-                raise
             finally:
+                if vm.poll() is None:  # timed out, or interrupted (Ctrl-C): never leave the guest running
+                    vm.kill()
+                    vm.wait()
                 finished.set()
                 for relay in relays:
                     relay.join()
