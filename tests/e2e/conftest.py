@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -59,18 +61,24 @@ def python(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedP
     return subprocess.run([sys.executable, "-S", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
-def start(*command: str, cwd: Path, ready: str) -> subprocess.Popen:
-    """Start a server and wait until it prints `ready` on stdout."""
+@contextmanager
+def running(*command: str, cwd: Path, ready: str) -> Iterator[subprocess.Popen]:
+    """Run a server until the block ends; enter once it prints `ready` on stdout."""
     proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if ready in line:
-            return proc
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read()}")
-    proc.kill()
-    raise AssertionError(f"server never printed {ready!r}")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            line = proc.stdout.readline()
+            if ready in line:
+                break
+            if not line and proc.poll() is not None:
+                raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server never printed {ready!r}")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def wait_for_vsock_listener(port: int, timeout: float = 30) -> None:

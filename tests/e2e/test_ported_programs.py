@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import python, start, wait_for_vsock_listener
+from tests.e2e.conftest import python, running, wait_for_vsock_listener
 
 # socket.family of a socket made with an int family: the enum, or 40 where CPython keeps the int
 AF_VSOCK_NAMES = ("AddressFamily.AF_VSOCK", "40")
@@ -16,14 +16,10 @@ AF_VSOCK_NAMES = ("AddressFamily.AF_VSOCK", "40")
 
 def test_examples_echo_round_trip(ported, port):
     folder = ported / "echo"
-    server = start(sys.executable, "-S", "server.py", str(port), cwd=folder, ready="listening on")
-    try:
+    with running(sys.executable, "-S", "server.py", str(port), cwd=folder, ready="listening on"):
         reply = python("client.py", str(port), cwd=folder)
-        assert reply.returncode == 0, reply.stderr
-        assert reply.stdout.strip() == "Received b'Hello, world'"
-    finally:
-        server.kill()
-        server.wait()
+    assert reply.returncode == 0, reply.stderr
+    assert reply.stdout.strip() == "Received b'Hello, world'"
 
 
 @pytest.mark.parametrize(
@@ -53,17 +49,13 @@ def test_ctypes_sockaddr_server(ported, port):
     folder = ported / "programs"
     source = (folder / "ctypes_server.py").read_text()
     assert "addr.svm_port = int(sys.argv[1])" in source and "sockaddr_vm()" in source
-    server = start(sys.executable, "-S", "ctypes_server.py", str(port), cwd=folder, ready="port")
-    try:
+    with running(sys.executable, "-S", "ctypes_server.py", str(port), cwd=folder, ready="port") as server:
         with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as client:
             client.settimeout(30)
             client.connect((1, port))
             client.sendall(b"through libc")
             assert client.recv(100) == b"through libc"
         assert server.wait(timeout=30) == 0, server.stderr.read()
-    finally:
-        server.kill()
-        server.wait()
 
 
 def test_ctypes_server_reports_port_in_host_byte_order(ported, port):
@@ -76,17 +68,12 @@ def test_ctypes_server_reports_port_in_host_byte_order(ported, port):
 
 
 def test_socat_client_talks_to_ported_server(ported, port):
-    folder = ported / "echo"
-    server = start(sys.executable, "-S", "server.py", str(port), cwd=folder, ready="listening on")
-    try:
+    with running(sys.executable, "-S", "server.py", str(port), cwd=ported / "echo", ready="listening on"):
         done = subprocess.run(
             ["socat", "-t", "5", "-", f"VSOCK-CONNECT:1:{port}"], input=b"socat says hi\n", capture_output=True, timeout=60
         )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout == b"socat says hi\n"
-    finally:
-        server.kill()
-        server.wait()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"socat says hi\n"
 
 
 def test_ported_client_talks_to_socat_server(ported, port):
