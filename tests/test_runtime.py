@@ -1,71 +1,334 @@
-"""The injected runtime against this machine's real kernel. Never connects: binds and listens only."""
+"""The injected runtime against this machine's real kernel. Never connects: binds and listens only.
+
+Most tests run twice: with CPython's own socket calls (native) and with the libc path forced by
+VSOCK_RUNTIME_BACKEND=ctypes, which Python builds without AF_VSOCK use. Both must give the same results.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
+import importlib.util
+import json
 import os
 import socket
 import struct
 import subprocess
 import sys
+import warnings
+from pathlib import Path
 
 import pytest
 
-from vsockport.runtime import vsock as rt
+RUNTIME = Path(__file__).resolve().parents[1] / "vsockport" / "runtime" / "vsock.py"
+NOBODY = 65534
 
 
-def test_constants():
+def load_runtime(backend: str):
+    """A fresh copy of the runtime, imported the way a ported program imports it."""
+    os.environ["VSOCK_RUNTIME_BACKEND"] = backend
+    try:
+        spec = importlib.util.spec_from_file_location(f"vsock_runtime_{backend}", RUNTIME)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        del os.environ["VSOCK_RUNTIME_BACKEND"]
+    return module
+
+
+@pytest.fixture
+def restore_socket_class():
+    """Each test loads its own runtime copy; afterwards socket.socket gets its own methods back."""
+    before = dict(socket.socket.__dict__)
+    yield
+    for name in list(socket.socket.__dict__):
+        if name not in before:
+            delattr(socket.socket, name)
+    for name, value in before.items():
+        if socket.socket.__dict__.get(name) is not value:
+            setattr(socket.socket, name, value)
+
+
+@pytest.fixture(params=["native", "ctypes"])
+def rt(request, restore_socket_class):
+    module = load_runtime(request.param)
+    assert module.vsock_backend() == request.param
+    return module
+
+
+@pytest.fixture
+def native(restore_socket_class):
+    return load_runtime("native")
+
+
+def run_python(code: str, *, backend: str = "auto", as_nobody: bool = False) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter that can `import vsock`; with as_nobody, the process drops root
+    (and every capability) after that import, as an unprivileged user running a ported program would."""
+    prelude = f"import os, sys\nsys.path.insert(0, {str(RUNTIME.parent)!r})\n"
+    if as_nobody:
+        prelude += f"import vsock\nos.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})\n"
+    env = dict(os.environ, VSOCK_RUNTIME_BACKEND=backend)
+    return subprocess.run(
+        [sys.executable, "-I", "-c", prelude + code], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def vsock(rt, kind=socket.SOCK_STREAM) -> socket.socket:
+    return socket.socket(rt.VMCISock_GetAFValue(), kind)
+
+
+# --- constants, family, CID ---------------------------------------------------------------------------
+
+
+def test_constants(native):
+    rt = native
     assert rt.VMADDR_CID_ANY == rt.VMADDR_PORT_ANY == 0xFFFFFFFF
     assert (rt.VMADDR_CID_HYPERVISOR, rt.VMADDR_CID_LOCAL, rt.VMADDR_CID_HOST, rt.VMADDR_FLAG_TO_HOST) == (0, 1, 2, 1)
     assert rt.VMADDR_CID_ANY == socket.VMADDR_CID_ANY and rt.VMADDR_PORT_ANY == socket.VMADDR_PORT_ANY
+    assert rt.SO_VM_SOCKETS_BUFFER_SIZE == socket.SO_VM_SOCKETS_BUFFER_SIZE
+    assert rt.SO_VM_SOCKETS_BUFFER_MAX_SIZE == socket.SO_VM_SOCKETS_BUFFER_MAX_SIZE
 
 
-def test_af_value_is_40_on_this_kernel():
+def test_af_value_is_40_on_this_kernel(rt):
     assert rt.VMCISock_GetAFValue() == 40 == socket.AF_VSOCK
+    rt.VMCISock_ReleaseAFValueFd()  # nothing kept open on an upstream kernel: a no-op
+    assert rt.VMCISock_GetAFValue() == 40
 
 
-def test_local_cid_comes_from_the_real_ioctl():
+def test_local_cid_comes_from_the_real_ioctl(rt):
     fd = os.open("/dev/vsock", os.O_RDONLY)
     try:
         expected = struct.unpack("I", fcntl.ioctl(fd, socket.IOCTL_VM_SOCKETS_GET_LOCAL_CID, b"\0" * 4))[0]
     finally:
         os.close(fd)
-    cid = rt.VMCISock_GetLocalCID()
-    assert cid == expected
-    assert cid > rt.VMADDR_CID_HOST  # a guest's CID is never 0, 1 or 2
+    assert rt.VMCISock_GetLocalCID() == rt.vsock_local_cid() == expected
+    assert expected > rt.VMADDR_CID_HOST  # a guest's CID is never 0, 1 or 2
 
 
-def test_bind_and_listen_on_port_any():
-    family = rt.VMCISock_GetAFValue()
-    with socket.socket(family, socket.SOCK_STREAM) as server:
+def test_dev_vsock_permission_denied_is_explained():
+    """/dev/vsock is root-only here: an unprivileged user gets EACCES, explained, errno kept."""
+    done = run_python(
+        "import vsock\n"
+        "print(vsock.VMCISock_GetLocalCID() == vsock.VMADDR_CID_ANY)\n"
+        "try:\n    vsock.vsock_local_cid()\n"
+        "except PermissionError as exc:\n    print(exc.errno, exc.strerror)\n",
+        as_nobody=True,
+    )
+    assert done.returncode == 0, done.stderr
+    same_as_c_api, explained = done.stdout.splitlines()
+    assert same_as_c_api == "True"
+    assert explained.startswith(f"{errno.EACCES} vsock: permission denied on /dev/vsock")
+    assert 'KERNEL=="vsock", MODE="0666"' in explained
+
+
+# --- backend selection ----------------------------------------------------------------------------------
+
+
+def test_python_without_af_vsock_selects_the_ctypes_path():
+    """A build without socket.AF_VSOCK: the runtime must pick libc and still bind, list and name."""
+    done = run_python(
+        "import socket\n"
+        "del socket.AF_VSOCK\n"
+        "import vsock\n"
+        "s = socket.socket(vsock.VMCISock_GetAFValue(), socket.SOCK_STREAM)\n"
+        "s.bind((vsock.VMADDR_CID_ANY, vsock.VMADDR_PORT_ANY)); s.listen()\n"
+        "print(vsock.vsock_backend(), s.getsockname()[0] == vsock.VMADDR_CID_ANY)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ctypes", "True"]
+
+
+def test_backend_environment_variable():
+    assert run_python("import vsock; print(vsock.vsock_backend())").stdout.strip() == "native"
+    assert run_python("import vsock; print(vsock.vsock_backend())", backend="ctypes").stdout.strip() == "ctypes"
+    bad = run_python("import vsock", backend="fast")
+    assert bad.returncode == 1 and "VSOCK_RUNTIME_BACKEND must be auto, native or ctypes, not 'fast'" in bad.stderr
+    impossible = run_python("import socket\ndel socket.AF_VSOCK\nimport vsock", backend="native")
+    assert "this Python has no AF_VSOCK support" in impossible.stderr
+
+
+def test_ctypes_backend_really_calls_libc(rt, monkeypatch):
+    """The ctypes path must not quietly fall back to CPython: count the libc calls it makes."""
+    calls = []
+    libc = rt._get_libc()
+    for name in ("bind", "getsockname", "accept"):
+        real = getattr(libc, name)
+        monkeypatch.setattr(libc, name, lambda *args, _real=real, _name=name: calls.append(_name) or _real(*args))
+    with vsock(rt) as server:
+        server.bind((rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))
+        server.listen()
+        server.getsockname()
+        server.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    assert calls == ([] if rt.vsock_backend() == "native" else ["bind", "getsockname", "accept"])
+
+
+# --- socket calls, both backends ---------------------------------------------------------------------------
+
+
+def test_bind_and_listen_on_port_any(rt):
+    with vsock(rt) as server:
         server.bind((rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))
         server.listen(1)
         cid, port = server.getsockname()
         assert cid == rt.VMADDR_CID_ANY
         assert port not in (0, rt.VMADDR_PORT_ANY)  # the kernel picked a real ephemeral port
+        assert type(server) is socket.socket  # an ordinary socket: no proxy in the data path
 
 
-def test_create_vsock_server_maps_wildcard_and_port_zero():
-    with rt.create_vsock_server(("", 0)) as server:
-        cid, port = server.getsockname()
-        assert cid == rt.VMADDR_CID_ANY and port not in (0, rt.VMADDR_PORT_ANY)
-        assert server.family == socket.AF_VSOCK
+def test_bind_local_cid(rt):
+    with vsock(rt) as server:
+        server.bind((rt.VMCISock_GetLocalCID(), rt.VMADDR_PORT_ANY))
+        assert server.getsockname()[0] == rt.VMCISock_GetLocalCID()
 
 
-def test_create_vsock_server_loopback_binds_any():
-    with rt.create_vsock_server(("localhost", 0), backlog=3) as server:
-        assert server.getsockname()[0] == rt.VMADDR_CID_ANY
+def test_accept_honours_timeout_and_nonblocking(rt):
+    with vsock(rt) as server:
+        server.bind((rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))
+        server.listen()
+        server.settimeout(0.2)
+        with pytest.raises(socket.timeout):
+            server.accept()
+        server.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            server.accept()
 
 
-def test_sockaddr_vm_layout():
+def test_getpeername_on_unconnected_socket_is_enotconn(rt):
+    with vsock(rt) as sock, pytest.raises(OSError) as info:
+        sock.getpeername()
+    assert info.value.errno == errno.ENOTCONN
+
+
+def test_unbindable_cid_is_explained(rt):
+    with vsock(rt) as sock, pytest.raises(OSError) as info:
+        sock.bind((12345, rt.VMADDR_PORT_ANY))
+    assert info.value.errno == errno.EADDRNOTAVAIL
+    message = str(info.value)
+    assert "CID 12345 cannot be bound here" in message
+    assert f"this machine's CID ({rt.VMCISock_GetLocalCID()})" in message
+
+
+def test_loopback_cid_without_loopback_transport_is_explained(rt):
+    with vsock(rt) as sock, pytest.raises(OSError) as info:
+        sock.bind((rt.VMADDR_CID_LOCAL, rt.VMADDR_PORT_ANY))
+    assert info.value.errno == errno.EADDRNOTAVAIL
+    assert "only with the vsock_loopback transport" in str(info.value)
+
+
+@pytest.mark.parametrize("backend", ["native", "ctypes"])
+def test_privileged_port_is_explained(backend):
+    done = run_python(
+        "import socket, vsock\n"
+        "s = socket.socket(vsock.VMCISock_GetAFValue(), socket.SOCK_STREAM)\n"
+        "try:\n    s.bind((vsock.VMADDR_CID_ANY, 1000))\n"
+        "except PermissionError as exc:\n    print(exc.errno, exc.strerror)\n",
+        backend=backend, as_nobody=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{errno.EACCES} vsock: ports 0-1023 are privileged: port 1000 needs")
+
+
+@pytest.mark.parametrize(
+    "level, option, code",
+    [
+        (socket.IPPROTO_TCP, socket.TCP_NODELAY, errno.ENOPROTOOPT),
+        (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, errno.ENOPROTOOPT),
+        (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, errno.ENOPROTOOPT),
+        (socket.SOL_SOCKET, socket.SO_REUSEPORT, errno.EOPNOTSUPP),
+    ],
+)
+def test_tcp_only_options_are_explained(rt, level, option, code):
+    with vsock(rt) as sock, pytest.raises(OSError) as info:
+        sock.setsockopt(level, option, 1)
+    assert info.value.errno == code
+    name = {socket.TCP_NODELAY: "TCP_NODELAY", socket.TCP_KEEPIDLE: "TCP_KEEPIDLE"}.get(option)
+    if level == socket.IPPROTO_TCP:
+        assert f"vsock: {name} does not exist on vsock" in str(info.value)
+    assert "drop the call" in str(info.value)
+
+
+def test_options_that_vsock_accepts(rt):
+    with vsock(rt) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(rt.VMCISock_GetAFValue(), rt.SO_VM_SOCKETS_BUFFER_SIZE, 65536)
+        assert sock.getsockopt(rt.VMCISock_GetAFValue(), rt.SO_VM_SOCKETS_BUFFER_SIZE) == 65536
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+
+
+def test_timeval_options_go_through_libc(rt):
+    """CPython sends every vsock option as a u64, so a struct timeval (SO_RCVTIMEO) needs libc."""
+    with vsock(rt) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 3, 500000))
+        assert struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)) == (3, 500000)
+
+
+def test_connect_timeout_round_trips_through_the_kernel(rt):
+    with vsock(rt) as sock:
+        assert rt.get_connect_timeout(sock) == 2.0  # the kernel default
+        rt.set_connect_timeout(sock, 7.5)
+        assert rt.get_connect_timeout(sock) == pytest.approx(7.5, abs=0.01)  # jiffy rounding
+        with pytest.raises(ValueError):
+            rt.set_connect_timeout(sock, -1)
+
+
+def test_settimeout_becomes_the_vsock_connect_timeout(rt):
+    """What connect() does before connecting, checked without connecting."""
+    with vsock(rt) as sock:
+        sock.settimeout(9)
+        rt._apply_connect_timeout(sock)
+        assert rt.get_connect_timeout(sock) == pytest.approx(9.0, abs=0.01)
+
+
+def test_listen_before_bind_is_explained(rt):
+    with vsock(rt) as sock, pytest.raises(OSError) as info:
+        sock.listen()
+    assert info.value.errno == errno.EINVAL and "listen() needs bind() first" in str(info.value)
+
+
+def test_datagram_socket_on_virtio_is_explained(rt):
+    with pytest.raises(OSError) as info:
+        vsock(rt, socket.SOCK_DGRAM)
+    assert info.value.errno == errno.ENODEV
+    assert "datagrams (SOCK_DGRAM) exist only on VMware's VMCI transport" in str(info.value)
+
+
+def test_no_vsock_family_is_explained_not_turned_into_af_inet(rt, monkeypatch):
+    """socket.socket(-1) means AF_INET to CPython; with afVMCI == -1 that would hide the real cause.
+    (This kernel has vsock, so the runtime is told it has none.)"""
+    monkeypatch.setattr(rt, "_af_for_patch", -1)
+    with pytest.raises(OSError) as info:
+        socket.socket(-1, socket.SOCK_STREAM)
+    assert info.value.errno == errno.EAFNOSUPPORT
+    assert "VMCISock_GetAFValue() returned -1" in str(info.value) and "vmw_vsock_virtio_transport" in str(info.value)
+    with socket.socket() as default:
+        assert default.family == socket.AF_INET
+
+
+def test_other_families_are_untouched(rt):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        tcp.bind(("127.0.0.1", 0))
+        port = tcp.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        assert tcp.connect_ex(("127.0.0.1", port)) == errno.ECONNREFUSED  # no "vsock:" rewording
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, pytest.raises(ConnectionRefusedError) as info:
+        tcp.connect(("127.0.0.1", port))
+    assert "vsock" not in str(info.value)
+
+
+def test_sockaddr_vm_layout(native):
+    rt = native
     assert ctypes.sizeof(rt.sockaddr_vm) == 16
     offsets = {name: getattr(rt.sockaddr_vm, name).offset for name, _ in rt.sockaddr_vm._fields_}
     assert offsets == {"svm_family": 0, "svm_reserved1": 2, "svm_port": 4, "svm_cid": 8, "svm_flags": 12, "svm_zero": 13}
 
 
-def test_sockaddr_vm_binds_through_libc():
+def test_sockaddr_vm_binds_through_libc(native):
     """The ctypes structure is accepted by the real kernel's bind()."""
+    rt = native
     libc = ctypes.CDLL(None, use_errno=True)
     with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as sock:
         addr = rt.sockaddr_vm(svm_family=rt.VMCISock_GetAFValue(), svm_port=rt.VMADDR_PORT_ANY, svm_cid=rt.VMADDR_CID_ANY)
@@ -73,35 +336,108 @@ def test_sockaddr_vm_binds_through_libc():
         assert sock.getsockname()[1] != rt.VMADDR_PORT_ANY
 
 
+# --- servers, resolver ---------------------------------------------------------------------------------------
+
+
+def test_create_vsock_server_maps_wildcard_and_port_zero(rt):
+    with rt.create_vsock_server(("", 0)) as server:
+        cid, port = server.getsockname()
+        assert cid == rt.VMADDR_CID_ANY and port not in (0, rt.VMADDR_PORT_ANY)
+        assert server.family == socket.AF_VSOCK
+
+
+def test_create_vsock_server_loopback_binds_any(rt):
+    with rt.create_vsock_server(("localhost", 0), backlog=3) as server:
+        assert server.getsockname()[0] == rt.VMADDR_CID_ANY
+
+
+def test_create_vsock_server_explains_reuse_port(rt):
+    with pytest.warns(RuntimeWarning, match="vsock has no SO_REUSEPORT"):
+        server = rt.create_vsock_server(("", 0), reuse_port=True)
+    with server, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        port = server.getsockname()[1]
+        with pytest.raises(OSError) as info:
+            rt.create_vsock_server(("", port))
+    assert info.value.errno == errno.EADDRINUSE and "vsock has no SO_REUSEPORT" in str(info.value)
+
+
+def test_create_vsock_connection_rejects_unknown_host_before_any_socket(native, monkeypatch):
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    with pytest.raises(socket.gaierror, match="vsock has no name resolution"):
+        native.create_vsock_connection(("db.internal", 80))
+
+
+def test_getaddrinfo_passive_loop_binds(rt):
+    """The classic server loop, with the runtime's getaddrinfo in place of socket.getaddrinfo."""
+    entries = rt.getaddrinfo(None, 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    assert entries == [(40, socket.SOCK_STREAM, 0, "", (rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))]
+    for family, kind, proto, _, address in entries:
+        with socket.socket(family, kind, proto) as server:
+            server.bind(address)
+            server.listen()
+            assert server.getsockname()[1] != rt.VMADDR_PORT_ANY
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, address",
+    [
+        (("localhost", 8080), {}, (1, 8080)),
+        (("3", "8080"), {}, (3, 8080)),
+        (("localhost", "http"), {}, (1, 80)),
+        ((None, 8080), {}, (1, 8080)),
+        ((None, None), {"flags": socket.AI_PASSIVE}, (0xFFFFFFFF, 0xFFFFFFFF)),
+        (("0.0.0.0", 9000), {"flags": socket.AI_PASSIVE}, (0xFFFFFFFF, 9000)),
+        ((7, 9000), {"family": socket.AF_INET6, "type": socket.SOCK_STREAM}, (7, 9000)),
+    ],
+)
+def test_getaddrinfo_addresses(native, args, kwargs, address):
+    [(family, kind, _, _, got)] = native.getaddrinfo(*args, **kwargs)
+    assert (family, kind, got) == (40, socket.SOCK_STREAM, address)
+
+
+def test_getaddrinfo_errors(native, monkeypatch):
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    with pytest.raises(socket.gaierror, match="no name resolution"):
+        native.getaddrinfo("example.com", 80)
+    with pytest.raises(socket.gaierror, match="AI_NUMERICHOST"):
+        native.getaddrinfo("localhost", 80, flags=socket.AI_NUMERICHOST)
+    with pytest.raises(socket.gaierror, match="unknown service 'no-such-service'"):
+        native.getaddrinfo(3, "no-such-service")
+    assert native.getaddrinfo(3, 80, flags=socket.AI_CANONNAME)[0][3] == "3"
+
+
 @pytest.mark.parametrize(
     "host, cid",
-    [(3, 3), ("3", 3), ("0x10", 16), ("localhost", 1), ("127.0.0.1", 1), ("::1", 1), ("", rt.VMADDR_CID_ANY), (b"5", 5)],
+    [(3, 3), ("3", 3), ("0x10", 16), ("localhost", 1), ("127.0.0.1", 1), ("::1", 1), ("", 0xFFFFFFFF), (b"5", 5)],
 )
-def test_vsock_cid(host, cid):
-    assert rt.vsock_cid(host) == cid
+def test_vsock_cid(native, host, cid):
+    assert native.vsock_cid(host) == cid
+    assert native.cid is native.vsock_cid
 
 
-def test_vsock_cid_from_environment(monkeypatch):
+def test_vsock_cid_from_environment(native, monkeypatch):
     monkeypatch.setenv("VSOCK_CID_MAP", "db.internal=7, Metrics = 0x11")
-    assert rt.vsock_cid("db.internal") == 7
-    assert rt.vsock_cid("metrics") == 17
+    assert native.vsock_cid("db.internal") == 7
+    assert native.vsock_cid("metrics") == 17
 
 
-def test_vsock_cid_unknown_host_explains(monkeypatch):
+def test_vsock_cid_unknown_host_explains(native, monkeypatch):
     monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
     with pytest.raises(socket.gaierror) as info:
-        rt.vsock_cid("example.com")
+        native.vsock_cid("example.com")
     message = str(info.value)
     assert "example.com" in message and "VSOCK_CID_MAP='example.com=<CID>'" in message
 
 
-def test_vsock_cid_bad_mapping(monkeypatch):
+def test_vsock_cid_bad_mapping(native, monkeypatch):
     monkeypatch.setenv("VSOCK_CID_MAP", "db=three")
-    with pytest.raises(rt.VsockAddressError, match="not an integer CID"):
-        rt.vsock_cid("db")
+    with pytest.raises(native.VsockAddressError, match="not an integer CID"):
+        native.vsock_cid("db")
 
 
-def test_vsock_bind_cid_and_address():
+def test_vsock_bind_cid_and_address(native):
+    rt = native
     assert rt.vsock_bind_cid("localhost") == rt.VMADDR_CID_ANY
     assert rt.vsock_bind_cid("0.0.0.0") == rt.VMADDR_CID_ANY
     assert rt.vsock_address(("::", 0, 0, 0), bind=True) == (rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY)
@@ -110,9 +446,42 @@ def test_vsock_bind_cid_and_address():
         rt.vsock_address("localhost:80")
 
 
+# --- diagnosis -----------------------------------------------------------------------------------------------
+
+
+def test_diagnose_tells_the_truth_about_this_machine(rt):
+    report = rt.vsock_diagnose()
+    assert report["backend"] == rt.vsock_backend()
+    assert report["af_value"] == 40 and report["python"]["af_vsock"] == 40
+    assert report["local_cid"] == rt.VMCISock_GetLocalCID()
+    info = os.stat("/dev/vsock")
+    assert report["device"] == {
+        "path": "/dev/vsock", "exists": True, "mode": "%o" % (info.st_mode & 0o777), "uid": info.st_uid,
+        "gid": info.st_gid, "readable": True, "writable": True,
+    }
+    expected_types = {}
+    for name in ("SOCK_STREAM", "SOCK_DGRAM", "SOCK_SEQPACKET"):
+        try:
+            socket.SocketType(40, getattr(socket, name)).close()  # the C type: no runtime involved
+            expected_types[name] = "ok"
+        except OSError as exc:
+            expected_types[name] = f"{errno.errorcode[exc.errno]}: {os.strerror(exc.errno)}"
+    assert report["socket_types"] == expected_types
+    assert report["loopback"] is False  # no vsock_loopback on this machine: CID 1 cannot be bound
+    assert any("no loopback transport" in problem for problem in report["problems"])
+
+
+def test_runtime_runs_as_a_script_with_json(native):
+    done = subprocess.run([sys.executable, "-I", "-S", str(RUNTIME), "--json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["runtime_version"] == native.VSOCKPORT_RUNTIME_VERSION and report["af_value"] == 40
+    text = subprocess.run([sys.executable, "-I", "-S", str(RUNTIME)], capture_output=True, text=True, timeout=60)
+    assert text.returncode == 0 and "loopback CID 1 not available" in text.stdout
+
+
 def test_runtime_is_stdlib_only():
     """The runtime must import with nothing but the standard library (python -S, -I)."""
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", rt.__file__], capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", f"exec(open({str(RUNTIME)!r}).read())"],
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -131,6 +132,34 @@ def explain(rule: str) -> None:
         text += ["", f"## Example {index}: before", example.before.rstrip("\n")]
         text += ["", "## after" if example.after else "## after (unchanged)", (example.after or example.before).rstrip("\n")]
     click.echo("\n".join(text))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--python", default=sys.executable, show_default="this interpreter", metavar="PATH",
+              help="Interpreter to diagnose (the one that runs your ported program).")
+@click.option("--backend", type=click.Choice(["auto", "native", "ctypes"]), default=None,
+              help="Force the runtime backend, as VSOCK_RUNTIME_BACKEND does.")
+def doctor(as_json: bool, python: str, backend: str | None) -> None:
+    """Show what this machine offers for vsock: Python support, address family, local CID,
+    /dev/vsock, transports, socket types and loopback. Probes by creating and binding sockets,
+    never by connecting.
+
+    \b
+    Exit codes: 0 vsock streams work here, 1 they do not, 2 the runtime could not run.
+    """
+    from vsockport import doctor as doc
+
+    try:
+        result = doc.diagnose(python, backend)
+    except (doc.DoctorError, OSError) as exc:
+        click.echo(f"vsockport: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        doc.render(result, Console())
+    sys.exit(EXIT_OK if doc.usable(result) else EXIT_PENDING)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -56,15 +56,29 @@ def ported(tmp_path_factory):
     return folder
 
 
-def python(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+@pytest.fixture(params=["native", "ctypes"])
+def backend(request):
+    """Ported programs run both on CPython's own AF_VSOCK support and on the runtime's libc path."""
+    return request.param
+
+
+def backend_env(backend: str | None) -> dict:
+    return {**os.environ, "VSOCK_RUNTIME_BACKEND": backend or "auto"}
+
+
+def python(*args: str, cwd: Path, timeout: float = 120, backend: str | None = None) -> subprocess.CompletedProcess:
     """A plain interpreter without site-packages: the ported program must not need vsockport."""
-    return subprocess.run([sys.executable, "-S", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-S", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=backend_env(backend)
+    )
 
 
 @contextmanager
-def running(*command: str, cwd: Path, ready: str) -> Iterator[subprocess.Popen]:
+def running(*command: str, cwd: Path, ready: str, backend: str | None = None) -> Iterator[subprocess.Popen]:
     """Run a server until the block ends; enter once it prints `ready` on stdout."""
-    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=backend_env(backend)
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

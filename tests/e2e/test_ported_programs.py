@@ -14,10 +14,10 @@ from tests.e2e.conftest import python, running, wait_for_vsock_listener
 AF_VSOCK_NAMES = ("AddressFamily.AF_VSOCK", "40")
 
 
-def test_examples_echo_round_trip(ported, port):
+def test_examples_echo_round_trip(ported, port, backend):
     folder = ported / "echo"
-    with running(sys.executable, "-S", "server.py", str(port), cwd=folder, ready="listening on"):
-        reply = python("client.py", str(port), cwd=folder)
+    with running(sys.executable, "-S", "server.py", str(port), cwd=folder, ready="listening on", backend=backend):
+        reply = python("client.py", str(port), cwd=folder, backend=backend)
     assert reply.returncode == 0, reply.stderr
     assert reply.stdout.strip() == "Received b'Hello, world'"
 
@@ -30,17 +30,17 @@ def test_examples_echo_round_trip(ported, port):
         ("roundtrip_from_import.py", "FROM SOCKET IMPORT"),
     ],
 )
-def test_each_import_form_round_trips(ported, port, program, message):
-    done = python(program, str(port), cwd=ported / "programs")
+def test_each_import_form_round_trips(ported, port, program, message, backend):
+    done = python(program, str(port), cwd=ported / "programs", backend=backend)
     assert done.returncode == 0, done.stderr
     *words, family = done.stdout.split()
     assert words == message.split()
     assert family in AF_VSOCK_NAMES
 
 
-def test_create_server_and_create_connection(ported):
+def test_create_server_and_create_connection(ported, backend):
     folder = ported / "programs"
-    done = python("create_functions.py", cwd=folder)
+    done = python("create_functions.py", cwd=folder, backend=backend)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["create_connection", "True"]
 
@@ -96,9 +96,9 @@ def test_runtime_local_cid_in_guest_is_loopback(ported):
     assert done.stdout.split() == ["1", "40"]
 
 
-def test_connect_to_closed_port_gives_the_runtime_error(ported, port):
+def test_connect_to_closed_port_gives_the_runtime_error(ported, port, backend):
     folder = ported / "programs"
-    done = python("closed_port_client.py", str(port), cwd=folder)
+    done = python("closed_port_client.py", str(port), cwd=folder, backend=backend)
     assert done.returncode == 3, done.stdout + done.stderr
     name, number, message = done.stdout.split(" ", 2)
     assert name in ("ConnectionResetError", "ConnectionRefusedError")
