@@ -485,3 +485,48 @@ def test_runtime_is_stdlib_only():
     done = subprocess.run([sys.executable, "-I", "-S", "-c", f"exec(open({str(RUNTIME)!r}).read())"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+# --- legacy device path, documentation ------------------------------------------------------------------------
+
+
+def test_legacy_af_ioctl_is_refused_by_an_upstream_kernel(native):
+    """VMware's GET_AF_VALUE ioctl: upstream kernels answer ENOTTY, so the lookup yields nothing and
+    keeps no fd open; the local-CID ioctl on the same device works, and can keep its fd."""
+    assert native._device_ioctl(native._IOCTL_GET_AF_VALUE, keep_open=True) == (None, None)
+    cid, fd = native._device_ioctl(native._IOCTL_GET_LOCAL_CID, keep_open=True)
+    assert cid == native.VMCISock_GetLocalCID() and fd is not None
+    native._af_value_fd = fd  # as if the legacy driver had answered: Release must close it
+    native.VMCISock_ReleaseAFValueFd()
+    with pytest.raises(OSError) as info:
+        os.fstat(fd)
+    assert info.value.errno == errno.EBADF
+    assert native._af_value_fd is None and native.VMCISock_GetAFValue() == 40  # looked up again
+
+
+def test_readme_documents_every_public_name(native):
+    readme = (RUNTIME.parents[2] / "README.md").read_text()
+    api = readme[readme.index("### API"):]
+    missing = [name for name in native.__all__ if f"`{name}" not in api and f" {name}" not in api]
+    assert missing == []
+    assert "VSOCK_RUNTIME_BACKEND" in readme and "VSOCK_CID_MAP" in readme
+
+
+def test_bsd_sockaddr_vm_layout():
+    """VMware's macOS/FreeBSD layout (leading svm_len byte, 8-bit family), as the runtime defines it
+    when sys.platform says darwin. Only the structure is checked: this kernel is not a Mac."""
+    done = run_python(
+        "import ctypes\n"
+        "sys.platform = 'darwin'\n"
+        "import vsock\n"
+        "s = vsock.sockaddr_vm\n"
+        "print(ctypes.sizeof(s), [(n, getattr(s, n).offset, getattr(s, n).size) for n, _ in s._fields_])\n"
+        "print(hex(vsock._IOCTL_GET_AF_VALUE), hex(vsock._IOCTL_GET_LOCAL_CID))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    layout, ioctls = done.stdout.splitlines()
+    assert layout == (
+        "16 [('svm_len', 0, 1), ('svm_family', 1, 1), ('svm_reserved1', 2, 2), ('svm_port', 4, 4), "
+        "('svm_cid', 8, 4), ('svm_zero', 12, 4)]"
+    )
+    assert ioctls == "0x40045619 0x4004561a"  # _IOR('V', 25, int), _IOR('V', 26, unsigned)

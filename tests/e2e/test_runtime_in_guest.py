@@ -92,12 +92,14 @@ plain = socket.socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
 plain.settimeout(4.5)
 plain.connect((1, port))
 made = rt.create_vsock_connection(("localhost", port), timeout=6.5)
-untouched = rt.create_vsock_connection((1, port))
+untouched = rt.create_vsock_connection((1, port), source_address=("", 0))
 print(rt.get_connect_timeout(plain), rt.get_connect_timeout(made), rt.get_connect_timeout(untouched))
 print(made.gettimeout(), untouched.gettimeout())
+print(untouched.getsockname()[1] not in (0, rt.VMADDR_PORT_ANY))
 """, ported, backend)
     assert out[0].split() == ["4.5", "6.5", "2.0"]
     assert out[1].split() == ["6.5", "None"]
+    assert out[2] == "True"  # source_address ("", 0) bound an ephemeral port, not privileged port 0
 
 
 def test_nonblocking_connect_behaves_like_cpython(ported, backend):
