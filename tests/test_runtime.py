@@ -530,3 +530,90 @@ def test_bsd_sockaddr_vm_layout():
         "('svm_cid', 8, 4), ('svm_zero', 12, 4)]"
     )
     assert ioctls == "0x40045619 0x4004561a"  # _IOR('V', 25, int), _IOR('V', 26, unsigned)
+
+
+# --- library adapters (issue: real programs) --------------------------------------------------------------
+
+
+def test_setsockopt_or_skip(rt):
+    with vsock(rt) as sock:
+        assert rt.setsockopt_or_skip(sock, socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) is False
+        assert rt.setsockopt_or_skip(sock, socket.SOL_SOCKET, socket.SO_REUSEPORT, 1) is False
+        assert rt.setsockopt_or_skip(sock, socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) is True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        assert rt.setsockopt_or_skip(tcp, socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) is True
+        assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        with pytest.raises(OSError):  # other sockets keep their errors
+            rt.setsockopt_or_skip(tcp, socket.IPPROTO_TCP, 12345, 1)
+
+
+def test_tcp_style_addresses_on_vsock_sockets(rt):
+    """Library code passes ("", port) / ("localhost", port): mapped, not a TypeError."""
+    with vsock(rt) as sock:
+        sock.bind(("", 0))
+        cid, port = sock.getsockname()
+        assert cid == rt.VMADDR_CID_ANY and port not in (0, rt.VMADDR_PORT_ANY)
+
+
+def test_getfqdn_accepts_a_cid(rt):
+    assert socket.getfqdn(rt.VMADDR_CID_ANY) == socket.gethostname()
+    assert socket.getfqdn(rt.VMCISock_GetLocalCID()) == socket.gethostname()
+    assert socket.getfqdn(42) == "cid-42"
+    assert socket.getfqdn("localhost") == rt._original_getfqdn("localhost")
+
+
+def test_server_classes_bind_vsock(rt):
+    import http.server
+    import socketserver
+    import xmlrpc.server
+    from wsgiref import simple_server
+
+    for base in (socketserver.TCPServer, http.server.ThreadingHTTPServer, xmlrpc.server.SimpleXMLRPCServer):
+        cls = rt.vsock_server_class(base)
+        assert issubclass(cls, base) and rt.vsock_server_class(base) is cls and rt.vsock_server_class(cls) is cls
+        handler = http.server.BaseHTTPRequestHandler if base is not xmlrpc.server.SimpleXMLRPCServer else None
+        server = cls(("", 0), handler) if handler else cls(("localhost", 0), logRequests=False)
+        with server:
+            assert server.socket.family == socket.AF_VSOCK
+            cid, port = server.server_address
+            assert cid == rt.VMADDR_CID_ANY and port not in (0, rt.VMADDR_PORT_ANY)
+            if isinstance(server, http.server.HTTPServer):
+                assert server.server_name == socket.gethostname() and server.server_port == port
+    with rt.vsock_make_server("", 0, lambda environ, start: []) as wsgi:
+        assert isinstance(wsgi, simple_server.WSGIServer) and wsgi.socket.family == socket.AF_VSOCK
+        assert wsgi.base_environ["SERVER_PORT"] == str(wsgi.server_port)  # wsgiref's setup_environ ran
+
+
+def test_client_classes(rt):
+    import http.client
+    import smtplib
+    import xmlrpc.client
+
+    conn = rt.vsock_client_class(http.client.HTTPConnection)("localhost", 8000)
+    assert isinstance(conn, http.client.HTTPConnection) and conn._create_connection is rt.create_vsock_connection
+    assert issubclass(rt.vsock_client_class(smtplib.SMTP_SSL), smtplib.SMTP_SSL)
+    proxy = rt.vsock_client_class(xmlrpc.client.ServerProxy)("http://localhost:8000/")
+    transport = proxy._ServerProxy__transport
+    made = transport.make_connection("localhost:8000")
+    assert made._create_connection is rt.create_vsock_connection and (made.host, made.port) == ("localhost", 8000)
+    with pytest.raises(TypeError, match="does not know how"):
+        rt.vsock_client_class(dict)
+
+
+def test_asyncio_server_helpers_listen_on_vsock(rt):
+    import asyncio
+
+    async def main():
+        server = await rt.vsock_start_server(lambda r, w: None, "0.0.0.0", 0, reuse_port=True)
+        loop = asyncio.get_running_loop()
+        other = await rt.vsock_loop_create_server(loop, asyncio.Protocol, host=None, port=0, family=socket.AF_INET6)
+        names = [s.getsockname() for s in (*server.sockets, *other.sockets)]
+        families = [s.family for s in (*server.sockets, *other.sockets)]
+        for s in (server, other):
+            s.close()
+            await s.wait_closed()
+        return names, families
+
+    names, families = asyncio.run(main())
+    assert families == [socket.AF_VSOCK, socket.AF_VSOCK]
+    assert all(cid == rt.VMADDR_CID_ANY and port not in (0, rt.VMADDR_PORT_ANY) for cid, port in names)

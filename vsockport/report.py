@@ -64,14 +64,14 @@ def finding_lines(run: RunResult, *, applied: bool) -> list[tuple[str, str]]:
         if result.error:
             lines.append((f"{shown}:{result.error}" if result.error[:1].isdigit() else f"{shown}: error: {result.error}", "red"))
         for f in result.findings:
-            state = ("fixed" if applied else "fixable") if f.fixable else "needs review"
-            lines.append((f"{shown}:{f.line}:{f.column}: {f.code} {f.message} [{state}]", "yellow" if not f.fixable else ""))
+            state = "note" if f.note else ("fixed" if applied else "fixable") if f.fixable else "needs review"
+            lines.append((f"{shown}:{f.line}:{f.column}: {f.code} {f.message} [{state}]", "yellow" if f.needs_review else ""))
     return lines
 
 
 def summary(run: RunResult, *, applied: bool) -> str:
     changed = len(run.changed)
-    review = sum(1 for _, f in run.findings if not f.fixable)
+    review = sum(1 for _, f in run.findings if f.needs_review)
     verb = "changed" if applied else "would change"
     parts = [f"{run.scanned} file{'s' if run.scanned != 1 else ''} scanned", f"{changed} {verb}"]
     runtime = [r for r in run.changed if r.is_runtime]
@@ -84,5 +84,5 @@ def summary(run: RunResult, *, applied: bool) -> str:
 
 def exit_code(run: RunResult, *, applied: bool) -> int:
     """0 nothing left to port; 1 changes pending (diff) or findings that need review; 2 errors; 3 both."""
-    pending = any(not f.fixable for _, f in run.findings) or (not applied and bool(run.changed))
+    pending = any(f.needs_review for _, f in run.findings) or (not applied and bool(run.changed))
     return (1 if pending else 0) | (2 if run.error_count else 0)

@@ -36,10 +36,21 @@ def port():
     return next(_ports)
 
 
+def ported_libraries(site: Path) -> str:
+    """The third-party libraries tests/e2e/prepare.py ported on the host; returns its rewrite log."""
+    from tests.e2e.prepare import site_dir
+
+    if not (site_dir().parent / "rewrite.log").is_file():
+        raise pytest.UsageError("the ported e2e libraries are missing: run `python tests/e2e/prepare.py` on the host first")
+    shutil.copytree(site_dir(), site, symlinks=True)
+    return (site_dir().parent / "rewrite.log").read_text()
+
+
 @pytest.fixture(scope="session")
 def ported(tmp_path_factory):
     """Every program under programs/ and examples/echo, ported once with the real CLI (in-process:
-    interpreter start-up is ~20x slower in the guest), checked clean by a second `diff`."""
+    interpreter start-up is ~20x slower in the guest) and checked clean by a second `diff`; beside
+    them, site/ holds the third-party libraries that tests/e2e/prepare.py ported on the host."""
     from click.testing import CliRunner
 
     from vsockport.cli import main
@@ -53,6 +64,7 @@ def ported(tmp_path_factory):
     assert (folder / "programs" / "vsock_runtime.py").is_file() and (folder / "echo" / "vsock_runtime.py").is_file()
     again = runner.invoke(main, ["diff", str(folder)])
     assert again.exit_code == 0, again.output
+    (folder / "libraries.log").write_text(ported_libraries(folder / "site"))
     return folder
 
 
@@ -62,26 +74,34 @@ def backend(request):
     return request.param
 
 
-def backend_env(backend: str | None) -> dict:
-    return {**os.environ, "VSOCK_RUNTIME_BACKEND": backend or "auto"}
+def backend_env(backend: str | None, site: Path | None = None) -> dict:
+    env = {**os.environ, "VSOCK_RUNTIME_BACKEND": backend or "auto"}
+    if site is not None:
+        env["PYTHONPATH"] = str(site)  # the ported third-party libraries, instead of site-packages
+    return env
 
 
-def python(*args: str, cwd: Path, timeout: float = 120, backend: str | None = None) -> subprocess.CompletedProcess:
+def python(
+    *args: str, cwd: Path, timeout: float = 120, backend: str | None = None, site: Path | None = None
+) -> subprocess.CompletedProcess:
     """A plain interpreter without site-packages: the ported program must not need vsockport."""
     return subprocess.run(
-        [sys.executable, "-S", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=backend_env(backend)
+        [sys.executable, "-S", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
+        env=backend_env(backend, site),
     )
 
 
 @contextmanager
-def running(*command: str, cwd: Path, ready: str, backend: str | None = None) -> Iterator[subprocess.Popen]:
-    """Run a server until the block ends; enter once it prints `ready` on stdout."""
+def running(
+    *command: str, cwd: Path, ready: str | None, backend: str | None = None, site: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """Run a process until the block ends; enter once it prints `ready` on stdout (None: at once)."""
     proc = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=backend_env(backend)
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=backend_env(backend, site)
     )
     try:
         deadline = time.monotonic() + 60
-        while True:
+        while ready is not None:
             line = proc.stdout.readline()
             if ready in line:
                 break
@@ -110,3 +130,25 @@ def wait_for_vsock_listener(port: int, timeout: float = 30) -> None:
         finally:
             probe.close()
     raise AssertionError(f"nothing listened on vsock port {port}")
+
+
+def wait_for_tcp(port: int, timeout: float = 30) -> None:
+    """Poll until something accepts on 127.0.0.1:port (a real TCP peer such as redis-server)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listened on TCP port {port}")
+
+
+def program(name: str) -> str:
+    """A system program (redis-server lives in /usr/bin, mosquitto in /usr/sbin)."""
+    found = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+    if found is None:
+        raise pytest.UsageError(f"{name} is missing: run `python tests/e2e/prepare.py` on the host first")
+    return found

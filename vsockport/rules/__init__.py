@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from vsockport.rules.address_family import AddressFamily
+from vsockport.rules.asyncio_endpoints import AsyncioEndpoints
 from vsockport.rules.base import Example, Finding, PortOptions, Rule, run_rules
 from vsockport.rules.bind_address import BindAddress
 from vsockport.rules.connect_address import ConnectAddress
 from vsockport.rules.create_connection import CreateConnection
 from vsockport.rules.ctypes_sockaddr import CtypesSockaddr
+from vsockport.rules.datagram import Datagram
 from vsockport.rules.family_comparison import FamilyComparison
+from vsockport.rules.getaddrinfo import GetAddrInfo
+from vsockport.rules.local_pair import LocalPair
+from vsockport.rules.stdlib_clients import StdlibClients
+from vsockport.rules.stdlib_servers import StdlibServers
+from vsockport.rules.tcp_option import TcpOption
 
 ALL_RULES: tuple[type[Rule], ...] = (
     AddressFamily,
@@ -17,6 +24,13 @@ ALL_RULES: tuple[type[Rule], ...] = (
     ConnectAddress,
     CreateConnection,
     CtypesSockaddr,
+    GetAddrInfo,
+    TcpOption,
+    AsyncioEndpoints,
+    StdlibServers,
+    StdlibClients,
+    Datagram,
+    LocalPair,
 )
 
 

@@ -22,10 +22,13 @@ class AddressFamily(Rule):
     """Create sockets in the vSockets address family instead of AF_INET / AF_INET6.
 
     ## What it does
-    Replaces `AF_INET` and `AF_INET6` where they choose the family of a new socket (`socket.socket(...)`,
-    `socket(family=...)`, a raw `libc.socket(AF_INET, ...)` call, a `socketserver` class's
-    `address_family`) with `afVMCI`, which the ported module sets once from the runtime's
-    `VMCISock_GetAFValue()`. A `socket.socket()` call with no family gets `afVMCI` added, because its
+    Replaces `AF_INET` and `AF_INET6` where they choose the family of a new socket with `afVMCI`:
+    - in `socket.socket(...)`, `socket(family=...)` and raw `libc.socket(AF_INET, ...)` calls;
+    - where a family is kept for later: an assignment (`family = socket.AF_INET`, a `socketserver`
+      class's `address_family`), a `return`, a parameter default, `getattr(socket, "AF_INET")`, or
+      `AF_INET6 if ":" in host else AF_INET`.
+
+    `afVMCI` is set once per ported module from the runtime's `VMCISock_GetAFValue()`. A `socket.socket()` call with no family gets `afVMCI` added, because its
     default is `AF_INET`.
 
     ## Why
@@ -81,11 +84,27 @@ class AddressFamily(Rule):
             "class Server(socketserver.TCPServer):\n    address_family = afVMCI\n",
             ("VS001",),
         ),
+        Example(
+            "import socket\ndef bind(host):\n    family = socket.AF_INET6 if ':' in host else socket.AF_INET\n"
+            "    return socket.socket(family=family)\n",
+            "import socket\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
+            "def bind(host):\n    family = afVMCI\n    return socket.socket(family=family)\n",
+            ("VS001",),
+        ),
+        Example(
+            "import socket\ndef family(name='AF_INET', default=socket.AF_INET):\n    return getattr(socket, 'AF_INET6')\n",
+            "import socket\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
+            "def family(name='AF_INET', default=afVMCI):\n    return afVMCI\n",
+            ("VS001", "VS001"),
+        ),
         Example("import socket\nu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\nf = socket.socket(fileno=3)\n"),
+        Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nok = s.family == socket.AF_INET\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         func = original.func
+        if isinstance(func, cst.Name) and func.value == "getattr":
+            return self._port_getattr(original, updated)
         qualified = self.names.qualified(func)
         is_socket_class = qualified in ("socket.socket", "socket.SocketType")
         is_raw_socket_call = isinstance(func, cst.Attribute) and func.attr.value == "socket"
@@ -106,16 +125,49 @@ class AddressFamily(Rule):
         args[index] = args[index].with_changes(value=self.ctx.af_family())
         return updated.with_changes(args=args)
 
+    # A family kept in a variable, returned, or used as a default still ends up in socket().
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        targets = original.targets
-        if (
-            len(targets) == 1
-            and isinstance(targets[0].target, cst.Name)
-            and targets[0].target.value == "address_family"
-            and is_inet_family(self, original.value)
-        ):
-            self.report(original.value, f"address_family {self._shown(original.value)} -> afVMCI")
-            return updated.with_changes(value=self.ctx.af_family())
+        return updated.with_changes(value=self._ported_value(original.value, updated.value, self._target(original)))
+
+    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
+        if original.value is None:
+            return updated
+        return updated.with_changes(value=self._ported_value(original.value, updated.value, "assigned family"))
+
+    def leave_Return(self, original: cst.Return, updated: cst.Return) -> cst.Return:
+        if original.value is None:
+            return updated
+        return updated.with_changes(value=self._ported_value(original.value, updated.value, "returned family"))
+
+    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
+        if original.default is None:
+            return updated
+        return updated.with_changes(default=self._ported_value(original.default, updated.default, "default family"))
+
+    def _port_getattr(self, original: cst.Call, updated: cst.BaseExpression) -> cst.BaseExpression:
+        """`getattr(socket, "AF_INET")`: the family chosen by name."""
+        if not (isinstance(original.func, cst.Name) and original.func.value == "getattr" and len(original.args) == 2):
+            return updated
+        module, attr = original.args[0].value, original.args[1].value
+        if self.names.qualified(module) != "socket" or not isinstance(attr, cst.SimpleString):
+            return updated
+        if attr.evaluated_value not in ("AF_INET", "AF_INET6"):
+            return updated
+        self.report(original, f"socket family chosen by name {self._shown(original)} -> afVMCI")
+        return self.ctx.af_family()
+
+    def _target(self, assign: cst.Assign) -> str:
+        names = [self._shown(t.target) for t in assign.targets]
+        return f"{' = '.join(names)}"
+
+    def _ported_value(self, original: cst.BaseExpression, updated: cst.BaseExpression, what: str) -> cst.BaseExpression:
+        if is_inet_family(self, original):
+            self.report(original, f"{what} {self._shown(original)} -> afVMCI")
+            return self.ctx.af_family()
+        if isinstance(original, cst.IfExp) and is_inet_family(self, original.body) and is_inet_family(self, original.orelse):
+            # `AF_INET6 if ":" in host else AF_INET`: vsock has one family for both.
+            self.report(original, f"{what} {self._shown(original)} -> afVMCI")
+            return self.ctx.af_family()
         return updated
 
     @staticmethod

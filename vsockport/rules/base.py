@@ -39,6 +39,11 @@ class Finding:
     line: int
     column: int
     fixable: bool
+    note: bool = False  # informational: something deliberately left alone; never fails a run
+
+    @property
+    def needs_review(self) -> bool:
+        return not self.fixable and not self.note
 
 
 @dataclass(frozen=True)
@@ -103,9 +108,13 @@ class Rule:
         self.ctx = ctx
         self.names = ctx.names
 
-    def report(self, node: cst.CSTNode, message: str, *, fixable: bool = True) -> None:
+    def report(self, node: cst.CSTNode, message: str, *, fixable: bool = True, note: bool = False) -> None:
         line, column = self.ctx.position(node)
-        self.ctx.findings.append(Finding(self.code, self.name, message, line, column, fixable))
+        self.ctx.findings.append(Finding(self.code, self.name, message, line, column, fixable and not note, note))
+
+    def keeps(self, node: cst.CSTNode) -> bool:
+        """True to leave `node` and everything inside it untouched by every rule."""
+        return False
 
     @classmethod
     def documentation(cls) -> str:
@@ -123,6 +132,7 @@ class _RuleRunner(cst.CSTTransformer):
         super().__init__()
         self._visitors: dict[str, list[Callable]] = defaultdict(list)
         self._leavers: dict[str, list[Callable]] = defaultdict(list)
+        self._keepers = [rule for rule in rules if type(rule).keeps is not Rule.keeps]
         for rule in rules:
             for attr in dir(type(rule)):
                 if attr.startswith("visit_"):
@@ -133,7 +143,7 @@ class _RuleRunner(cst.CSTTransformer):
     def on_visit(self, node: cst.CSTNode) -> bool:
         for visit in self._visitors.get(type(node).__name__, ()):
             visit(node)
-        return True
+        return not any(rule.keeps(node) for rule in self._keepers)
 
     def on_leave(self, original_node, updated_node):
         for leave in self._leavers.get(type(original_node).__name__, ()):

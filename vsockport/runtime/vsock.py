@@ -13,9 +13,14 @@ Public API
                       SO_VM_SOCKETS_BUFFER_MIN_SIZE, SO_VM_SOCKETS_BUFFER_MAX_SIZE,
                       SO_VM_SOCKETS_CONNECT_TIMEOUT
     addresses:        vsock_cid(host), vsock_bind_cid(host), vsock_address(address, bind=False),
-                      getaddrinfo(host, port, family=0, type=0, proto=0, flags=0)
+                      getaddrinfo(host, port, family=0, type=0, proto=0, flags=0) (alias vsock_getaddrinfo)
     sockets:          create_vsock_connection(), create_vsock_server(), vsock_connect(sock, address, flags),
                       set_connect_timeout(sock, seconds), get_connect_timeout(sock)
+    options:          setsockopt_or_skip(sock, level, option, value)
+    stdlib servers:   vsock_server_class(cls), VsockServerMixin, vsock_make_server()
+    stdlib clients:   vsock_client_class(cls), vsock_urlopen()
+    asyncio:          vsock_open_connection(), vsock_start_server(), vsock_loop_create_connection(loop, ...),
+                      vsock_loop_create_server(loop, ...)
     diagnosis:        vsock_diagnose(), VsockAddressError
     ctypes:           sockaddr_vm
 
@@ -78,10 +83,21 @@ __all__ = [
     "create_vsock_connection",
     "create_vsock_server",
     "vsock_diagnose",
+    "setsockopt_or_skip",
+    "VsockServerMixin",
+    "vsock_server_class",
+    "vsock_make_server",
+    "vsock_client_class",
+    "vsock_urlopen",
+    "vsock_open_connection",
+    "vsock_start_server",
+    "vsock_loop_create_connection",
+    "vsock_loop_create_server",
+    "vsock_getaddrinfo",
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 2
+VSOCKPORT_RUNTIME_VERSION = 3
 
 VMADDR_CID_ANY = 0xFFFFFFFF
 VMADDR_PORT_ANY = 0xFFFFFFFF
@@ -120,6 +136,7 @@ else:
     _PLATFORM = "other"
     _IOCTL_GET_AF_VALUE = _IOCTL_GET_LOCAL_CID = None
 
+_GLOBAL_DEFAULT_TIMEOUT = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT", object())
 _WILDCARD_HOSTS = frozenset(["", "0.0.0.0", "::", "*", "<any>", "<broadcast>"])
 _LOOPBACK_HOSTS = frozenset(["localhost", "localhost.localdomain", "ip6-localhost", "127.0.0.1", "::1"])
 
@@ -812,9 +829,16 @@ def _socket_init(self, family=_NOT_GIVEN, type=-1, proto=-1, fileno=None):
         raise
 
 
+def _tcp_style(address):
+    """(host-name, port[, flowinfo, scope_id]) as a TCP/IP library would pass it to a vsock socket."""
+    return isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], (str, bytes))
+
+
 def _socket_bind(self, address):
     if not _is_vsock(self):
         return _original["bind"](self, address)
+    if _tcp_style(address):
+        address = vsock_address(address, bind=True)  # e.g. socketserver binding ("", 8000)
     try:
         if _backend == "ctypes":
             return _libc_bind(self, address)
@@ -824,6 +848,8 @@ def _socket_bind(self, address):
 
 
 def _connect(self, address, report_errno):
+    if _tcp_style(address):
+        address = vsock_address(address)
     timeout = _apply_connect_timeout(self)
     try:
         if _backend == "ctypes":
@@ -900,12 +926,261 @@ def _socket_accept(self):
 
 
 def _install():
+    socket.getfqdn = _getfqdn
     for name in _PATCHED:
         wrapper = globals()["_socket_" + name.strip("_")]
         wrapper.__name__ = name
         wrapper.__qualname__ = "socket." + name
         wrapper.__doc__ = _original[name].__doc__
         setattr(socket.socket, name, wrapper)
+
+
+_original_getfqdn = getattr(socket.getfqdn, "_vsockport_original", socket.getfqdn)
+
+
+def _getfqdn(name=""):
+    """socket.getfqdn() that accepts a CID: vsock addresses are ints, and http.server calls
+    getfqdn(host) on the address it bound. A CID has no DNS name: this host's name or 'cid-N'."""
+    if isinstance(name, int) and not isinstance(name, bool):
+        if name in (VMADDR_CID_ANY, VMADDR_CID_LOCAL) or name == VMCISock_GetLocalCID():
+            return socket.gethostname()
+        return "cid-%d" % name
+    return _original_getfqdn(name)
+
+
+_getfqdn._vsockport_original = _original_getfqdn
+
+_VSOCK_MISSING_OPTION = (errno.ENOPROTOOPT, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP))
+
+
+def setsockopt_or_skip(sock, level, option, value, *optlen):
+    """sock.setsockopt(), except that options vsock does not have (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY,
+    SO_REUSEPORT) are skipped on vsock sockets instead of failing. Other sockets are unaffected.
+    Returns True when the option was set."""
+    try:
+        sock.setsockopt(level, option, value, *optlen)
+    except OSError as exc:
+        if _c_family(sock) == _af_for_patch and exc.errno in _VSOCK_MISSING_OPTION:
+            return False
+        raise
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------
+# Servers and clients of the standard library, over vsock
+# ---------------------------------------------------------------------------------------------------
+
+
+class VsockServerMixin:
+    """Makes a socketserver server (TCPServer, HTTPServer, SimpleXMLRPCServer, WSGIServer, ...) serve
+    vsock: the vsock family, TCP-style (host, port) addresses mapped to (CID, port), no SO_REUSEPORT,
+    and client_address as (str(cid), port), since WSGI and logging code expect a string host."""
+
+    address_family = VMCISock_GetAFValue()
+    allow_reuse_port = False
+
+    def get_request(self):
+        conn, address = super().get_request()
+        if isinstance(address, tuple) and len(address) == 2 and isinstance(address[0], int):
+            address = (str(address[0]), address[1])
+        return conn, address
+
+    def finish_request(self, request, client_address):
+        handler = self.RequestHandlerClass
+        if isinstance(handler, type) and getattr(handler, "disable_nagle_algorithm", False):
+            # StreamRequestHandler would set TCP_NODELAY (xmlrpc.server does): ENOPROTOOPT on vsock.
+            handler = _nagle_free(handler)
+        handler(request, client_address, self)
+
+
+_nagle_free_handlers = {}
+
+
+def _nagle_free(handler):
+    made = _nagle_free_handlers.get(handler)
+    if made is None:
+        made = type(handler.__name__, (handler,), {"disable_nagle_algorithm": False, "__module__": handler.__module__})
+        _nagle_free_handlers[handler] = made
+    return made
+
+
+_server_classes = {}
+
+
+def vsock_server_class(cls):
+    """A subclass of the socketserver-style class `cls` that serves vsock (see VsockServerMixin)."""
+    if isinstance(cls, type) and issubclass(cls, VsockServerMixin):
+        return cls
+    made = _server_classes.get(cls)
+    if made is None:
+        made = type("Vsock" + cls.__name__, (VsockServerMixin, cls), {"__module__": cls.__module__})
+        _server_classes[cls] = made
+    return made
+
+
+def vsock_make_server(host, port, app, server_class=None, handler_class=None):
+    """wsgiref.simple_server.make_server() over vsock."""
+    from wsgiref import simple_server
+
+    server_class = vsock_server_class(server_class or simple_server.WSGIServer)
+    server = server_class((host, port), handler_class or simple_server.WSGIRequestHandler)
+    server.set_app(app)
+    return server
+
+
+_client_classes = {}
+
+
+def vsock_client_class(cls):
+    """A subclass of a standard-library client class that connects over vsock instead of TCP/IP:
+    http.client.HTTPConnection/HTTPSConnection, smtplib.SMTP/SMTP_SSL/LMTP, xmlrpc.client.ServerProxy
+    (and subclasses). Hosts map to CIDs as in vsock_cid()."""
+    made = _client_classes.get(cls)
+    if made is not None:
+        return made
+    import http.client
+    import smtplib
+    import xmlrpc.client
+
+    if issubclass(cls, http.client.HTTPConnection):
+
+        def __init__(self, *args, **kwargs):
+            cls.__init__(self, *args, **kwargs)
+            self._create_connection = create_vsock_connection
+
+        namespace = {"__init__": __init__}
+    elif issubclass(cls, smtplib.SMTP):
+
+        def _get_socket(self, host, port, timeout):
+            sock = create_vsock_connection((host, port), timeout, self.source_address)
+            if isinstance(self, smtplib.SMTP_SSL):
+                sock = self.context.wrap_socket(sock, server_hostname=self._host)
+            return sock
+
+        namespace = {"_get_socket": _get_socket}
+    elif issubclass(cls, xmlrpc.client.ServerProxy):
+
+        def __init__(self, uri, transport=None, *args, **kwargs):
+            if transport is None:
+                secure = str(uri).lower().startswith("https:")
+                transport = _xmlrpc_transport(secure)(use_datetime=kwargs.get("use_datetime", False),
+                                                      use_builtin_types=kwargs.get("use_builtin_types", False))
+            cls.__init__(self, uri, transport, *args, **kwargs)
+
+        namespace = {"__init__": __init__}
+    else:
+        raise TypeError("vsock_client_class() does not know how %s.%s connects" % (cls.__module__, cls.__qualname__))
+    namespace["__module__"] = cls.__module__
+    made = type("Vsock" + cls.__name__, (cls,), namespace)
+    _client_classes[cls] = made
+    return made
+
+
+def _xmlrpc_transport(secure):
+    import http.client
+    import xmlrpc.client
+
+    base = xmlrpc.client.SafeTransport if secure else xmlrpc.client.Transport
+    connection = http.client.HTTPSConnection if secure else http.client.HTTPConnection
+
+    class VsockTransport(base):
+        def make_connection(self, host):
+            if self._connection and host == self._connection[0]:
+                return self._connection[1]
+            chost, self._extra_headers, x509 = self.get_host_info(host)
+            if secure:
+                conn = vsock_client_class(connection)(chost, None, context=self.context, **(x509 or {}))
+            else:
+                conn = vsock_client_class(connection)(chost)
+            self._connection = host, conn
+            return conn
+
+    return VsockTransport
+
+
+def vsock_urlopen(url, data=None, timeout=_GLOBAL_DEFAULT_TIMEOUT, *, context=None):
+    """urllib.request.urlopen() for http:// and https:// URLs whose host is a CID or a name that
+    vsock_cid() knows (localhost, VSOCK_CID_MAP)."""
+    import http.client
+    import urllib.request
+
+    class VsockHTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(vsock_client_class(http.client.HTTPConnection), req)
+
+    class VsockHTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(vsock_client_class(http.client.HTTPSConnection), req, context=context)
+
+    return urllib.request.build_opener(VsockHTTPHandler, VsockHTTPSHandler).open(url, data, timeout)
+
+
+# ---------------------------------------------------------------------------------------------------
+# asyncio: the same calls, on vsock sockets made here (asyncio accepts sock=)
+# ---------------------------------------------------------------------------------------------------
+
+
+def _server_socket(host, port, backlog=100):
+    if isinstance(host, (list, tuple)):
+        host = host[0] if host else None
+    sock = create_vsock_server(("" if host is None else host, port or 0), backlog=backlog)
+    sock.setblocking(False)
+    return sock
+
+
+async def _client_socket(loop, host, port, local_addr=None):
+    sock = socket.socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if local_addr:
+            sock.bind(vsock_address(tuple(local_addr), bind=True))
+        await loop.sock_connect(sock, vsock_address((host, port)))
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+_IP_ONLY_CONNECT = ("family", "proto", "flags", "happy_eyeballs_delay", "interleave", "all_errors")
+_IP_ONLY_SERVE = ("family", "flags", "reuse_address", "reuse_port", "all_errors")
+
+
+async def vsock_open_connection(host=None, port=None, *, local_addr=None, **kwargs):
+    """asyncio.open_connection() over vsock."""
+    import asyncio
+
+    for name in _IP_ONLY_CONNECT:
+        kwargs.pop(name, None)
+    sock = await _client_socket(asyncio.get_running_loop(), host, port, local_addr)
+    if kwargs.get("ssl") and "server_hostname" not in kwargs:
+        kwargs["server_hostname"] = str(host)
+    return await asyncio.open_connection(sock=sock, **kwargs)
+
+
+async def vsock_start_server(client_connected_cb, host=None, port=None, *, backlog=100, **kwargs):
+    """asyncio.start_server() over vsock."""
+    import asyncio
+
+    for name in _IP_ONLY_SERVE:
+        kwargs.pop(name, None)
+    return await asyncio.start_server(client_connected_cb, sock=_server_socket(host, port, backlog), **kwargs)
+
+
+async def vsock_loop_create_connection(loop, protocol_factory, host=None, port=None, *, local_addr=None, **kwargs):
+    """loop.create_connection() over vsock."""
+    for name in _IP_ONLY_CONNECT:
+        kwargs.pop(name, None)
+    sock = await _client_socket(loop, host, port, local_addr)
+    if kwargs.get("ssl") and "server_hostname" not in kwargs:
+        kwargs["server_hostname"] = str(host)
+    return await loop.create_connection(protocol_factory, sock=sock, **kwargs)
+
+
+async def vsock_loop_create_server(loop, protocol_factory, host=None, port=None, *, backlog=100, **kwargs):
+    """loop.create_server() over vsock."""
+    for name in _IP_ONLY_SERVE:
+        kwargs.pop(name, None)
+    return await loop.create_server(protocol_factory, sock=_server_socket(host, port, backlog), **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -951,9 +1226,6 @@ def vsock_connect(sock, address, flags=0):
         if timeout:
             exc._vsock_timeout = timeout
         raise _explain_connect(exc, (cid, port)) from None
-
-
-_GLOBAL_DEFAULT_TIMEOUT = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT", object())
 
 
 def create_vsock_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=None, *, all_errors=False):
@@ -1131,6 +1403,7 @@ _af_for_patch = VMCISock_GetAFValue()
 _install()
 
 cid = vsock_cid
+vsock_getaddrinfo = getaddrinfo
 create_connection = create_vsock_connection
 create_server = create_vsock_server
 

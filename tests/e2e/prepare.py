@@ -1,0 +1,128 @@
+"""Prepare the end-to-end suite's third-party programs on the host, before the sandbox boots (the
+guest has no network, and porting 150 library files under the guest's emulated CPU takes minutes).
+
+    python tests/e2e/prepare.py
+
+- Debian packages for the real peers: redis-server, mosquitto (+ clients) and curl (apt-get, as root).
+- The pinned PyPI releases, downloaded once (not installed) into ~/.cache/vsockport/e2e.
+- Every run: unpack them afresh into ~/.cache/vsockport/e2e/site as an installer would, port them with
+  `vsockport rewrite` (log kept in rewrite.log), check that a second `vsockport diff` is clean, and
+  byte-compile the result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from vsockport.sandbox.setup import SetupError, _apt_install, _is_root  # noqa: E402
+
+PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_sub": "mosquitto-clients", "curl": "curl"}
+# Ported and run by the e2e suite. uvicorn's own dependencies (click, h11) come along, unported.
+DISTRIBUTIONS = ("redis==5.0.1", "paho-mqtt==1.6.1", "uvicorn==0.29.0", "h11==0.14.0", "click==8.1.7")
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "vsockport" / "e2e"
+
+
+def downloads_dir() -> Path:
+    return cache_dir() / "downloads"
+
+
+def site_dir() -> Path:
+    return cache_dir() / "site"
+
+
+def _on_path(program: str) -> bool:
+    return shutil.which(program) is not None or any(Path(d, program).exists() for d in ("/usr/sbin", "/usr/bin"))
+
+
+def ensure_peers() -> None:
+    missing = sorted({package for program, package in PEERS.items() if not _on_path(program)})
+    if not missing:
+        return
+    if not _is_root():
+        raise SetupError(f"the e2e peers are missing; install them with: sudo apt-get install -y {' '.join(missing)}")
+    _apt_install(missing, lambda message: print(f"prepare: {message}", flush=True))
+
+
+def ensure_distributions() -> Path:
+    target = downloads_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = [spec for spec in DISTRIBUTIONS if not _downloaded(target, spec)]
+    if wanted:
+        print(f"prepare: downloading {' '.join(wanted)}", flush=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(target), *wanted],
+            capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            raise SetupError(f"pip download failed:\n{done.stderr.strip()[-2000:]}")
+    return target
+
+
+def _downloaded(folder: Path, spec: str) -> bool:
+    name, _, version = spec.partition("==")
+    stems = {name.replace("-", "_").lower(), name.lower()}
+    return any(
+        f.name.lower().startswith(tuple(f"{stem}-{version}" for stem in stems)) for f in folder.iterdir()
+    )
+
+
+def unpack(archives: Path, site: Path) -> None:
+    shutil.rmtree(site, ignore_errors=True)
+    site.mkdir(parents=True)
+    for archive in sorted(archives.iterdir()):
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as wheel:
+                wheel.extractall(site)
+        elif archive.name.endswith(".tar.gz"):  # an sdist with a src/ layout (paho-mqtt)
+            with tarfile.open(archive) as sdist, tempfile.TemporaryDirectory() as scratch:
+                sdist.extractall(scratch, filter="data")
+                for package in Path(scratch).glob("*/src/*"):
+                    if package.is_dir() and not package.name.endswith(".egg-info"):
+                        shutil.copytree(package, site / package.name)
+
+
+def port(site: Path) -> None:
+    """Port the libraries with the real CLI; nothing may need review, and a second run must be clean."""
+    command = [sys.executable, "-m", "vsockport"]
+    done = subprocess.run([*command, "rewrite", "--no-gitignore", str(site)], capture_output=True, text=True)
+    (site.parent / "rewrite.log").write_text(done.stderr)
+    if done.returncode != 0:
+        raise SetupError(f"vsockport rewrite exited {done.returncode}:\n{done.stderr.strip()[-3000:]}")
+    again = subprocess.run([*command, "diff", "--no-gitignore", str(site)], capture_output=True, text=True)
+    if again.returncode != 0:
+        raise SetupError(f"a second vsockport diff is not clean ({again.returncode}):\n{again.stdout[-3000:]}")
+    # Byte-compile here: the guest's emulated CPU would otherwise compile every import on every run.
+    import compileall
+
+    if not compileall.compile_dir(str(site), quiet=1):
+        raise SetupError(f"the ported libraries in {site} do not compile")
+
+
+def main() -> int:
+    try:
+        ensure_peers()
+        folder = ensure_distributions()
+        unpack(folder, site_dir())
+        port(site_dir())
+    except SetupError as exc:
+        print(f"prepare: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"prepare: peers present; {', '.join(DISTRIBUTIONS)} ported into {site_dir()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from vsockport.rules.addresses import source
+from vsockport.rules.base import Example, Rule
+
+_MODULE_FUNCTIONS = {
+    "asyncio.open_connection": "vsock_open_connection",
+    "asyncio.start_server": "vsock_start_server",
+    "asyncio.streams.open_connection": "vsock_open_connection",
+    "asyncio.streams.start_server": "vsock_start_server",
+}
+_LOOP_METHODS = {
+    "create_connection": "vsock_loop_create_connection",
+    "create_server": "vsock_loop_create_server",
+}
+_LOOP_FACTORIES = ("asyncio.get_event_loop", "asyncio.get_running_loop", "asyncio.new_event_loop")
+# Keywords that mean the caller already supplies the socket (or a Unix path): nothing to port.
+_ALREADY_A_SOCKET = ("sock", "path")
+
+
+class AsyncioEndpoints(Rule):
+    """Open asyncio connections and servers on vsock sockets.
+
+    ## What it does
+    Rewrites calls that take a host and a port:
+    - `asyncio.open_connection(...)` becomes `vsock_open_connection(...)`.
+    - `asyncio.start_server(...)` becomes `vsock_start_server(...)`.
+    - `loop.create_connection(...)` becomes `vsock_loop_create_connection(loop, ...)`.
+    - `loop.create_server(...)` becomes `vsock_loop_create_server(loop, ...)`.
+
+    A loop is recognised as a name or attribute called `loop` or `*_loop`, or a call to
+    `asyncio.get_event_loop()`, `asyncio.get_running_loop()` or `asyncio.new_event_loop()`. Calls that
+    already pass `sock=` (or `path=`) are left alone.
+
+    ## Why
+    asyncio resolves hosts with `getaddrinfo` and opens IP sockets, so it cannot reach vsock by itself.
+    It does accept ready-made sockets through `sock=`. The runtime's coroutines:
+    - create a vsock socket and map the host to a CID (the server binds with port 0 meaning
+      `VMADDR_PORT_ANY`);
+    - connect without blocking through `loop.sock_connect`;
+    - hand the socket to the original call with every other argument;
+    - drop IP-only arguments (`family`, `flags`, `reuse_port`, `happy_eyeballs_delay`, ...);
+    - use the host as `server_hostname` for TLS.
+
+    ## Example
+    ```python
+    reader, writer = await asyncio.open_connection("localhost", 6379)
+    server = await loop.create_server(Protocol, host="0.0.0.0", port=8000, backlog=100)
+    ```
+    becomes
+    ```python
+    reader, writer = await vsock_open_connection("localhost", 6379)
+    server = await vsock_loop_create_server(loop, Protocol, host="0.0.0.0", port=8000, backlog=100)
+    ```
+
+    ## Fix safety
+    Safe for the recognised forms. A loop held under another name is not recognised: its
+    `create_server`/`create_connection` stays on TCP/IP and is not reported.
+    """
+
+    code = "VS009"
+    name = "asyncio-endpoints"
+    triggers = (b"open_connection", b"start_server", b"create_connection", b"create_server")
+    examples = (
+        Example(
+            "import asyncio\nasync def main():\n    r, w = await asyncio.open_connection('localhost', 6379)\n",
+            "import asyncio\nfrom vsock_runtime import vsock_open_connection\nasync def main():\n"
+            "    r, w = await vsock_open_connection('localhost', 6379)\n",
+            ("VS009",),
+        ),
+        Example(
+            "import asyncio\nasync def main(cb):\n    await asyncio.start_server(cb, '0.0.0.0', 8888)\n",
+            "import asyncio\nfrom vsock_runtime import vsock_start_server\nasync def main(cb):\n"
+            "    await vsock_start_server(cb, '0.0.0.0', 8888)\n",
+            ("VS009",),
+        ),
+        Example(
+            "import asyncio\nasync def main(P, config):\n    loop = asyncio.get_running_loop()\n"
+            "    await loop.create_server(P, host=config.host, port=config.port)\n",
+            "import asyncio\nfrom vsock_runtime import vsock_loop_create_server\nasync def main(P, config):\n"
+            "    loop = asyncio.get_running_loop()\n"
+            "    await vsock_loop_create_server(loop, P, host=config.host, port=config.port)\n",
+            ("VS009",),
+        ),
+        Example(
+            "import asyncio\nasync def main(self, P):\n    await self._loop.create_connection(P, 'db', 5432)\n",
+            "import asyncio\nfrom vsock_runtime import vsock_loop_create_connection\nasync def main(self, P):\n"
+            "    await vsock_loop_create_connection(self._loop, P, 'db', 5432)\n",
+            ("VS009",),
+        ),
+        Example("import asyncio\nasync def main(s):\n    await asyncio.open_connection(sock=s)\n"),
+        Example("import asyncio\nasync def main(P):\n    await loop.create_server(P, sock=s)\n"),
+    )
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        keywords = {arg.keyword.value for arg in original.args if arg.keyword is not None}
+        if keywords & set(_ALREADY_A_SOCKET):
+            return updated
+        replacement = _MODULE_FUNCTIONS.get(self.names.qualified(original.func) or "")
+        if replacement is not None:
+            self.report(original, f"{source(original.func)}() opens an IP socket -> {replacement}()")
+            return updated.with_changes(func=self.ctx.runtime_name(replacement))
+        func = original.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in _LOOP_METHODS:
+            return updated
+        if not self._is_loop(func.value) or not original.args:
+            return updated
+        replacement = _LOOP_METHODS[func.attr.value]
+        self.report(original, f"{source(func)}() opens an IP socket -> {replacement}()")
+        loop = cst.Arg(updated.func.value)  # type: ignore[attr-defined]
+        return updated.with_changes(func=self.ctx.runtime_name(replacement), args=[loop, *updated.args])
+
+    def _is_loop(self, node: cst.BaseExpression) -> bool:
+        if isinstance(node, cst.Call):
+            return self.names.qualified(node.func) in _LOOP_FACTORIES
+        name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
+        if self.names.qualified(node) is not None and isinstance(node, cst.Name):
+            return False  # an imported module or function, not a loop variable
+        return name == "loop" or name.endswith("_loop")

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from vsockport.rules.addresses import source
+from vsockport.rules.base import Example
+from vsockport.rules.class_references import ClassReferenceRule
+
+CLIENT_CLASSES = {
+    name: "connects over TCP/IP"
+    for name in (
+        "http.client.HTTPConnection",
+        "http.client.HTTPSConnection",
+        "smtplib.SMTP",
+        "smtplib.SMTP_SSL",
+        "smtplib.LMTP",
+        "xmlrpc.client.ServerProxy",
+        "xmlrpc.client.Server",
+    )
+}
+# Standard-library clients the runtime cannot adapt: reported, never changed.
+UNPORTED_CLIENTS = {
+    "ftplib.FTP": "FTP data connections carry IP addresses (PASV/PORT)",
+    "ftplib.FTP_TLS": "FTP data connections carry IP addresses (PASV/PORT)",
+    "poplib.POP3": "it opens its own TCP connection",
+    "poplib.POP3_SSL": "it opens its own TCP connection",
+    "imaplib.IMAP4": "it opens its own TCP connection",
+    "imaplib.IMAP4_SSL": "it opens its own TCP connection",
+    "telnetlib.Telnet": "it opens its own TCP connection",
+    "nntplib.NNTP": "it opens its own TCP connection",
+    "urllib.request.build_opener": "its handlers open TCP connections (use vsock_urlopen for http/https)",
+}
+
+
+class StdlibClients(ClassReferenceRule):
+    """Connect over vsock with the standard library's HTTP, SMTP and XML-RPC clients.
+
+    ## What it does
+    - References to `http.client.HTTPConnection`, `HTTPSConnection`, `smtplib.SMTP`, `SMTP_SSL`,
+      `LMTP` and `xmlrpc.client.ServerProxy` are wrapped in `vsock_client_class(...)` where they are
+      called, subclassed, passed or assigned.
+    - `urllib.request.urlopen(...)` becomes `vsock_urlopen(...)`.
+    - Clients the runtime cannot adapt (`ftplib`, `poplib`, `imaplib`, `telnetlib`, `nntplib`,
+      `urllib.request.build_opener`) are reported where they are called, and left unchanged.
+
+    ## Why
+    These clients call `socket.create_connection()` inside the standard library, so porting the
+    calling program alone would leave them on TCP/IP. `vsock_client_class(X)` is a subclass of `X`
+    that opens its connection with `create_vsock_connection`. The host is mapped to a CID as by
+    `vsock_cid()`: loopback names become CID 1 and other names come from `VSOCK_CID_MAP`. URLs, HTTP
+    `Host:` headers and TLS server names keep the host name.
+
+    ## Example
+    ```python
+    conn = http.client.HTTPConnection("localhost", 8000)
+    proxy = xmlrpc.client.ServerProxy("http://localhost:8000/")
+    ```
+    becomes
+    ```python
+    conn = vsock_client_class(http.client.HTTPConnection)("localhost", 8000)
+    proxy = vsock_client_class(xmlrpc.client.ServerProxy)("http://localhost:8000/")
+    ```
+
+    ## Fix safety
+    Safe: the objects are instances of the original classes. Unadapted clients are reported for review.
+    """
+
+    code = "VS011"
+    name = "stdlib-clients"
+    triggers = (b"http.client", b"HTTPConnection", b"HTTPSConnection", b"smtplib", b"xmlrpc", b"urlopen",
+                b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"build_opener")
+    classes = CLIENT_CLASSES
+    adapter = "vsock_client_class"
+    examples = (
+        Example(
+            "import http.client\nconn = http.client.HTTPConnection('localhost', 8000, timeout=5)\n",
+            "import http.client\nfrom vsock_runtime import vsock_client_class\n"
+            "conn = vsock_client_class(http.client.HTTPConnection)('localhost', 8000, timeout=5)\n",
+            ("VS011",),
+        ),
+        Example(
+            "import xmlrpc.client\nproxy = xmlrpc.client.ServerProxy('http://localhost:8000/')\n",
+            "import xmlrpc.client\nfrom vsock_runtime import vsock_client_class\n"
+            "proxy = vsock_client_class(xmlrpc.client.ServerProxy)('http://localhost:8000/')\n",
+            ("VS011",),
+        ),
+        Example(
+            "from urllib.request import urlopen\nbody = urlopen('http://localhost:8000/').read()\n",
+            "from urllib.request import urlopen\nfrom vsock_runtime import vsock_urlopen\n"
+            "body = vsock_urlopen('http://localhost:8000/').read()\n",
+            ("VS011",),
+        ),
+        Example("import ftplib\nftp = ftplib.FTP('files.internal')\n", None, ("VS011",)),
+        Example("import http.client\nok = isinstance(conn, (http.client.HTTPConnection, http.client.HTTPSConnection))\n"),
+    )
+
+    def leave_Call(self, original: cst.Call, updated: cst.BaseExpression) -> cst.BaseExpression:
+        if not isinstance(updated, cst.Call):
+            return updated
+        qualified = self.names.qualified(original.func) or ""
+        if qualified == "urllib.request.urlopen":
+            self.report(original, f"{source(original.func)}() connects over TCP/IP -> vsock_urlopen()")
+            return updated.with_changes(func=self.ctx.runtime_name("vsock_urlopen"))
+        if qualified in UNPORTED_CLIENTS:
+            self.report(original, f"{source(original.func)}() stays on TCP/IP: {UNPORTED_CLIENTS[qualified]}", fixable=False)
+            return updated
+        return super().leave_Call(original, updated)

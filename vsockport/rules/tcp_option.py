@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from vsockport.rules.addresses import source
+from vsockport.rules.base import Example, Rule
+
+# Levels whose options do not exist on vsock, and single options that fail at other levels.
+_TCP_LEVELS = ("socket.IPPROTO_TCP", "socket.SOL_TCP")
+_MISSING_OPTIONS = ("socket.IPV6_V6ONLY", "socket.SO_REUSEPORT")
+
+
+class TcpOption(Rule):
+    """Skip socket options that vsock does not have, instead of failing.
+
+    ## What it does
+    Rewrites `sock.setsockopt(level, option, value)` to `setsockopt_or_skip(sock, level, option, value)`
+    when the level is `IPPROTO_TCP`/`SOL_TCP` (`TCP_NODELAY`, `TCP_KEEPIDLE`, ...) or the option is
+    `IPV6_V6ONLY` or `SO_REUSEPORT`. Each site is reported with the option it drops on vsock.
+
+    ## Why
+    On a vsock socket these calls fail: `ENOPROTOOPT` (TCP and IPv6 options) or `EOPNOTSUPP`
+    (`SO_REUSEPORT`), and the ported program would crash at start-up. vsock has no Nagle delay and no
+    TCP keepalive, and a vsock port cannot be shared, so there is nothing to set.
+    `setsockopt_or_skip` calls `setsockopt` as before. It skips only these errors, and only on vsock
+    sockets, so code that also handles TCP or Unix sockets keeps its behaviour there.
+
+    ## Example
+    ```python
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ```
+    becomes
+    ```python
+    setsockopt_or_skip(sock, socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    ```
+
+    ## Fix safety
+    Safe: the option has no vsock equivalent, and other sockets are unaffected.
+    """
+
+    code = "VS008"
+    name = "tcp-option"
+    triggers = (b"setsockopt",)
+    examples = (
+        Example(
+            "import socket\nsock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n",
+            "import socket\nfrom vsock_runtime import setsockopt_or_skip\n"
+            "setsockopt_or_skip(sock, socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n",
+            ("VS008",),
+        ),
+        Example(
+            "from socket import *\nfor k, v in opts.items():\n    self._sock.setsockopt(SOL_TCP, k, v)\n",
+            "from socket import *\nfrom vsock_runtime import setsockopt_or_skip\nfor k, v in opts.items():\n"
+            "    setsockopt_or_skip(self._sock, SOL_TCP, k, v)\n",
+            ("VS008",),
+        ),
+        Example(
+            "import socket\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n",
+            "import socket\nfrom vsock_runtime import setsockopt_or_skip\n"
+            "setsockopt_or_skip(s, socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n",
+            ("VS008",),
+        ),
+        Example("import socket\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"),
+    )
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        func = original.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "setsockopt" and len(original.args) >= 3):
+            return updated
+        if any(arg.keyword is not None or arg.star for arg in original.args):
+            return updated
+        level, option = original.args[0].value, original.args[1].value
+        level_name = self.names.qualified(level)
+        option_name = self.names.qualified(option)
+        if level_name not in _TCP_LEVELS and option_name not in _MISSING_OPTIONS:
+            return updated
+        shown = option_name.rpartition(".")[2] if option_name else f"the TCP-level option {source(option)}"
+        self.report(original, f"{shown} does not exist on vsock -> setsockopt_or_skip() skips it on vsock sockets")
+        receiver = cst.Arg(updated.func.value)  # type: ignore[attr-defined]
+        return cst.Call(
+            func=self.ctx.runtime_name("setsockopt_or_skip"),
+            args=[receiver, *updated.args],
+            lpar=updated.lpar,
+            rpar=updated.rpar,
+        )
