@@ -164,3 +164,32 @@ def test_piped_output_has_no_color_codes(cli, echo):
     assert "\x1b[" not in result.stdout + result.stderr
     forced = cli("diff", "--color", str(echo))
     assert "\x1b[" in forced.stdout
+
+
+def test_a_note_alone_does_not_fail_the_run(cli, tmp_path):
+    """A loopback socketpair emulation is left alone with a note; nothing to port, so exit 0."""
+    program = tmp_path / "pair.py"
+    program.write_text(
+        "import socket\n\n\ndef pair():\n"
+        "    a = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+        "    a.bind(('127.0.0.1', 0))\n    a.listen(1)\n"
+        "    b = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+        "    b.connect(('127.0.0.1', a.getsockname()[1]))\n    return b, a.accept()[0]\n"
+    )
+    before = program.read_bytes()
+    done = cli("diff", str(program))
+    assert done.returncode == 0, done.stderr
+    assert "pair.py:4:5: VS013 pair() connects to a loopback socket it made itself" in done.stderr
+    assert "[note]" in done.stderr and done.stdout == ""
+    assert program.read_bytes() == before
+
+
+def test_udp_needs_review(cli, tmp_path):
+    program = tmp_path / "udp.py"
+    program.write_text("import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n")
+    done = cli("rewrite", str(program))
+    assert done.returncode == 1, done.stderr
+    assert "udp.py:2:5: VS012 SOCK_DGRAM socket: vsock datagrams exist only on VMware's VMCI transport" in done.stderr
+    assert "u = socket.socket(afVMCI, socket.SOCK_DGRAM)" in program.read_text()  # ported, and reported
+    explained = cli("explain", "VS012")
+    assert explained.returncode == 0 and "UDP policy" in explained.stdout

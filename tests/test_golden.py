@@ -58,3 +58,11 @@ def test_cid_map_replaces_known_hosts():
 def test_package_relative_runtime_import():
     new, _, _, _ = port_source(b"import socket\ns = socket.socket(socket.AF_INET)\n", PortOptions(runtime_import="..vsock_runtime"))
     assert b"from ..vsock_runtime import VMCISock_GetAFValue\n" in new
+
+
+def test_library_patterns_findings():
+    """UDP needs review; the socketpair emulation is a note that never fails a run; the rest is fixed."""
+    _, findings, _, _ = port_source((GOLDEN / "library_patterns.py").read_bytes(), PortOptions())
+    assert [(f.code, f.line) for f in findings if f.needs_review] == [("VS012", 72)]
+    assert [(f.code, f.line) for f in findings if f.note] == [("VS013", 61)]
+    assert {f.code for f in findings if f.fixable} == {f"VS{n:03d}" for n in (1, 3, 4, 7, 8, 9, 10, 11)}

@@ -12,6 +12,7 @@ from vsockport.rules.ctypes_sockaddr import CtypesSockaddr
 from vsockport.rules.datagram import Datagram
 from vsockport.rules.family_comparison import FamilyComparison
 from vsockport.rules.getaddrinfo import GetAddrInfo
+from vsockport.rules.ip_address_use import IpAddressUse
 from vsockport.rules.local_pair import LocalPair
 from vsockport.rules.stdlib_clients import StdlibClients
 from vsockport.rules.stdlib_servers import StdlibServers
@@ -31,6 +32,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     StdlibClients,
     Datagram,
     LocalPair,
+    IpAddressUse,
 )
 
 
