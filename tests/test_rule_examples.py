@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import libcst as cst
 import pytest
 
@@ -39,3 +41,9 @@ def test_rule_documents_itself(rule):
 def test_codes_and_names_are_unique():
     assert len({r.code for r in ALL_RULES}) == len(ALL_RULES)
     assert len({r.name for r in ALL_RULES}) == len(ALL_RULES)
+
+
+def test_readme_lists_every_rule():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for rule in ALL_RULES:
+        assert f"| {rule.code} | {rule.name} | {rule.fix_safety} |" in readme, rule.code
