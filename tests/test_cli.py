@@ -193,3 +193,20 @@ def test_udp_needs_review(cli, tmp_path):
     assert "u = socket.socket(afVMCI, socket.SOCK_DGRAM)" in program.read_text()  # ported, and reported
     explained = cli("explain", "VS012")
     assert explained.returncode == 0 and "UDP policy" in explained.stdout
+
+
+def test_select_ignore_and_per_file_ignores(cli, tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.vsockport]\nignore = ["VS012"]\n[tool.vsockport.per-file-ignores]\n"legacy_*.py" = ["VS0"]\n'
+    )
+    source = "import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nu.connect(('localhost', 9))\n"
+    (tmp_path / "app.py").write_text(source)
+    (tmp_path / "legacy_tool.py").write_text(source)
+    done = cli("diff", str(tmp_path))
+    assert done.returncode == 1
+    assert "VS012" not in done.stderr  # ignored in the configuration
+    assert "app.py:2:19: VS001" in done.stderr and "legacy_tool.py" not in done.stdout + done.stderr
+    only = cli("diff", "--select", "VS004", str(tmp_path / "app.py"))
+    assert "+u.connect((VMADDR_CID_LOCAL, 9))" in only.stdout and "+u = socket.socket(afVMCI" not in only.stdout
+    bad = cli("diff", "--ignore", "VS999", str(tmp_path))
+    assert bad.returncode == 2 and "'VS999' matches no rule" in bad.stderr

@@ -58,6 +58,8 @@ def _port_options(func):
         click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path)),
         click.option("--cid", "cids", multiple=True, metavar="HOST=CID", help="Map a host name to a CID (repeatable)."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable)."),
+        click.option("--select", multiple=True, metavar="CODES", help="Run only these rules (codes or prefixes, comma-separated)."),
+        click.option("--ignore", multiple=True, metavar="CODES", help="Do not run these rules (codes or prefixes, comma-separated)."),
         click.option("--runtime-module", default=None, metavar="NAME", help="Name of the injected runtime module [vsock_runtime]."),
         click.option("--no-gitignore", is_flag=True, help="Also port files that git ignores."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [CPU count]."),
@@ -69,11 +71,13 @@ def _port_options(func):
     return func
 
 
-def _run(paths, cids, exclude, runtime_module, no_gitignore, jobs, quiet, color, *, write: bool) -> int:
+def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, jobs, quiet, color, *, write: bool) -> int:
     config = load_config(
         paths[0] if paths else Path.cwd(),
         cids=cids,
         exclude=exclude,
+        select=select,
+        ignore=ignore,
         runtime_module=runtime_module,
         respect_gitignore=False if no_gitignore else None,
     )

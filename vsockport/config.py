@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,7 +29,45 @@ class Config:
     exclude: tuple[str, ...] = ()
     runtime_module: str = DEFAULT_RUNTIME_MODULE
     respect_gitignore: bool = True
+    select: tuple[str, ...] = ()  # rule codes or code prefixes; empty: every rule
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # glob -> codes
     source: Path | None = None  # the pyproject.toml the settings came from, if any
+
+    def rules_for(self, path: Path, rules: Sequence[type]) -> tuple[type, ...]:
+        """The rules that run on `path`: selected, minus ignored, minus this file's per-file ignores."""
+        ignored = list(self.ignore)
+        for pattern, codes in self.per_file_ignores.items():
+            if _path_matches(path, pattern):
+                ignored.extend(codes)
+        return tuple(
+            rule for rule in rules
+            if (not self.select or _matches(rule.code, self.select)) and not _matches(rule.code, ignored)
+        )
+
+
+def _matches(code: str, selectors: Iterable[str]) -> bool:
+    return any(code.startswith(selector) for selector in selectors)
+
+
+def _path_matches(path: Path, pattern: str) -> bool:
+    text = path.as_posix()
+    return fnmatch.fnmatch(text, pattern) or fnmatch.fnmatch(path.name, pattern) or fnmatch.fnmatch(text, f"*/{pattern}")
+
+
+def parse_codes(values: Iterable[str], where: str, known: Iterable[str]) -> tuple[str, ...]:
+    """`VS001,VS012` (repeatable) -> ('VS001', 'VS012'); prefixes such as `VS01` select several rules."""
+    known = tuple(known)
+    codes = []
+    for value in values:
+        for part in str(value).split(","):
+            code = part.strip().upper()
+            if not code:
+                continue
+            if not any(k.startswith(code) for k in known):
+                raise ConfigError(f"{where}: {code!r} matches no rule; rules are {', '.join(known)}")
+            codes.append(code)
+    return tuple(codes)
 
 
 def parse_cid(host: str, value: object, where: str) -> int:
@@ -57,8 +96,15 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
+def _known_codes() -> tuple[str, ...]:
+    from vsockport.rules import ALL_RULES
+
+    return tuple(rule.code for rule in ALL_RULES)
+
+
 def load_config(start: Path, *, cids: Iterable[str] = (), exclude: Iterable[str] = (),
-                runtime_module: str | None = None, respect_gitignore: bool | None = None) -> Config:
+                runtime_module: str | None = None, respect_gitignore: bool | None = None,
+                select: Iterable[str] = (), ignore: Iterable[str] = ()) -> Config:
     config = Config()
     pyproject = find_pyproject(start)
     if pyproject is not None:
@@ -69,12 +115,15 @@ def load_config(start: Path, *, cids: Iterable[str] = (), exclude: Iterable[str]
         cid_map[host] = cid
     module = runtime_module if runtime_module is not None else config.runtime_module
     _check_module_name(module, "--runtime-module")
+    selected = parse_codes(select, "--select", _known_codes())
     return replace(
         config,
         cid_map=cid_map,
         exclude=config.exclude + tuple(exclude),
         runtime_module=module,
         respect_gitignore=config.respect_gitignore if respect_gitignore is None else respect_gitignore,
+        select=selected or config.select,
+        ignore=config.ignore + parse_codes(ignore, "--ignore", _known_codes()),
     )
 
 
@@ -90,7 +139,7 @@ def _from_pyproject(path: Path) -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     table = data.get("tool", {}).get("vsockport", {})
     where = f"{path} [tool.vsockport]"
-    known = {"cid-map", "exclude", "runtime-module", "respect-gitignore"}
+    known = {"cid-map", "exclude", "runtime-module", "respect-gitignore", "select", "ignore", "per-file-ignores"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -107,7 +156,19 @@ def _from_pyproject(path: Path) -> Config:
     gitignore = table.get("respect-gitignore", True)
     if not isinstance(gitignore, bool):
         raise ConfigError(f"{where}: respect-gitignore must be true or false")
+    codes = {}
+    for key in ("select", "ignore"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: {key} must be a list of rule codes")
+        codes[key] = parse_codes(value, f"{where} {key}", _known_codes())
+    per_file = table.get("per-file-ignores", {})
+    if not isinstance(per_file, dict) or not all(isinstance(v, list) for v in per_file.values()):
+        raise ConfigError(f"{where}: per-file-ignores must be a table of GLOB = [CODES]")
     return Config(
+        select=codes["select"],
+        ignore=codes["ignore"],
+        per_file_ignores={glob: parse_codes(v, f"{where} per-file-ignores", _known_codes()) for glob, v in per_file.items()},
         cid_map={host: parse_cid(host, value, where + " cid-map") for host, value in raw_map.items()},
         exclude=tuple(exclude),
         runtime_module=module,

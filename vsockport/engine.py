@@ -87,7 +87,7 @@ def port_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]] =
         raise ParseFailure(exc.raw_line, exc.raw_column + 1, exc.message.splitlines()[0] + hint) from None
     except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
         raise ParseFailure(1, 1, f"cannot decode: {exc}; add a coding cookie (PEP 263) or save as UTF-8") from None
-    outcome = run_rules(module, rules, options)
+    outcome = run_rules(module, rules, options, data)
     new = outcome.module.bytes
     uses_runtime = outcome.uses_runtime or _imports_runtime(data, options.runtime_import)
     return (new if new != data else None), outcome.findings, module.encoding, uses_runtime
@@ -185,7 +185,7 @@ def run(
     for path in discovery.files:
         where = inject.placement(path, config.runtime_module)
         options = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name)
-        work.append(_Job(path, options, tuple(rules)))
+        work.append(_Job(path, options, config.rules_for(path, rules)))
     results = _execute(work, jobs, progress)
     results.extend(_runtime_results(results, config.runtime_module))
     if write:

@@ -8,6 +8,7 @@ Rules identify code on `original_node` and return changes on `updated_node`, so 
 from __future__ import annotations
 
 import inspect
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterable, Mapping, Sequence
@@ -54,14 +55,38 @@ class PortOptions:
     runtime_import: str = "vsock_runtime"  # module path as written in the import ('.vsock_runtime' in packages)
 
 
+# `# vsockport: ignore` (every code) or `# vsockport: ignore[VS008, VS012]`, at the end of a line.
+_SUPPRESSION = re.compile(rb"#\s*vsockport:\s*ignore(?:\[([A-Za-z0-9_,\s]*)\])?")
+UNUSED_SUPPRESSION = "VS100"
+
+
+def find_suppressions(source: bytes) -> dict[int, frozenset[str] | None]:
+    """Line number -> suppressed codes (None: all of them)."""
+    if b"vsockport:" not in source:
+        return {}
+    found: dict[int, frozenset[str] | None] = {}
+    for number, line in enumerate(source.splitlines(), 1):
+        match = _SUPPRESSION.search(line)
+        if match is not None:
+            codes = match.group(1)
+            found[number] = None if codes is None else frozenset(c.strip().upper() for c in codes.decode().split(",") if c.strip())
+    return found
+
+
+class Suppressed(Exception):
+    """Raised by Rule.report on a suppressed line: the runner drops that rule's change to the node."""
+
+
 class ModuleContext:
     """Per-module state shared by all rules: names, options, requested runtime names and findings."""
 
-    def __init__(self, module: cst.Module, options: PortOptions) -> None:
+    def __init__(self, module: cst.Module, options: PortOptions, suppressions: Mapping[int, frozenset[str] | None] | None = None) -> None:
         self.module = module
         self.names = ModuleNames(module)
         self.options = options
         self.findings: list[Finding] = []
+        self.suppressions = suppressions or {}
+        self.used_suppressions: dict[int, set[str]] = defaultdict(set)
         self.runtime_names: set[str] = set()
         self.needs_af_value = False
         self._wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
@@ -109,7 +134,14 @@ class Rule:
         self.names = ctx.names
 
     def report(self, node: cst.CSTNode, message: str, *, fixable: bool = True, note: bool = False) -> None:
+        """Record a finding. On a line with a matching suppression comment, raise Suppressed instead:
+        the runner then keeps this rule's hands off the node, so nothing there changes either."""
         line, column = self.ctx.position(node)
+        if line in self.ctx.suppressions:
+            codes = self.ctx.suppressions[line]
+            if codes is None or self.code in codes:
+                self.ctx.used_suppressions[line].add(self.code)
+                raise Suppressed
         self.ctx.findings.append(Finding(self.code, self.name, message, line, column, fixable and not note, note))
 
     def keeps(self, node: cst.CSTNode) -> bool:
@@ -142,12 +174,18 @@ class _RuleRunner(cst.CSTTransformer):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         for visit in self._visitors.get(type(node).__name__, ()):
-            visit(node)
+            try:
+                visit(node)
+            except Suppressed:
+                pass
         return not any(rule.keeps(node) for rule in self._keepers)
 
     def on_leave(self, original_node, updated_node):
         for leave in self._leavers.get(type(original_node).__name__, ()):
-            updated_node = leave(original_node, updated_node)
+            try:
+                updated_node = leave(original_node, updated_node)
+            except Suppressed:
+                pass  # this rule's change to the node is dropped; other rules' changes stay
         return updated_node
 
 
@@ -158,14 +196,56 @@ class RuleOutcome:
     uses_runtime: bool
 
 
-def run_rules(module: cst.Module, rule_classes: Sequence[type[Rule]], options: PortOptions) -> RuleOutcome:
-    ctx = ModuleContext(module, options)
+class _NamesUsed(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def run_rules(
+    module: cst.Module,
+    rule_classes: Sequence[type[Rule]],
+    options: PortOptions,
+    source: bytes | None = None,
+) -> RuleOutcome:
+    """Run the rules in one pass. `source` (the module's bytes) is where suppression comments are read."""
+    suppressions = find_suppressions(module.bytes if source is None else source)
+    ctx = ModuleContext(module, options, suppressions)
     rules = [cls(ctx) for cls in rule_classes]
     new_module = module.visit(_RuleRunner(rules))
+    if ctx.runtime_names and ctx.used_suppressions:
+        # A suppressed change may have asked for runtime names it never used: import only what is used.
+        used = _NamesUsed()
+        new_module.visit(used)
+        ctx.needs_af_value = ctx.needs_af_value and AF_NAME in used.names
+        ctx.runtime_names &= used.names | ({AF_FACTORY} if ctx.needs_af_value else set())
     if ctx.runtime_names:
         new_module = add_runtime_imports(new_module, ctx)
+    ctx.findings.extend(_unused_suppressions(ctx, {cls.code for cls in rule_classes}))
     ctx.findings.sort(key=lambda f: (f.line, f.column, f.code))
     return RuleOutcome(new_module, ctx.findings, bool(ctx.runtime_names))
+
+
+def _unused_suppressions(ctx: ModuleContext, active: set[str]) -> list[Finding]:
+    """A suppression that silenced nothing is stale (like ruff's RUF100). Codes of rules that did not
+    run (deselected) cannot be judged and are not reported."""
+    from vsockport.rules import ALL_RULES  # the registry imports this module: import when called
+
+    every_rule_ran = {rule.code for rule in ALL_RULES} <= active
+    unused = []
+    for line, codes in sorted(ctx.suppressions.items()):
+        used = ctx.used_suppressions.get(line, set())
+        if codes is None:
+            if not used and every_rule_ran:
+                unused.append(Finding(UNUSED_SUPPRESSION, "unused-suppression", "`# vsockport: ignore` suppresses nothing on this line", line, 1, False))
+            continue
+        stale = sorted(code for code in codes - used if code in active or not code.startswith("VS"))
+        if stale:
+            unused.append(Finding(UNUSED_SUPPRESSION, "unused-suppression", f"unused suppression of {', '.join(stale)}", line, 1, False))
+    return unused
 
 
 # -- runtime import placement ---------------------------------------------------------------------
