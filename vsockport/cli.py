@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vsockport import __version__, engine, report
+from vsockport import __version__, engine, formats, report
 from vsockport.config import ConfigError, load_config
 from vsockport.rules import ALL_RULES, find_rule
 
@@ -64,6 +64,8 @@ def _port_options(func):
         click.option("--no-gitignore", is_flag=True, help="Also port files that git ignores."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [CPU count]."),
         click.option("-q", "--quiet", is_flag=True, help="Print only the summary (and the diff for `diff`)."),
+        click.option("--output-format", type=click.Choice(formats.FORMATS), default="text", show_default=True,
+                     help="text: diff and findings; json, github (workflow annotations) or sarif (2.1.0) on stdout."),
         click.option("--color/--no-color", default=None, help="Force colored output on or off."),
     ]
     for option in reversed(options):
@@ -71,7 +73,7 @@ def _port_options(func):
     return func
 
 
-def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, jobs, quiet, color, *, write: bool) -> int:
+def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, jobs, quiet, output_format, color, *, write: bool) -> int:
     config = load_config(
         paths[0] if paths else Path.cwd(),
         cids=cids,
@@ -83,6 +85,16 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, job
     )
     out = Console(force_terminal=color, no_color=color is False, highlight=False)
     err = Console(stderr=True, force_terminal=color, no_color=color is False, highlight=False)
+    if output_format != "text":
+        result = engine.run(paths, config, write=write, jobs=jobs)
+        if output_format == "json":
+            out.file.write(formats.to_json(result, applied=write) + "\n")
+        elif output_format == "github":
+            out.file.write(formats.to_github(result, applied=write))
+        else:
+            rules = [formats.RuleInfo(r.code, r.name, r.summary(), r.documentation(), r.fix_safety) for r in ALL_RULES]
+            out.file.write(formats.to_sarif(result, rules, applied=write) + "\n")
+        return report.exit_code(result, applied=write)
     if err.is_terminal and not quiet:
         with Progress(TextColumn("porting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("port", total=None)

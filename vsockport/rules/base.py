@@ -41,6 +41,7 @@ class Finding:
     column: int
     fixable: bool
     note: bool = False  # informational: something deliberately left alone; never fails a run
+    fix_safety: str = "none"  # the rule's: "safe", "unsafe" or "none"
 
     @property
     def needs_review(self) -> bool:
@@ -142,7 +143,9 @@ class Rule:
             if codes is None or self.code in codes:
                 self.ctx.used_suppressions[line].add(self.code)
                 raise Suppressed
-        self.ctx.findings.append(Finding(self.code, self.name, message, line, column, fixable and not note, note))
+        fixable = fixable and not note
+        safety = self.fix_safety if fixable else "none"
+        self.ctx.findings.append(Finding(self.code, self.name, message, line, column, fixable, note, safety))
 
     def keeps(self, node: cst.CSTNode) -> bool:
         """True to leave `node` and everything inside it untouched by every rule."""
