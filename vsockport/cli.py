@@ -62,6 +62,7 @@ def _port_options(func):
         click.option("--ignore", multiple=True, metavar="CODES", help="Do not run these rules (codes or prefixes, comma-separated)."),
         click.option("--runtime-module", default=None, metavar="NAME", help="Name of the injected runtime module [vsock_runtime]."),
         click.option("--no-gitignore", is_flag=True, help="Also port files that git ignores."),
+        click.option("--force-exclude", is_flag=True, help="Apply excludes to files named explicitly too (for pre-commit)."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [CPU count]."),
         click.option("-q", "--quiet", is_flag=True, help="Print only the summary (and the diff for `diff`)."),
         click.option("--output-format", type=click.Choice(formats.FORMATS), default="text", show_default=True,
@@ -73,13 +74,15 @@ def _port_options(func):
     return func
 
 
-def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, jobs, quiet, output_format, color, *, write: bool) -> int:
+def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, force_exclude, jobs, quiet, output_format, color,
+         *, write: bool) -> int:
     config = load_config(
         paths[0] if paths else Path.cwd(),
         cids=cids,
         exclude=exclude,
         select=select,
         ignore=ignore,
+        force_exclude=force_exclude,
         runtime_module=runtime_module,
         respect_gitignore=False if no_gitignore else None,
     )

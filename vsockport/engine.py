@@ -179,7 +179,7 @@ def run(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    discovery = discover(paths, config.exclude, config.respect_gitignore)
+    discovery = discover(paths, config.exclude, config.respect_gitignore, config.force_exclude)
     errors = list(discovery.errors)
     work = []
     for path in discovery.files:

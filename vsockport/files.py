@@ -22,6 +22,13 @@ class Discovery:
     errors: list[tuple[Path, str]]
 
 
+def _relative_to_cwd(path: Path) -> Path:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def is_excluded(path: Path, patterns: Iterable[str]) -> bool:
     """Glob patterns match the path as given, any trailing part of it, or any one component."""
     text = path.as_posix()
@@ -54,7 +61,11 @@ def _is_virtualenv(folder: Path) -> bool:
     return (folder / "pyvenv.cfg").is_file()
 
 
-def discover(paths: Iterable[Path], exclude: Iterable[str] = (), respect_gitignore: bool = True) -> Discovery:
+def discover(
+    paths: Iterable[Path], exclude: Iterable[str] = (), respect_gitignore: bool = True, force_exclude: bool = False
+) -> Discovery:
+    """Python files under `paths`. Files named explicitly are always taken, unless `force_exclude`
+    (for pre-commit, which names every staged file) applies the exclude patterns to them too."""
     exclude = tuple(exclude)
     files: list[Path] = []
     errors: list[tuple[Path, str]] = []
@@ -71,7 +82,8 @@ def discover(paths: Iterable[Path], exclude: Iterable[str] = (), respect_gitigno
             errors.append((root, "no such file or directory"))
             continue
         if root.is_file():
-            add(root)  # named explicitly: always ported
+            if not (force_exclude and is_excluded(_relative_to_cwd(root), exclude)):
+                add(root)
             continue
         if not root.is_dir():
             errors.append((root, "not a file or folder"))
