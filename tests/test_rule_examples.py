@@ -47,3 +47,11 @@ def test_readme_lists_every_rule():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for rule in ALL_RULES:
         assert f"| {rule.code} | {rule.name} | {rule.fix_safety} |" in readme, rule.code
+
+
+def test_rules_reference_is_generated_from_the_rules():
+    """docs/rules.md must equal `vsockport rules --markdown`: regenerate it after changing a rule."""
+    from vsockport.docs import rules_markdown
+
+    reference = (Path(__file__).resolve().parents[1] / "docs" / "rules.md").read_text()
+    assert reference == rules_markdown(ALL_RULES), "run: vsockport rules --markdown > docs/rules.md"

@@ -129,8 +129,14 @@ def diff(**options) -> None:
 
 
 @main.command("rules")
-def list_rules() -> None:
+@click.option("--markdown", is_flag=True, help="Print the full rules reference as Markdown (docs/rules.md).")
+def list_rules(markdown: bool) -> None:
     """List the rules."""
+    if markdown:
+        from vsockport.docs import rules_markdown
+
+        click.echo(rules_markdown(ALL_RULES), nl=False)
+        return
     table = Table("code", "name", "fix", "what it does")
     for rule in ALL_RULES:
         table.add_row(rule.code, rule.name, rule.fix_safety, rule.summary())
