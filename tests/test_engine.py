@@ -132,3 +132,31 @@ def test_deeply_nested_module_is_ported_not_rejected(tmp_path):
     assert run.error_count == 0, [f.error for f in run.files]
     text = path.read_text()
     assert text.endswith("s = socket.socket(afVMCI)\n") and '    "piece 2999 "\n' in text
+
+
+def test_cache_skips_unchanged_files_and_notices_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("VSOCKPORT_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    real = engine.port_source
+    monkeypatch.setattr(engine, "port_source", lambda data, *a: calls.append(data) or real(data, *a))
+    app = write(tmp_path / "src" / "app.py")
+    write(tmp_path / "src" / "other.py", "import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n")
+
+    def run(use_cache=True):
+        return engine.run([tmp_path / "src"], Config(), write=False, jobs=1, use_cache=use_cache)
+
+    cold = run()
+    assert len(calls) == 2
+    warm = run()
+    assert len(calls) == 2  # both served from the cache
+    summary = lambda r: sorted((f.path.name, f.new, [(x.code, x.line, x.note, x.fix_safety) for x in f.findings]) for f in r.files)
+    assert summary(warm) == summary(cold)
+    app.write_text(SERVER + "t = socket.socket(socket.AF_INET6)\n")
+    run()
+    assert len(calls) == 3  # only the edited file is ported again
+    run(use_cache=False)
+    assert len(calls) == 5
+    for entry in (tmp_path / "cache").rglob("*"):
+        if entry.is_file():
+            entry.write_text("{not json")  # a damaged entry is a miss, never an error
+    assert summary(run()) == summary(run(use_cache=False))

@@ -63,6 +63,7 @@ def _port_options(func):
         click.option("--runtime-module", default=None, metavar="NAME", help="Name of the injected runtime module [vsock_runtime]."),
         click.option("--no-gitignore", is_flag=True, help="Also port files that git ignores."),
         click.option("--force-exclude", is_flag=True, help="Apply excludes to files named explicitly too (for pre-commit)."),
+        click.option("--no-cache", is_flag=True, help="Port every file again instead of reusing unchanged results."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [CPU count]."),
         click.option("-q", "--quiet", is_flag=True, help="Print only the summary (and the diff for `diff`)."),
         click.option("--output-format", type=click.Choice(formats.FORMATS), default="text", show_default=True,
@@ -74,8 +75,8 @@ def _port_options(func):
     return func
 
 
-def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, force_exclude, jobs, quiet, output_format, color,
-         *, write: bool) -> int:
+def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, force_exclude, no_cache, jobs, quiet,
+         output_format, color, *, write: bool) -> int:
     config = load_config(
         paths[0] if paths else Path.cwd(),
         cids=cids,
@@ -89,7 +90,7 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, for
     out = Console(force_terminal=color, no_color=color is False, highlight=False)
     err = Console(stderr=True, force_terminal=color, no_color=color is False, highlight=False)
     if output_format != "text":
-        result = engine.run(paths, config, write=write, jobs=jobs)
+        result = engine.run(paths, config, write=write, jobs=jobs, use_cache=not no_cache)
         if output_format == "json":
             out.file.write(formats.to_json(result, applied=write) + "\n")
         elif output_format == "github":
@@ -101,9 +102,9 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, for
     if err.is_terminal and not quiet:
         with Progress(TextColumn("porting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("port", total=None)
-            result = engine.run(paths, config, write=write, jobs=jobs, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            result = engine.run(paths, config, write=write, jobs=jobs, use_cache=not no_cache, progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        result = engine.run(paths, config, write=write, jobs=jobs)
+        result = engine.run(paths, config, write=write, jobs=jobs, use_cache=not no_cache)
     if not write:
         for file_result in sorted(result.changed, key=lambda r: str(r.path)):
             report.print_diff(out, report.unified_diff(file_result))

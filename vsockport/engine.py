@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import libcst as cst
 
+from vsockport import cache
 from vsockport.config import Config
 from vsockport.files import atomic_write, discover
 from vsockport.rules import ALL_RULES, Finding, PortOptions, Rule, run_rules
@@ -102,6 +103,7 @@ class _Job:
     path: Path
     options: PortOptions
     rules: tuple[type[Rule], ...]
+    use_cache: bool = False
 
 
 def _port_one(job: _Job) -> FileResult:
@@ -116,11 +118,18 @@ def _port_one(job: _Job) -> FileResult:
         job.path, data, job.options.runtime_import.lstrip(".")
     ):
         return result
+    cache_key = cache.key(data, job.options, job.rules) if job.use_cache else None
+    cached = cache.load(cache_key) if cache_key else None
     try:
-        try:
-            new, findings, encoding, uses_runtime = port_source(data, job.options, job.rules)
-        except RecursionError:
-            new, findings, encoding, uses_runtime = _port_deep_source(data, job.options, job.rules)
+        if cached is not None:
+            new, findings, encoding, uses_runtime = cached
+        else:
+            try:
+                new, findings, encoding, uses_runtime = port_source(data, job.options, job.rules)
+            except RecursionError:
+                new, findings, encoding, uses_runtime = _port_deep_source(data, job.options, job.rules)
+            if cache_key:
+                cache.store(cache_key, (new, findings, encoding, uses_runtime))
     except ParseFailure as exc:
         result.error = f"{exc.line}:{exc.column}: cannot parse: {exc.message}"
         return result
@@ -178,6 +187,7 @@ def run(
     rules: Sequence[type[Rule]] = ALL_RULES,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    use_cache: bool = False,
 ) -> RunResult:
     discovery = discover(paths, config.exclude, config.respect_gitignore, config.force_exclude)
     errors = list(discovery.errors)
@@ -185,7 +195,7 @@ def run(
     for path in discovery.files:
         where = inject.placement(path, config.runtime_module)
         options = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name)
-        work.append(_Job(path, options, config.rules_for(path, rules)))
+        work.append(_Job(path, options, config.rules_for(path, rules), use_cache))
     results = _execute(work, jobs, progress)
     results.extend(_runtime_results(results, config.runtime_module))
     if write:
