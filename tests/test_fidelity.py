@@ -11,7 +11,7 @@ SERVER = "import socket\ns = socket.socket(socket.AF_INET)\ns.bind(('', 0))\n"
 
 
 def port(data: bytes) -> bytes:
-    new, _, _, _ = port_source(data, PortOptions())
+    new, _, _, _ = port_source(data, PortOptions(unsafe_fixes=True))
     assert new is not None
     return new
 
@@ -56,5 +56,5 @@ def test_comments_and_odd_spacing_survive():
     [b"import os\nprint('no sockets')\n", b"import socket\nprint(socket.gethostname())\r\n", b"\xef\xbb\xbfimport socket\n"],
 )
 def test_files_without_socket_use_are_untouched(source):
-    new, findings, _, _ = port_source(source, PortOptions())
+    new, findings, _, _ = port_source(source, PortOptions(unsafe_fixes=True))
     assert new is None and findings == []

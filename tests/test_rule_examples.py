@@ -14,7 +14,7 @@ CASES = [pytest.param(rule, example, id=f"{rule.code}-{i}") for rule in ALL_RULE
 
 @pytest.mark.parametrize("rule, example", CASES)
 def test_example(rule, example):
-    outcome = run_rules(cst.parse_module(example.before), [rule], PortOptions())
+    outcome = run_rules(cst.parse_module(example.before), [rule], PortOptions(unsafe_fixes=True))
     expected = example.after if example.after is not None else example.before
     assert outcome.module.code == expected
     assert tuple(f.code for f in outcome.findings) == example.codes
@@ -22,8 +22,8 @@ def test_example(rule, example):
 
 @pytest.mark.parametrize("rule, example", CASES)
 def test_example_is_idempotent(rule, example):
-    once = run_rules(cst.parse_module(example.before), [rule], PortOptions()).module.code
-    twice = run_rules(cst.parse_module(once), [rule], PortOptions())
+    once = run_rules(cst.parse_module(example.before), [rule], PortOptions(unsafe_fixes=True)).module.code
+    twice = run_rules(cst.parse_module(once), [rule], PortOptions(unsafe_fixes=True))
     assert twice.module.code == once
     assert all(not f.fixable for f in twice.findings), "a fixable finding survived its own fix"
 
@@ -33,7 +33,7 @@ def test_rule_documents_itself(rule):
     doc = rule.documentation()
     for section in ("## What it does", "## Why", "## Example", "## Fix safety"):
         assert section in doc, f"{rule.code} lacks {section}"
-    assert rule.code.startswith("VS") and rule.name and rule.fix_safety in ("safe", "unsafe", "none")
+    assert rule.code.startswith("VS") and rule.name and rule.fix_safety in ("safe", "unsafe", "mixed", "none")
     assert any(e.after is not None for e in rule.examples) or rule.fix_safety == "none"
     assert any(e.after is None and not e.codes for e in rule.examples), "needs a negative example"
 

@@ -40,7 +40,7 @@ def _code_fingerprint() -> bytes:
 def key(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]) -> str:
     digest = hashlib.sha256(_code_fingerprint())
     digest.update(",".join(rule.code for rule in rules).encode())
-    digest.update(json.dumps([sorted(options.cid_map.items()), options.runtime_import]).encode())
+    digest.update(json.dumps([sorted(options.cid_map.items()), options.runtime_import, options.unsafe_fixes]).encode())
     digest.update(hashlib.sha256(data).digest())
     return digest.hexdigest()
 

@@ -63,6 +63,7 @@ def _port_options(func):
         click.option("--runtime-module", default=None, metavar="NAME", help="Name of the injected runtime module [vsock_runtime]."),
         click.option("--no-gitignore", is_flag=True, help="Also port files that git ignores."),
         click.option("--force-exclude", is_flag=True, help="Apply excludes to files named explicitly too (for pre-commit)."),
+        click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes that can change behaviour (hosts resolved at run time)."),
         click.option("--no-cache", is_flag=True, help="Port every file again instead of reusing unchanged results."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [CPU count]."),
         click.option("-q", "--quiet", is_flag=True, help="Print only the summary (and the diff for `diff`)."),
@@ -75,7 +76,7 @@ def _port_options(func):
     return func
 
 
-def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, force_exclude, no_cache, jobs, quiet,
+def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, force_exclude, unsafe_fixes, no_cache, jobs, quiet,
          output_format, color, *, write: bool) -> int:
     config = load_config(
         paths[0] if paths else Path.cwd(),
@@ -84,6 +85,7 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, for
         select=select,
         ignore=ignore,
         force_exclude=force_exclude,
+        unsafe_fixes=unsafe_fixes,
         runtime_module=runtime_module,
         respect_gitignore=False if no_gitignore else None,
     )

@@ -30,6 +30,7 @@ class Config:
     runtime_module: str = DEFAULT_RUNTIME_MODULE
     respect_gitignore: bool = True
     force_exclude: bool = False  # apply `exclude` to files named on the command line too
+    unsafe_fixes: bool = False
     select: tuple[str, ...] = ()  # rule codes or code prefixes; empty: every rule
     ignore: tuple[str, ...] = ()
     per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # glob -> codes
@@ -105,7 +106,8 @@ def _known_codes() -> tuple[str, ...]:
 
 def load_config(start: Path, *, cids: Iterable[str] = (), exclude: Iterable[str] = (),
                 runtime_module: str | None = None, respect_gitignore: bool | None = None,
-                select: Iterable[str] = (), ignore: Iterable[str] = (), force_exclude: bool = False) -> Config:
+                select: Iterable[str] = (), ignore: Iterable[str] = (), force_exclude: bool = False,
+                unsafe_fixes: bool = False) -> Config:
     config = Config()
     pyproject = find_pyproject(start)
     if pyproject is not None:
@@ -125,6 +127,7 @@ def load_config(start: Path, *, cids: Iterable[str] = (), exclude: Iterable[str]
         respect_gitignore=config.respect_gitignore if respect_gitignore is None else respect_gitignore,
         select=selected or config.select,
         force_exclude=force_exclude,
+        unsafe_fixes=unsafe_fixes,
         ignore=config.ignore + parse_codes(ignore, "--ignore", _known_codes()),
     )
 

@@ -194,7 +194,7 @@ def run(
     work = []
     for path in discovery.files:
         where = inject.placement(path, config.runtime_module)
-        options = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name)
+        options = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name, unsafe_fixes=config.unsafe_fixes)
         work.append(_Job(path, options, config.rules_for(path, rules), use_cache))
     results = _execute(work, jobs, progress)
     results.extend(_runtime_results(results, config.runtime_module))

@@ -33,6 +33,8 @@ def _posix(path: Path) -> str:
 def _state(finding, applied: bool) -> str:
     if finding.note:
         return "note"
+    if finding.held:
+        return "held-back"
     if finding.fixable:
         return "fixed" if applied else "fixable"
     return "needs-review"
@@ -86,7 +88,7 @@ def to_github(run: RunResult, *, applied: bool) -> str:
         where = f"file={_escape_property(path)}" + (f",line={line},col={column}" if line else "")
         lines.append(f"::error {where},title=vsockport::{_escape_data(message)}")
     for result, f in sorted(run.findings, key=lambda item: (str(item[0].path), item[1].line, item[1].column)):
-        level = "warning" if f.needs_review else "notice"
+        level = "warning" if f.needs_review or f.held else "notice"
         title = _escape_property(f"{f.code} {f.rule} ({_state(f, applied)})")
         where = f"file={_escape_property(_posix(result.path))},line={f.line},col={f.column}"
         lines.append(f"::{level} {where},title={title}::{_escape_data(f.message)}")
@@ -103,7 +105,7 @@ def to_sarif(run: RunResult, rules: Iterable[RuleInfo], *, applied: bool) -> str
     for result, f in sorted(run.findings, key=lambda item: (str(item[0].path), item[1].line, item[1].column)):
         entry = {
             "ruleId": f.code,
-            "level": "warning" if f.needs_review else "note",
+            "level": "warning" if f.needs_review or f.held else "note",
             "message": {"text": f.message},
             "locations": [{
                 "physicalLocation": {

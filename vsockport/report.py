@@ -64,7 +64,10 @@ def finding_lines(run: RunResult, *, applied: bool) -> list[tuple[str, str]]:
         if result.error:
             lines.append((f"{shown}:{result.error}" if result.error[:1].isdigit() else f"{shown}: error: {result.error}", "red"))
         for f in result.findings:
-            state = "note" if f.note else ("fixed" if applied else "fixable") if f.fixable else "needs review"
+            state = (
+                "note" if f.note else "unsafe fix held back (--unsafe-fixes)" if f.held
+                else ("fixed" if applied else "fixable") if f.fixable else "needs review"
+            )
             lines.append((f"{shown}:{f.line}:{f.column}: {f.code} {f.message} [{state}]", "yellow" if f.needs_review else ""))
     return lines
 
@@ -78,11 +81,14 @@ def summary(run: RunResult, *, applied: bool) -> str:
     if runtime:
         parts.append(f"runtime {'written' if applied else 'to write'}: {', '.join(display_path(r.path) for r in runtime)}")
     parts.append(f"{review} to review")
+    held = sum(1 for _, f in run.findings if f.held)
+    if held:
+        parts.append(f"{held} unsafe fix{'es' if held != 1 else ''} held back (--unsafe-fixes)")
     parts.append(f"{run.error_count} error{'s' if run.error_count != 1 else ''}")
     return ", ".join(parts)
 
 
 def exit_code(run: RunResult, *, applied: bool) -> int:
     """0 nothing left to port; 1 changes pending (diff) or findings that need review; 2 errors; 3 both."""
-    pending = any(f.needs_review for _, f in run.findings) or (not applied and bool(run.changed))
+    pending = any(f.needs_review or f.held for _, f in run.findings) or (not applied and bool(run.changed))
     return (1 if pending else 0) | (2 if run.error_count else 0)

@@ -15,6 +15,10 @@ WILDCARD_HOSTS = frozenset(["", "0.0.0.0", "::"])
 _NOTHING: tuple[None, None] = (None, None)
 
 
+class UnsafeFix(str):
+    """A finding message whose fix can change behaviour beyond the port (a host resolved at run time)."""
+
+
 def source(node: cst.CSTNode) -> str:
     return cst.Module([]).code_for_node(node)
 
@@ -69,7 +73,7 @@ def bind_host(rule: Rule, host: cst.BaseExpression):
     if text is not None:
         return any_cid(), f"bind to the specific address {shown} -> VMADDR_CID_ANY (vsock binds by CID, not interface)"
     call = cst.Call(rule.ctx.runtime_name("vsock_bind_cid"), [cst.Arg(host)])
-    return call, f"computed bind host {shown} -> vsock_bind_cid({shown}), resolved at run time"
+    return call, UnsafeFix(f"computed bind host {shown} -> vsock_bind_cid({shown}), resolved at run time")
 
 
 def connect_host(rule: Rule, host: cst.BaseExpression):
@@ -89,7 +93,7 @@ def connect_host(rule: Rule, host: cst.BaseExpression):
                 return cst.Integer(str(cid)), f"connect to {shown} -> CID {cid} (from the CID map)"
     call = cst.Call(rule.ctx.runtime_name("vsock_cid"), [cst.Arg(host)])
     hint = f"; map it with --cid {text}=CID" if text is not None else ""
-    return call, f"host {shown} -> vsock_cid({shown}), resolved at run time from VSOCK_CID_MAP{hint}"
+    return call, UnsafeFix(f"host {shown} -> vsock_cid({shown}), resolved at run time from VSOCK_CID_MAP{hint}")
 
 
 def bind_port(rule: Rule, port: cst.BaseExpression):

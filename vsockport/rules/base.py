@@ -41,7 +41,8 @@ class Finding:
     column: int
     fixable: bool
     note: bool = False  # informational: something deliberately left alone; never fails a run
-    fix_safety: str = "none"  # the rule's: "safe", "unsafe" or "none"
+    fix_safety: str = "none"  # this fix's: "safe", "unsafe" or "none"
+    held: bool = False  # an unsafe fix not applied (no --unsafe-fixes): the code is left as it was
 
     @property
     def needs_review(self) -> bool:
@@ -54,6 +55,7 @@ class PortOptions:
 
     cid_map: Mapping[str, int] = field(default_factory=dict)
     runtime_import: str = "vsock_runtime"  # module path as written in the import ('.vsock_runtime' in packages)
+    unsafe_fixes: bool = False  # apply fixes that may change behaviour beyond the port
 
 
 # `# vsockport: ignore` (every code) or `# vsockport: ignore[VS008, VS012]`, at the end of a line.
@@ -88,6 +90,7 @@ class ModuleContext:
         self.findings: list[Finding] = []
         self.suppressions = suppressions or {}
         self.used_suppressions: dict[int, set[str]] = defaultdict(set)
+        self.dropped_changes = False  # a suppressed or held-back fix may have asked for runtime names
         self.runtime_names: set[str] = set()
         self.needs_af_value = False
         self._wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
@@ -125,7 +128,7 @@ class Rule:
 
     code: ClassVar[str] = ""
     name: ClassVar[str] = ""
-    fix_safety: ClassVar[str] = "safe"  # "safe", "unsafe" or "none" (report only)
+    fix_safety: ClassVar[str] = "safe"  # "safe", "unsafe", "mixed" (per finding) or "none" (report only)
     examples: ClassVar[Sequence[Example]] = ()
     # Byte strings of which at least one must occur in a file for this rule to have anything to do.
     triggers: ClassVar[Sequence[bytes]] = (b"socket",)
@@ -134,7 +137,8 @@ class Rule:
         self.ctx = ctx
         self.names = ctx.names
 
-    def report(self, node: cst.CSTNode, message: str, *, fixable: bool = True, note: bool = False) -> None:
+    def report(self, node: cst.CSTNode, message: str, *, fixable: bool = True, note: bool = False,
+               unsafe: bool = False) -> None:
         """Record a finding. On a line with a matching suppression comment, raise Suppressed instead:
         the runner then keeps this rule's hands off the node, so nothing there changes either."""
         line, column = self.ctx.position(node)
@@ -142,10 +146,15 @@ class Rule:
             codes = self.ctx.suppressions[line]
             if codes is None or self.code in codes:
                 self.ctx.used_suppressions[line].add(self.code)
+                self.ctx.dropped_changes = True
                 raise Suppressed
         fixable = fixable and not note
-        safety = self.fix_safety if fixable else "none"
-        self.ctx.findings.append(Finding(self.code, self.name, message, line, column, fixable, note, safety))
+        safety = ("unsafe" if unsafe else "safe") if fixable else "none"
+        if fixable and unsafe and not self.ctx.options.unsafe_fixes:
+            self.ctx.findings.append(Finding(self.code, self.name, str(message), line, column, True, False, safety, held=True))
+            self.ctx.dropped_changes = True
+            raise Suppressed  # the runner drops this rule's change to the node
+        self.ctx.findings.append(Finding(self.code, self.name, str(message), line, column, fixable, note, safety))
 
     def keeps(self, node: cst.CSTNode) -> bool:
         """True to leave `node` and everything inside it untouched by every rule."""
@@ -219,7 +228,7 @@ def run_rules(
     ctx = ModuleContext(module, options, suppressions)
     rules = [cls(ctx) for cls in rule_classes]
     new_module = module.visit(_RuleRunner(rules))
-    if ctx.runtime_names and ctx.used_suppressions:
+    if ctx.runtime_names and ctx.dropped_changes:
         # A suppressed change may have asked for runtime names it never used: import only what is used.
         used = _NamesUsed()
         new_module.visit(used)

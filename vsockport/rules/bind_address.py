@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import port_address
+from vsockport.rules.addresses import UnsafeFix, port_address
 from vsockport.rules.base import Example, Rule
 
 _HEADER = "import socket\nfrom vsock_runtime import {names}\n"
@@ -37,10 +37,13 @@ class BindAddress(Rule):
     ```
 
     ## Fix safety
-    Safe for literal and constant hosts. Computed hosts are resolved at run time by the runtime, which
-    raises a clear error for names it cannot map.
+    Safe for literal and constant hosts. Unsafe for computed hosts (`vsock_bind_cid(host)`): they are
+    resolved at run time, and a name the runtime cannot map raises where a TCP program would have
+    bound. Unsafe fixes apply only with `--unsafe-fixes`. Held back, the bind still works on a vsock
+    socket, because the runtime maps string hosts in `bind()` too.
     """
 
+    fix_safety = "mixed"
     code = "VS003"
     name = "bind-address"
     examples = (
@@ -85,7 +88,7 @@ class BindAddress(Rule):
         if new_value is None:
             return updated
         for message in messages:
-            self.report(original.args[index], message)
+            self.report(original.args[index], message, unsafe=isinstance(message, UnsafeFix))
         args = list(updated.args)
         args[index] = args[index].with_changes(value=new_value)
         return updated.with_changes(args=args)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import port_address
+from vsockport.rules.addresses import UnsafeFix, port_address
 from vsockport.rules.base import Example, Rule
 from vsockport.rules.bind_address import func_name_is
 
@@ -36,10 +36,13 @@ class ConnectAddress(Rule):
     ```
 
     ## Fix safety
-    Safe for loopback and mapped hosts. Other hosts keep working only once they are mapped to a CID at
-    run time; the runtime's error says how.
+    Safe for loopback and mapped hosts. Unsafe for other hosts (`vsock_cid(host)`): they work only once
+    they are mapped to a CID at run time, and the runtime's error says how. Unsafe fixes apply only
+    with `--unsafe-fixes`. Held back, the connect still works on a vsock socket, because the runtime
+    maps string hosts in `connect()` too.
     """
 
+    fix_safety = "mixed"
     code = "VS004"
     name = "connect-address"
     examples = (
@@ -75,7 +78,7 @@ class ConnectAddress(Rule):
         if new_value is None:
             return updated
         for message in messages:
-            self.report(original.args[index], message)
+            self.report(original.args[index], message, unsafe=isinstance(message, UnsafeFix))
         args = list(updated.args)
         args[index] = args[index].with_changes(value=new_value)
         return updated.with_changes(args=args)
