@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT
-
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="pre-commit needs git")
 
 TCP_CODE = "import socket\n\nsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\nsock.connect(('localhost', 8000))\n"
 
