@@ -210,3 +210,18 @@ def test_select_ignore_and_per_file_ignores(cli, tmp_path):
     assert "+u.connect((VMADDR_CID_LOCAL, 9))" in only.stdout and "+u = socket.socket(afVMCI" not in only.stdout
     bad = cli("diff", "--ignore", "VS999", str(tmp_path))
     assert bad.returncode == 2 and "'VS999' matches no rule" in bad.stderr
+
+
+def test_unsafe_fixes_held_back_then_applied(cli, tmp_path):
+    program = tmp_path / "client.py"
+    program.write_text("import socket\ndef connect(host):\n    s = socket.socket()\n    s.connect((host, 80))\n    return s\n")
+    held = cli("rewrite", str(program))
+    assert held.returncode == 1  # work left: the unsafe fix was not applied
+    assert "client.py:4:15: VS004 host host -> vsock_cid(host)" in held.stderr
+    assert "[unsafe fix held back (--unsafe-fixes)]" in held.stderr
+    assert "1 unsafe fix held back (--unsafe-fixes)" in held.stderr
+    assert "s.connect((host, 80))" in program.read_text() and "socket.socket(afVMCI)" in program.read_text()
+    applied = cli("rewrite", "--unsafe-fixes", str(program))
+    assert applied.returncode == 0, applied.stderr
+    assert "s.connect((vsock_cid(host), 80))" in program.read_text()
+    assert cli("diff", str(program)).returncode == 0  # and nothing is left
