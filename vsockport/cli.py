@@ -46,8 +46,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     """Port Python socket programs from TCP/IP to vSockets (AF_VSOCK / VMware VMCI sockets).
 
     \b
-    Exit codes: 0 nothing (left) to port, 1 changes pending or findings to review,
-    2 errors (unreadable or unparsable files, bad options), 3 both 1 and 2.
+    Exit codes: 0 nothing (left) to port, 1 changes pending, findings to review or unsafe
+    fixes held back, 2 errors (unreadable or unparsable files, bad options), 3 both 1 and 2.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
