@@ -98,6 +98,10 @@ def _imports_runtime(data: bytes, runtime_import: str) -> bool:
     return f"from {runtime_import} import".encode() in data
 
 
+# Larger files (generated tables, bundles) take minutes in libcst and are never hand-written socket code.
+MAX_FILE_BYTES = 8 * 2**20
+
+
 @dataclass(frozen=True)
 class _Job:
     path: Path
@@ -117,6 +121,10 @@ def _port_one(job: _Job) -> FileResult:
     if not may_need_porting(data, triggers_for(job.rules)) or inject.is_runtime_file(
         job.path, data, job.options.runtime_import.lstrip(".")
     ):
+        return result
+    if len(data) > MAX_FILE_BYTES:
+        result.error = (f"too large to port ({len(data) / 2**20:.1f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB): "
+                        "left as it is (exclude it, or split it)")
         return result
     cache_key = cache.key(data, job.options, job.rules) if job.use_cache else None
     cached = cache.load(cache_key) if cache_key else None

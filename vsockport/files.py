@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import errno
 import os
 import subprocess
 import tempfile
@@ -108,8 +109,14 @@ def discover(
                 path = base / name
                 if is_excluded(path.relative_to(root), exclude) or (ignored and path.resolve() in ignored):
                     continue
+                if path.is_symlink():
+                    continue  # a link may lead out of the tree: only files named explicitly are followed
                 add(path)
     return Discovery(files, errors)
+
+
+class ReadOnlyFile(OSError):
+    """The file's mode forbids writing; it is left as it is (even for root, who could write it)."""
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -119,6 +126,9 @@ def atomic_write(path: Path, data: bytes) -> None:
         mode = target.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
+    else:
+        if not mode & 0o222:
+            raise ReadOnlyFile(errno.EACCES, f"read-only file (mode {mode:o}): not changed")
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".vsockport-tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
