@@ -7,6 +7,7 @@ the report is the runtime's own view, and vsockport's process never loads it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +23,6 @@ class DoctorError(Exception):
 
 
 def diagnose(python: str = sys.executable, backend: str | None = None) -> dict:
-    import os
-
     env = dict(os.environ)
     if backend:
         env["VSOCK_RUNTIME_BACKEND"] = backend

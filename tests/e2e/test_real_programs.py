@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 
 from tests.e2e.conftest import program, python, running, wait_for_tcp, wait_for_vsock_listener
 
@@ -24,6 +23,17 @@ def stop(*procs: subprocess.Popen) -> None:
     for proc in procs:
         proc.kill()
         proc.wait()
+
+
+def curl_through_socat(vsock_port: int, tcp_port: int, path: str) -> subprocess.CompletedProcess:
+    """curl, a TCP-only client, reaching a vsock server on CID 1 through a socat bridge."""
+    bridge = socat(f"TCP-LISTEN:{tcp_port},bind=127.0.0.1,reuseaddr,fork", f"VSOCK-CONNECT:1:{vsock_port}")
+    try:
+        wait_for_tcp(tcp_port)
+        return subprocess.run(["curl", "-sS", "--max-time", "30", f"http://127.0.0.1:{tcp_port}{path}"],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        stop(bridge)
 
 
 def test_libraries_are_ported_and_findings_located(ported):
@@ -52,15 +62,8 @@ def test_http_server_with_http_client_and_urllib(ported, port, backend):
 
 def test_http_server_fetched_by_curl_through_socat(ported, port):
     folder = ported / "programs"
-    tcp_port = port + 5
     with running(sys.executable, "-S", "http_server.py", str(port), cwd=folder, ready="serving") as server:
-        bridge = socat(f"TCP-LISTEN:{tcp_port},bind=127.0.0.1,reuseaddr,fork", f"VSOCK-CONNECT:1:{port}")
-        try:
-            wait_for_tcp(tcp_port)
-            done = subprocess.run(["curl", "-sS", "--max-time", "30", f"http://127.0.0.1:{tcp_port}/served.txt"],
-                                  capture_output=True, text=True, timeout=60)
-        finally:
-            stop(bridge)
+        done = curl_through_socat(port, port + 5, "/served.txt")
         server.kill()
         log = server.stderr.read()
     assert done.returncode == 0, done.stderr
@@ -122,7 +125,6 @@ def test_paho_mqtt_publishes_to_mosquitto(ported, port, backend):
 
 
 def test_uvicorn_serves_an_asgi_app_to_curl_through_socat(ported, port, backend):
-    tcp_port = port + 8
     with running(sys.executable, "-S", "asgi_app.py", str(port), cwd=ported / "programs", ready=None,
                  backend=backend, site=ported / "site") as server:
         try:
@@ -130,12 +132,6 @@ def test_uvicorn_serves_an_asgi_app_to_curl_through_socat(ported, port, backend)
         except AssertionError:
             server.kill()
             raise AssertionError(server.stderr.read()) from None
-        bridge = socat(f"TCP-LISTEN:{tcp_port},bind=127.0.0.1,reuseaddr,fork", f"VSOCK-CONNECT:1:{port}")
-        try:
-            wait_for_tcp(tcp_port)
-            done = subprocess.run(["curl", "-sS", "--max-time", "30", f"http://127.0.0.1:{tcp_port}/"],
-                                  capture_output=True, text=True, timeout=60)
-        finally:
-            stop(bridge)
+        done = curl_through_socat(port, port + 8, "/")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "hello from uvicorn, client 1\n"  # the peer's CID, as uvicorn reports it

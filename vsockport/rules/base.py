@@ -156,6 +156,9 @@ class Rule:
             raise Suppressed  # the runner drops this rule's change to the node
         self.ctx.findings.append(Finding(self.code, self.name, str(message), line, column, fixable, note, safety))
 
+    # Node types this rule may keep whole (see `keeps`); the runner asks only about these types.
+    keeps_types: ClassVar[tuple[type[cst.CSTNode], ...]] = ()
+
     def keeps(self, node: cst.CSTNode) -> bool:
         """True to leave `node` and everything inside it untouched by every rule."""
         return False
@@ -176,7 +179,8 @@ class _RuleRunner(cst.CSTTransformer):
         super().__init__()
         self._visitors: dict[str, list[Callable]] = defaultdict(list)
         self._leavers: dict[str, list[Callable]] = defaultdict(list)
-        self._keepers = [rule for rule in rules if type(rule).keeps is not Rule.keeps]
+        self._keepers = [rule for rule in rules if rule.keeps_types]
+        self._keep_types = tuple({t for rule in self._keepers for t in rule.keeps_types})
         for rule in rules:
             for attr in dir(type(rule)):
                 if attr.startswith("visit_"):
@@ -190,7 +194,10 @@ class _RuleRunner(cst.CSTTransformer):
                 visit(node)
             except Suppressed:
                 pass
-        return not any(rule.keeps(node) for rule in self._keepers)
+        # Every node of every file passes here: ask the keepers only about the types they keep.
+        if self._keep_types and isinstance(node, self._keep_types):
+            return not any(rule.keeps(node) for rule in self._keepers)
+        return True
 
     def on_leave(self, original_node, updated_node):
         for leave in self._leavers.get(type(original_node).__name__, ()):

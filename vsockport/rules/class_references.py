@@ -62,6 +62,4 @@ class ClassReferenceRule(Rule):
         return updated.with_changes(func=self._wrap(original.func, updated.func), args=args)
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        if updated.value is not original.value and not isinstance(updated.value, type(original.value)):
-            return updated
         return updated.with_changes(value=self._wrap(original.value, updated.value))

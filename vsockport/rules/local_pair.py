@@ -70,8 +70,10 @@ class LocalPair(Rule):
         super().__init__(ctx)
         self._kept: set[int] = set()
 
+    keeps_types = (cst.FunctionDef,)
+
     def keeps(self, node: cst.CSTNode) -> bool:
-        return isinstance(node, cst.FunctionDef) and id(node) in self._kept
+        return id(node) in self._kept
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         listens = connects = False
