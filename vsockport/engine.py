@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import libcst as cst
 
-from vsockport import cache
+from vsockport import cache, focus
 from vsockport.config import Config
 from vsockport.files import atomic_write, discover
 from vsockport.rules import ALL_RULES, Finding, PortOptions, Rule, run_rules
@@ -77,10 +77,19 @@ def may_need_porting(data: bytes, triggers: Sequence[bytes]) -> bool:
     return any(t in data for t in triggers)
 
 
-def port_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]] = ALL_RULES):
-    """Port one module's bytes. Returns (new bytes or None, findings, encoding, uses runtime)."""
+def port_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]] = ALL_RULES, *, focused: bool = True):
+    """Port one module's bytes. Returns (new bytes or None, findings, encoding, uses runtime).
+
+    `focused` hands libcst only the statements a rule could touch (see `focus`); modules it cannot
+    handle exactly, and every module when False, are parsed and ported whole.
+    """
     if b"\0" in data:
         raise ParseFailure(1, 1, "binary file (contains NUL bytes)")
+    if focused:
+        try:
+            return focus.port_focused(data, options, rules)
+        except focus.Unfocusable:
+            pass
     try:
         module = cst.parse_module(data)
     except cst.ParserSyntaxError as exc:

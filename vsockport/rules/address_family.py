@@ -52,6 +52,7 @@ class AddressFamily(Rule):
     """
 
     code = "VS001"
+    words = (b"AF_INET", b"SocketType")
     name = "address-family"
     examples = (
         Example(

@@ -83,9 +83,9 @@ class Suppressed(Exception):
 class ModuleContext:
     """Per-module state shared by all rules: names, options, requested runtime names and findings."""
 
-    def __init__(self, module: cst.Module, options: PortOptions, suppressions: Mapping[int, frozenset[str] | None] | None = None) -> None:
-        self.module = module
-        self.names = ModuleNames(module)
+    def __init__(self, module: cst.Module, options: PortOptions, suppressions: Mapping[int, frozenset[str] | None] | None = None,
+                 names: ModuleNames | None = None) -> None:
+        self.names = names if names is not None else ModuleNames(module)
         self.options = options
         self.findings: list[Finding] = []
         self.suppressions = suppressions or {}
@@ -93,6 +93,12 @@ class ModuleContext:
         self.dropped_changes = False  # a suppressed or held-back fix may have asked for runtime names
         self.runtime_names: set[str] = set()
         self.needs_af_value = False
+        self.focus(module, 0)
+
+    def focus(self, module: cst.Module, line_offset: int) -> None:
+        """Rules now see `module`, whose line 1 is line `line_offset + 1` of the file (focused porting)."""
+        self.module = module
+        self._line_offset = line_offset
         self._wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self._positions: Mapping[cst.CSTNode, object] | None = None
 
@@ -120,7 +126,7 @@ class ModuleContext:
         if self._positions is None:
             self._positions = self._wrapper.resolve(PositionProvider)
         pos = self._positions.get(node)
-        return (pos.start.line, pos.start.column + 1) if pos is not None else (0, 0)
+        return (pos.start.line + self._line_offset, pos.start.column + 1) if pos is not None else (0, 0)
 
 
 class Rule:
@@ -132,6 +138,10 @@ class Rule:
     examples: ClassVar[Sequence[Example]] = ()
     # Byte strings of which at least one must occur in a file for this rule to have anything to do.
     triggers: ClassVar[Sequence[bytes]] = (b"socket",)
+    # Byte strings of which at least one occurs, outside strings and comments, in every statement this
+    # rule changes or reports (local aliases and constants standing for them are added per file).
+    # Focused porting hands libcst only such statements; tests check it matches whole-module porting.
+    words: ClassVar[Sequence[bytes]] = ()
 
     def __init__(self, ctx: ModuleContext) -> None:
         self.ctx = ctx
@@ -200,11 +210,14 @@ class _RuleRunner(cst.CSTTransformer):
         return True
 
     def on_leave(self, original_node, updated_node):
-        for leave in self._leavers.get(type(original_node).__name__, ()):
+        kind = type(original_node)
+        for leave in self._leavers.get(kind.__name__, ()):
             try:
                 updated_node = leave(original_node, updated_node)
             except Suppressed:
                 pass  # this rule's change to the node is dropped; other rules' changes stay
+            if type(updated_node) is not kind:
+                break  # replaced by another kind of node (getattr(...) -> afVMCI): nothing left to port
         return updated_node
 
 
@@ -303,7 +316,7 @@ def _is_af_assignment(stmt: cst.CSTNode) -> bool:
     )
 
 
-def add_runtime_imports(module: cst.Module, ctx: ModuleContext) -> cst.Module:
+def add_runtime_imports(module: cst.Module, ctx: ModuleContext, af_assigned: bool | None = None) -> cst.Module:
     """Import what the rules used from the runtime, once, after the module's leading imports.
 
     An existing runtime import is extended in place, so a second run (or a run after new code was
@@ -326,11 +339,13 @@ def add_runtime_imports(module: cst.Module, ctx: ModuleContext) -> cst.Module:
     new_lines: list[cst.BaseStatement] = []
     if wanted:
         new_lines.append(_import_line(ctx.options.runtime_import, wanted))
-    if ctx.needs_af_value and not any(_is_af_assignment(s) for s in body):
+    if af_assigned is None:  # a caller holding only the module's head knows this from the whole module
+        af_assigned = any(_is_af_assignment(s) for s in body)
+    if ctx.needs_af_value and not af_assigned:
         new_lines.append(cst.parse_statement(f"{AF_NAME} = {AF_FACTORY}()"))
     if not new_lines:
         return module.with_changes(body=body)
-    if insert_at < len(body) and insert_at > 0 and not _is_import_line(body[insert_at - 1]):
+    if insert_at > 0 and not _is_import_line(body[insert_at - 1]):
         # Inserted after a docstring: keep the docstring's separation from what follows.
         new_lines[0] = new_lines[0].with_changes(leading_lines=[cst.EmptyLine()])
     body[insert_at:insert_at] = new_lines

@@ -45,6 +45,7 @@ class BindAddress(Rule):
 
     fix_safety = "mixed"
     code = "VS003"
+    words = (b"bind", b"create_server", b"create_vsock_server")
     name = "bind-address"
     examples = (
         Example(

@@ -44,6 +44,7 @@ class ConnectAddress(Rule):
 
     fix_safety = "mixed"
     code = "VS004"
+    words = (b"connect", b"sendto")
     name = "connect-address"
     examples = (
         Example(

@@ -59,6 +59,7 @@ class CtypesSockaddr(Rule):
     """
 
     code = "VS006"
+    words = (b"sin_",)
     name = "ctypes-sockaddr"
     triggers = (b"sockaddr_in",)
     examples = (

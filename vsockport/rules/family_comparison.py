@@ -30,6 +30,7 @@ class FamilyComparison(Rule):
     """
 
     code = "VS002"
+    words = (b"AF_INET",)
     name = "family-comparison"
     fix_safety = "none"
     examples = (

@@ -59,6 +59,7 @@ class IpAddressUse(Rule):
     """
 
     code = "VS014"
+    words = (b"accept", b"recvfrom", b"ip_address", b"ip_interface", b"IPv4Address", b"IPv6Address")
     name = "ip-address-use"
     fix_safety = "none"
     triggers = (b"inet_", b"gethostbyaddr", b"getnameinfo", b"ipaddress", b"getpeername", b"getsockname")

@@ -42,6 +42,7 @@ class LocalPair(Rule):
     """
 
     code = "VS013"
+    words = (b"connect",)
     name = "local-pair"
     fix_safety = "none"
     triggers = (b"127.0.0.1", b"localhost", b"::1")

@@ -4,8 +4,10 @@ programs vsockport ports, and one flat table keeps the pass cheap)."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 from functools import lru_cache
+from typing import Callable, Iterator
 
 import libcst as cst
 
@@ -47,6 +49,42 @@ class ModuleNames(cst.CSTVisitor):
         self._depth = 0
         module.visit(self)
         self.constants = {k: v for k, v in self.constants.items() if self._assign_counts.get(k) == 1}
+
+    @classmethod
+    def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression]) -> "ModuleNames":
+        """The same table built from Python's own (much faster) `ast`, for focused porting.
+
+        Constant values are turned into libcst nodes by `expression_at` only when a rule asks for them.
+        """
+        names = cls.__new__(cls)
+        names.aliases, names.star_modules, names._assign_counts = {}, [], {}
+        values: dict[str, ast.expr] = {}
+        for stmt, depth in _statements(tree.body, 0):
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    if alias.asname is not None:
+                        names.aliases[alias.asname] = alias.name
+                    else:
+                        top = alias.name.split(".")[0]
+                        names.aliases.setdefault(top, top)
+            elif isinstance(stmt, ast.ImportFrom):
+                module = "." * stmt.level + (stmt.module or "")
+                if stmt.names[0].name == "*":
+                    names.star_modules.append(module)
+                    continue
+                for alias in stmt.names:
+                    names.aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+            elif isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        names._assign_counts[target.id] = names._assign_counts.get(target.id, 0) + 1
+                        if depth == 0 and len(stmt.targets) == 1:
+                            values[target.id] = stmt.value
+            elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
+                names._assign_counts[stmt.target.id] = 2
+        names.constant_values = {k: v for k, v in values.items() if names._assign_counts.get(k) == 1}
+        names.constants = _LazyConstants(names.constant_values, expression_at)
+        return names
 
     # -- collection -------------------------------------------------------------------------------
     def visit_Import(self, node: cst.Import) -> bool:
@@ -120,3 +158,32 @@ class ModuleNames(cst.CSTVisitor):
         if isinstance(node, cst.Name) and node.value in self.constants:
             return self.constants[node.value]
         return node
+
+
+def _statements(body: list[ast.stmt], depth: int) -> Iterator[tuple[ast.stmt, int]]:
+    """Every statement in source order with its function/class nesting depth (as ModuleNames counts it)."""
+    for stmt in body:
+        yield stmt, depth
+        inner = depth + isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        for field in ("body", "orelse", "finalbody"):
+            yield from _statements(getattr(stmt, field, None) or [], inner)
+        for handler in getattr(stmt, "handlers", None) or []:
+            yield from _statements(handler.body, inner)
+        for case in getattr(stmt, "cases", None) or []:
+            yield from _statements(case.body, inner)
+
+
+class _LazyConstants(dict):
+    """name -> libcst expression, converted from the ast value on first use."""
+
+    def __init__(self, values: dict[str, ast.expr], convert: Callable[[ast.expr], cst.BaseExpression]) -> None:
+        super().__init__()
+        self._values, self._convert = values, convert
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __getitem__(self, name: str) -> cst.BaseExpression:
+        if not dict.__contains__(self, name):
+            dict.__setitem__(self, name, self._convert(self._values[name]))
+        return dict.__getitem__(self, name)

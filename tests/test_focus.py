@@ -1,0 +1,116 @@
+"""Focused porting (libcst sees only the statements rules could touch) must give exactly what porting
+the whole module gives: same bytes, same findings, same encoding, same runtime use."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from vsockport import focus
+from vsockport.engine import port_source
+from vsockport.rules import ALL_RULES, PortOptions
+
+ROOT = Path(__file__).parent
+SAMPLES = sorted(
+    [*(ROOT / "fixtures" / "golden").glob("*.py"), *(ROOT / "e2e" / "programs").glob("*.py"),
+     *(ROOT.parent / "examples").rglob("*.py")]
+)
+EXAMPLES = [(rule.code, i, ex.before) for rule in ALL_RULES for i, ex in enumerate(rule.examples)]
+
+# Shapes the splicing has to get right: where regions start and end, the module head, encodings.
+CASES = {
+    "method_in_class": (
+        "import socket\n\n\nclass Client:\n    '''Talks to a peer.'''\n\n    retries = 3\n\n"
+        "    def open(self):\n        self.sock = socket.socket()\n        self.sock.connect(('localhost', 80))\n\n"
+        "    def close(self):\n        self.sock.close()\n"
+    ),
+    "decorated_method_tabs": (
+        "import socket\nclass C:\n\t@staticmethod\n\tdef make():\n\t\treturn socket.create_connection(('10.0.0.1', 80))\n"
+        "\tdef other(self):\n\t\treturn 1\n"
+    ),
+    "class_header_relevant": (
+        "import socketserver\nclass S(socketserver.TCPServer):\n    def handle(self):\n        pass\n"
+    ),
+    "statements_sharing_a_line": "import socket; s = socket.socket(); x = (1,\n 2); y = 3\n",
+    "constant_standing_in": (
+        "import socket\nHOST = '127.0.0.1'\nPORT = 0\n\n\ndef serve(sock):\n    sock.bind((HOST, PORT))\n"
+    ),
+    "alias_standing_in": "from socket import socket as S, AF_INET as FAM\n\ndef f():\n    return S(FAM)\n",
+    "docstring_then_code": '"""Module docstring."""\nimport socket\ns = socket.socket()\n',
+    "header_comments_no_imports": "#!/usr/bin/env python\n# about this file\n\nsock = __import__('socket').socket()\nsock.bind(('', 0))\n",
+    "existing_runtime_import_later": (
+        "import socket\nimport os\n\nfrom vsock_runtime import vsock_cid\n\nx = vsock_cid('h')\n\n"
+        "def f():\n    return socket.socket()\n"
+    ),
+    "crlf": "import socket\r\n\r\ndef f():\r\n    s = socket.socket()\r\n    s.connect(('localhost', 1))\r\n",
+    "bom": "\ufeffimport socket\ns = socket.socket()\n",
+    "suppressed_elsewhere": (
+        "import socket\nA = 1  # vsockport: ignore[VS001]\ndef f():\n    return socket.socket()  # vsockport: ignore[VS001]\n"
+    ),
+    "no_trailing_newline": "import socket\ns = socket.socket()",
+    "word_only_in_strings": "import os\nprint('use socket.socket() and connect()')\n# socket.AF_INET\n",
+}
+
+
+def assert_same(data: bytes) -> None:
+    options = PortOptions(unsafe_fixes=True)
+    assert port_source(data, options) == port_source(data, options, focused=False)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_sample_files(path):
+    assert_same(path.read_bytes())
+
+
+@pytest.mark.parametrize("code, index, before", EXAMPLES, ids=[f"{c}-{i}" for c, i, _ in EXAMPLES])
+def test_rule_examples(code, index, before):
+    assert_same(before.encode())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_shapes(name):
+    assert_same(CASES[name].encode("utf-8"))
+
+
+def test_latin1_with_coding_cookie():
+    data = "# -*- coding: latin-1 -*-\nimport socket\nNAME = 'caf\xe9'\ns = socket.socket()\n".encode("latin-1")
+    assert_same(data)
+    assert port_source(data, PortOptions())[0].decode("latin-1").count("\xe9") == 1
+
+
+def test_cases_do_change_something():
+    """The shapes above must exercise the splice, not pass because nothing was ported."""
+    changed = [name for name, text in CASES.items() if port_source(text.encode(), PortOptions(unsafe_fixes=True))[0]]
+    assert len(changed) >= len(CASES) - 2  # word_only_in_strings and class_header_relevant's handle() aside
+
+
+def regions(text: str) -> list[tuple[int, int, bool]]:
+    data = text.encode()
+    source = focus._Source(data)
+    tree = ast.parse(data)
+    names = focus.ModuleNames.from_ast(tree, source.expression_at)
+    relevant = focus._Relevance(source, focus.words_for(ALL_RULES), names)
+    return [(r.start, r.end, r.indented) for r in focus._regions(focus._units(tree.body), relevant, source)]
+
+
+def test_only_relevant_methods_reach_libcst():
+    assert regions(CASES["method_in_class"]) == [(1, 1, False), (9, 11, True)]
+
+
+def test_strings_and_comments_do_not_make_code_relevant():
+    assert regions(CASES["word_only_in_strings"]) == []
+
+
+def test_standins_make_their_users_relevant():
+    assert regions(CASES["alias_standing_in"]) == [(1, 1, False), (3, 4, False)]
+    assert (6, 7, False) in regions(CASES["constant_standing_in"])
+
+
+def test_unfocusable_input_falls_back_to_whole_module():
+    data = b"import socket\rs = socket.socket()\r"  # lone CRs: line numbers would differ
+    with pytest.raises(focus.Unfocusable):
+        focus.port_focused(data, PortOptions(), ALL_RULES)
+    assert_same(data)
+    assert port_source(data, PortOptions())[0] is not None

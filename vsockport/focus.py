@@ -1,0 +1,303 @@
+"""Focused porting: libcst sees only the statements that a rule could touch.
+
+libcst parses and walks a few thousand lines a second; Python's own `ast` parses ten times faster but
+cannot rewrite code. So `ast` finds the top-level statements (or the methods of top-level classes)
+whose code, strings and comments blanked out, contains one of the rules' words. libcst ports just
+those, and their new text is spliced between the untouched original bytes. The runtime import is then
+added by parsing only the module's head. Anything this cannot reproduce exactly raises `Unfocusable`,
+and the caller ports the whole module instead; tests check both give the same bytes and findings.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Sequence
+
+import libcst as cst
+
+from vsockport.rules import PortOptions, Rule
+from vsockport.rules.base import (
+    AF_FACTORY,
+    AF_NAME,
+    ModuleContext,
+    _NamesUsed,
+    _RuleRunner,
+    _unused_suppressions,
+    add_runtime_imports,
+    find_suppressions,
+)
+from vsockport.rules.names import ModuleNames
+
+_BOM = b"\xef\xbb\xbf"
+# Comments and string literals (any prefix, triple-quoted included), matched left to right so that a
+# quote inside a comment or a hash inside a string is consumed by the construct that contains it.
+_STRINGS_AND_COMMENTS = re.compile(
+    rb"#[^\n]*"
+    rb"|[rRbBuUfF]{0,2}(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^'\\\n])*'|\"(?:\\.|[^\"\\\n])*\")",
+    re.S,
+)
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Unfocusable(Exception):
+    """This module must be ported whole (the focused result could differ, or cannot be built)."""
+
+
+def code_only(data: bytes) -> bytes:
+    """`data` with comments and string literals removed, line numbers kept."""
+    return _STRINGS_AND_COMMENTS.sub(lambda m: b"\n" * m.group().count(b"\n"), data)
+
+
+def words_for(rules: Sequence[type[Rule]]) -> tuple[bytes, ...]:
+    return tuple(sorted({w for rule in rules for w in (*rule.triggers, *rule.words)}))
+
+
+@dataclass
+class _Unit:
+    """Statements sharing lines, as libcst sees one statement line: lines `start`..`end` (1-based)."""
+
+    start: int
+    end: int
+    stmts: list[ast.stmt]
+
+
+def _span(stmt: ast.stmt) -> tuple[int, int]:
+    decorators = getattr(stmt, "decorator_list", ())
+    return min([stmt.lineno, *(d.lineno for d in decorators)]), stmt.end_lineno or stmt.lineno
+
+
+def _units(body: list[ast.stmt]) -> list[_Unit]:
+    units: list[_Unit] = []
+    for stmt in body:
+        start, end = _span(stmt)
+        if units and start <= units[-1].end:
+            units[-1].end = max(units[-1].end, end)
+            units[-1].stmts.append(stmt)
+        else:
+            units.append(_Unit(start, end, [stmt]))
+    return units
+
+
+class _Source:
+    """The module's bytes with line offsets, its encoding, and its code with strings blanked."""
+
+    def __init__(self, data: bytes) -> None:
+        if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+            raise Unfocusable("lone carriage returns")  # ast and libcst count such lines differently
+        self.data = data
+        try:
+            self.encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+            self.codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+            self.text = data.decode(self.encoding)
+        except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+            raise Unfocusable(str(exc)) from None
+        self.starts = [len(_BOM) if data.startswith(_BOM) else 0]
+        self.starts.extend(m.end() for m in re.finditer(b"\n", data))
+        self.starts.append(len(data))  # sentinel: "line after the last"
+        self.newline = "\r\n" if re.search(rb"\r\n|\n", data) and re.search(rb"\r\n|\n", data).group() == b"\r\n" else "\n"
+        self.code = code_only(data)
+        self.code_starts = [0, *(m.end() for m in re.finditer(b"\n", self.code)), len(self.code)]
+
+    def offset(self, line: int) -> int:
+        """Byte offset where 1-based `line` starts; one past the last line gives the end."""
+        return self.starts[min(line - 1, len(self.starts) - 1)]
+
+    def lines(self, start: int, end: int) -> bytes:
+        return self.data[self.offset(start) : self.offset(end + 1)]
+
+    def code_lines(self, start: int, end: int) -> bytes:
+        last = len(self.code_starts) - 1
+        return self.code[self.code_starts[min(start - 1, last)] : self.code_starts[min(end, last)]]
+
+    def decode(self, raw: bytes) -> str:
+        try:
+            return raw.decode(self.codec)
+        except UnicodeDecodeError as exc:
+            raise Unfocusable(str(exc)) from None
+
+    def expression_at(self, node: ast.expr) -> cst.BaseExpression:
+        segment = ast.get_source_segment(self.text, node)
+        try:
+            return cst.parse_expression(segment or "")
+        except (cst.ParserSyntaxError, RecursionError):
+            raise Unfocusable("constant expression libcst cannot parse alone") from None
+
+
+class _Relevance:
+    """Does a stretch of code mention anything the rules act on?"""
+
+    def __init__(self, source: _Source, words: Sequence[bytes], names: ModuleNames) -> None:
+        self.source, self.words = source, words
+        text_words = [w.decode() for w in words]
+        standins = {local for local, qualified in names.aliases.items() if any(w in qualified for w in text_words)}
+        for name, value in names.constant_values.items():
+            if any(w in source.lines(value.lineno, value.end_lineno or value.lineno) for w in words):
+                standins.add(name)
+        self.standins = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(standins)) + rb")\b") if standins else None
+
+    def __call__(self, start: int, end: int) -> bool:
+        if end < start:
+            return False
+        code = self.source.code_lines(start, end)
+        return any(w in code for w in self.words) or bool(self.standins and self.standins.search(code))
+
+
+@dataclass
+class _Region:
+    start: int
+    end: int
+    indented: bool  # a method: parsed inside a wrapper block
+
+
+def _regions(units: list[_Unit], relevant: _Relevance, source: _Source) -> list[_Region]:
+    regions = []
+    for unit in units:
+        if not relevant(unit.start, unit.end):
+            continue
+        only = unit.stmts[0] if len(unit.stmts) == 1 else None
+        if isinstance(only, ast.ClassDef) and only.body:
+            methods = _method_regions(only, relevant, source)
+            if methods is not None:
+                regions.extend(methods)
+                continue
+        regions.append(_Region(unit.start, unit.end, False))
+    return regions
+
+
+def _method_regions(cls: ast.ClassDef, relevant: _Relevance, source: _Source) -> list[_Region] | None:
+    """The relevant methods of a class, or None when the class must be ported whole (its header or a
+    non-method statement is relevant, or a method does not start its own lines)."""
+    start, _ = _span(cls)
+    members = _units(cls.body)
+    if members[0].start <= cls.lineno or relevant(start, members[0].start - 1):
+        return None
+    regions = []
+    for member in members:
+        if not relevant(member.start, member.end):
+            continue
+        if len(member.stmts) != 1 or not isinstance(member.stmts[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return None
+        first_line = source.lines(member.start, member.start).lstrip(b" \t")
+        if not first_line.startswith((b"@", b"def", b"async")):
+            return None
+        regions.append(_Region(member.start, member.end, True))
+    return regions
+
+
+def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]):
+    """Port one module's bytes as `engine.port_source` does. Returns (new bytes or None, findings,
+    encoding, uses runtime); raises Unfocusable when the whole module must be ported instead."""
+    source = _Source(data)
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
+        raise Unfocusable(str(exc)) from None
+    names = ModuleNames.from_ast(tree, source.expression_at)
+    units = _units(tree.body)
+    regions = _regions(units, _Relevance(source, words_for(rules), names), source)
+
+    empty = cst.parse_module("")
+    ctx = ModuleContext(empty, options, find_suppressions(data), names=names)
+    runner = _RuleRunner([cls(ctx) for cls in rules])
+    config = cst.PartialParserConfig(default_newline=source.newline)
+    wrapper = f"if True:{source.newline}"
+    pieces: list[tuple[int, int, bytes]] = []  # (start line, end line, new bytes) of changed regions
+    new_modules = []
+    for region in regions:
+        original = source.decode(source.lines(region.start, region.end))
+        try:
+            module = cst.parse_module(wrapper + original if region.indented else original, config)
+        except cst.ParserSyntaxError as exc:
+            raise Unfocusable(str(exc)) from None
+        ctx.focus(module, region.start - (2 if region.indented else 1))
+        new_module = module.visit(runner)
+        new_modules.append(new_module)
+        code = new_module.code
+        if region.indented:
+            if not code.startswith(wrapper):
+                raise Unfocusable("the wrapper block changed")
+            code = code[len(wrapper):]
+        if code != original:
+            pieces.append((region.start, region.end, code.encode(source.codec)))
+
+    if ctx.runtime_names and ctx.dropped_changes:
+        used = set()
+        for new_module in new_modules:
+            seen = _NamesUsed()
+            new_module.visit(seen)
+            used |= seen.names
+        used |= {m.decode() for m in _IDENTIFIER.findall(source.code)}
+        ctx.needs_af_value = ctx.needs_af_value and AF_NAME in used
+        ctx.runtime_names &= used | ({AF_FACTORY} if ctx.needs_af_value else set())
+
+    last_line = len(source.starts) - 1
+    if ctx.runtime_names:
+        head_end = _head_end(units, options) if units else last_line
+        head = _splice(source, [p for p in pieces if p[1] <= head_end], 1, head_end)
+        try:
+            head_module = cst.parse_module(source.decode(head), config)
+        except cst.ParserSyntaxError as exc:
+            raise Unfocusable(str(exc)) from None
+        head_module = add_runtime_imports(head_module, ctx, af_assigned=_af_assigned(units))
+        rest = _splice(source, [p for p in pieces if p[0] > head_end], head_end + 1, last_line)
+        new = data[: source.offset(1)] + head_module.code.encode(source.codec) + rest
+    else:
+        new = data[: source.offset(1)] + _splice(source, pieces, 1, last_line)
+    ctx.findings.extend(_unused_suppressions(ctx, {cls.code for cls in rules}))
+    ctx.findings.sort(key=lambda f: (f.line, f.column, f.code))
+    uses_runtime = bool(ctx.runtime_names) or f"from {options.runtime_import} import".encode() in data
+    return (new if new != data else None), ctx.findings, source.encoding, uses_runtime
+
+
+def _splice(source: _Source, pieces: list[tuple[int, int, bytes]], start: int, end: int) -> bytes:
+    """Lines `start`..`end` of the module with the changed regions' new bytes in place."""
+    out, line = [], start
+    for first, last, new in pieces:
+        out.append(source.lines(line, first - 1) if first > line else b"")
+        out.append(new)
+        line = last + 1
+    out.append(source.lines(line, end) if end >= line else b"")
+    return b"".join(out)
+
+
+def _is_import_unit(unit: _Unit) -> bool:
+    return all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in unit.stmts)
+
+
+def _head_end(units: list[_Unit], options: PortOptions) -> int:
+    """The last line of the statements `add_runtime_imports` looks at: up to an existing runtime
+    import, else up to where the import goes (docstring, `__future__` and leading imports), and at
+    least the first statement (so libcst splits the module's header comments as it would whole)."""
+    for unit in units:
+        first = unit.stmts[0]
+        if _is_import_unit(unit) and isinstance(first, ast.ImportFrom) and first.names[0].name != "*":
+            if "." * first.level + (first.module or "") == options.runtime_import:
+                return unit.end
+    index = 0
+    first = units[0].stmts
+    if len(first) == 1 and isinstance(first[0], ast.Expr) and isinstance(first[0].value, ast.Constant) \
+            and isinstance(first[0].value.value, (str, bytes)):
+        index = 1
+    last_import = None
+    for position in range(index, len(units)):
+        unit = units[position]
+        if _is_import_unit(unit):
+            last_import = position
+        elif len(unit.stmts) == 1 and isinstance(unit.stmts[0], (ast.Try, ast.If)) and last_import is not None:
+            continue
+        else:
+            break
+    insert_at = index if last_import is None else last_import + 1
+    return units[max(insert_at, 1) - 1].end
+
+
+def _af_assigned(units: list[_Unit]) -> bool:
+    return any(
+        isinstance(unit.stmts[0], ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == AF_NAME for t in unit.stmts[0].targets)
+        for unit in units
+    )
