@@ -160,3 +160,34 @@ def test_cache_skips_unchanged_files_and_notices_changes(tmp_path, monkeypatch):
         if entry.is_file():
             entry.write_text("{not json")  # a damaged entry is a miss, never an error
     assert summary(run()) == summary(run(use_cache=False))
+
+
+def test_stat_index_serves_unchanged_files_and_sees_stealthy_edits(tmp_path, monkeypatch):
+    """A warm run answers from file signatures; an edit that keeps size and mtime still shows (ctime)."""
+    monkeypatch.setenv("VSOCKPORT_CACHE_DIR", str(tmp_path / "cache"))
+    reads = []
+    real = engine.port_source
+    monkeypatch.setattr(engine, "port_source", lambda data, *a: reads.append(data) or real(data, *a))
+    app = write(tmp_path / "src" / "app.py", "import socket\ns = socket.socket(socket.AF_INET)\n")
+    write(tmp_path / "src" / "plain.py", "print('hello')\n")
+
+    def run(**kw):
+        return engine.run([tmp_path / "src"], Config(**kw), write=False, jobs=1, use_cache=True)
+
+    ported = lambda r: [f.path.name for f in r.changed if not f.is_runtime]
+    cold = run()
+    assert ported(cold) == ["app.py"] and len(reads) == 1
+    assert len(list((tmp_path / "cache" / "stat").glob("*.json"))) == 1
+    warm = run()
+    assert ported(warm) == ["app.py"] and warm.changed[0].new == cold.changed[0].new
+    assert len(reads) == 1  # served from the index and the result cache, not ported again
+    stat = app.stat()
+    app.write_text("import socket\nt = socket.socket(socket.AF_INET)\n")  # same size
+    os.utime(app, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the old mtime
+    edited = run()
+    assert b"t = socket.socket(afVMCI)" in edited.changed[0].new and len(reads) == 2
+    other_cid = run(cid_map={"localhost": 5})  # other options: the recorded result does not apply
+    assert len(reads) == 3 and other_cid.changed
+    for index in (tmp_path / "cache" / "stat").glob("*.json"):
+        index.write_text("[damaged")
+    assert ported(run()) == ["app.py"]

@@ -108,9 +108,21 @@ def test_standins_make_their_users_relevant():
     assert (6, 7, False) in regions(CASES["constant_standing_in"])
 
 
-def test_unfocusable_input_falls_back_to_whole_module():
-    data = b"import socket\rs = socket.socket()\r"  # lone CRs: line numbers would differ
+def test_lone_carriage_returns_are_refused_not_rewritten():
+    data = b"import socket\rs = socket.socket()\r"  # lone CRs: ast and libcst would count lines apart
     with pytest.raises(focus.Unfocusable):
         focus.port_focused(data, PortOptions(), ALL_RULES)
-    assert_same(data)
-    assert port_source(data, PortOptions())[0] is not None
+    # ...and whole-module porting refuses it too: libcst rewrites old-Mac line ends.
+    with pytest.raises(focus.Unfaithful):
+        port_source(data, PortOptions())
+
+
+def test_statement_libcst_cannot_reproduce_is_an_error_not_a_silent_change():
+    """libcst drops the space in `except E :`; a file it would alter beyond the rules is left alone."""
+    data = b"import socket\ntry:\n    s = socket.socket()\nexcept OSError :\n    pass\n"
+    for focused in (True, False):
+        with pytest.raises(focus.Unfaithful, match="line 4"):
+            port_source(data, PortOptions(), focused=focused)
+    untouched = b"import socket\ns = socket.socket()\ntry:\n    pass\nexcept OSError :\n    pass\n"
+    new = port_source(untouched, PortOptions())[0]  # the odd statement is not ported, so not touched
+    assert new is not None and new.endswith(b"except OSError :\n    pass\n")

@@ -37,12 +37,19 @@ def _code_fingerprint() -> bytes:
     return digest.digest()
 
 
+@lru_cache(maxsize=64)
+def _settings_key(settings: str) -> str:
+    return hashlib.sha256(_code_fingerprint() + settings.encode()).hexdigest()
+
+
+def settings_key(options: PortOptions, rules: Sequence[type[Rule]]) -> str:
+    """What, besides a file's bytes, decides its result: vsockport's code, the rules, the options."""
+    return _settings_key(json.dumps([[rule.code for rule in rules], sorted(options.cid_map.items()),
+                                     options.runtime_import, options.unsafe_fixes]))
+
+
 def key(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]) -> str:
-    digest = hashlib.sha256(_code_fingerprint())
-    digest.update(",".join(rule.code for rule in rules).encode())
-    digest.update(json.dumps([sorted(options.cid_map.items()), options.runtime_import, options.unsafe_fixes]).encode())
-    digest.update(hashlib.sha256(data).digest())
-    return digest.hexdigest()
+    return hashlib.sha256(settings_key(options, rules).encode() + hashlib.sha256(data).digest()).hexdigest()
 
 
 def _entry(cache_key: str) -> Path:
@@ -76,3 +83,51 @@ def store(cache_key: str, outcome) -> None:
         os.replace(handle.name, target)
     except OSError:
         pass  # a cache that cannot be written only costs speed
+
+
+def signature(path: Path) -> list[int]:
+    """Size, mtime, ctime and inode: a file rewritten in any way (even with its mtime put back) differs."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+class StatIndex:
+    """path -> [signature, settings key, result key ("" = nothing to port)] for the files of one set of
+    command-line paths. A warm run then skips reading unchanged files at all, as black and ruff do;
+    a changed signature falls back to reading the file and to the content-keyed cache."""
+
+    def __init__(self, roots: Sequence[Path]) -> None:
+        name = hashlib.sha256("\0".join(sorted(str(Path(r).resolve()) for r in roots)).encode()).hexdigest()
+        self._file = cache_dir() / "stat" / f"{name}.json"
+        try:
+            self._entries: dict[str, list] = json.loads(self._file.read_text())
+            if not isinstance(self._entries, dict):
+                raise ValueError
+        except (OSError, ValueError):
+            self._entries = {}
+        self._dirty = False
+
+    def lookup(self, path: Path, settings: str) -> str | None:
+        """The result key recorded for `path` if it is unchanged since, else None."""
+        entry = self._entries.get(str(path))
+        if not entry or entry[1] != settings:
+            return None
+        try:
+            return entry[2] if signature(path) == entry[0] else None
+        except OSError:
+            return None
+
+    def record(self, path: Path, sig: list[int], settings: str, result_key: str) -> None:
+        self._entries[str(path)] = [sig, settings, result_key]
+        self._dirty = True
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        try:
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=self._file.parent, delete=False, suffix=".tmp") as handle:
+                json.dump(self._entries, handle)
+            os.replace(handle.name, self._file)
+        except OSError:
+            pass

@@ -37,6 +37,9 @@ class FileResult:
     encoding: str = "utf-8"
     runtime_import: str | None = None  # set when the module (now) imports the runtime
     is_runtime: bool = False
+    # For the stat index: the file's signature when read, and its result key ("" = nothing to port).
+    signature: list[int] | None = None
+    cache_key: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -99,6 +102,8 @@ def port_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]] =
         raise ParseFailure(1, 1, f"cannot decode: {exc}; add a coding cookie (PEP 263) or save as UTF-8") from None
     outcome = run_rules(module, rules, options, data)
     new = outcome.module.bytes
+    if new != data and module.bytes != data:
+        focus.check_faithful(module.bytes.decode(module.encoding, "replace"), data.decode(module.encoding, "replace"))
     uses_runtime = outcome.uses_runtime or _imports_runtime(data, options.runtime_import)
     return (new if new != data else None), outcome.findings, module.encoding, uses_runtime
 
@@ -122,14 +127,15 @@ class _Job:
 def _port_one(job: _Job) -> FileResult:
     result = FileResult(job.path)
     try:
+        signature = cache.signature(job.path) if job.use_cache else None
         data = job.path.read_bytes()
     except OSError as exc:
         result.error = f"cannot read: {exc.strerror or exc}"
         return result
-    result.old = data
-    if not may_need_porting(data, triggers_for(job.rules)) or inject.is_runtime_file(
-        job.path, data, job.options.runtime_import.lstrip(".")
-    ):
+    if not may_need_porting(data, triggers_for(job.rules)):
+        result.signature, result.cache_key = signature, ""
+        return result
+    if inject.is_runtime_file(job.path, data, job.options.runtime_import.lstrip(".")):
         return result
     if len(data) > MAX_FILE_BYTES:
         result.error = (f"too large to port ({len(data) / 2**20:.1f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB): "
@@ -150,10 +156,16 @@ def _port_one(job: _Job) -> FileResult:
     except ParseFailure as exc:
         result.error = f"{exc.line}:{exc.column}: cannot parse: {exc.message}"
         return result
+    except focus.Unfaithful as exc:
+        result.error = f"{exc.line}:1: cannot port faithfully: {exc}; left untouched"
+        return result
     except RecursionError:
         result.error = "1:1: cannot port: nesting too deep even with a 512 MiB stack"
         return result
     result.new, result.findings, result.encoding = new, findings, encoding
+    result.signature, result.cache_key = signature, cache_key
+    if new is not None:
+        result.old = data  # only changed files carry their bytes back (for the diff)
     if uses_runtime:
         result.runtime_import = job.options.runtime_import
     return result
@@ -213,7 +225,7 @@ def run(
         where = inject.placement(path, config.runtime_module)
         options = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name, unsafe_fixes=config.unsafe_fixes)
         work.append(_Job(path, options, config.rules_for(path, rules), use_cache))
-    results = _execute(work, jobs, progress)
+    results = _execute_cached(paths, work, jobs, progress) if use_cache else _execute(work, jobs, progress)
     results.extend(_runtime_results(results, config.runtime_module))
     if write:
         for result in results:
@@ -246,6 +258,47 @@ def _execute(work: list[_Job], jobs: int | None, progress) -> list[FileResult]:
             if progress:
                 progress(len(results), total)
     return results
+
+
+def _execute_cached(roots: Sequence[Path], work: list[_Job], jobs: int | None, progress) -> list[FileResult]:
+    """Serve unchanged files from the stat index without reading them; port the rest."""
+    index = cache.StatIndex(roots)
+    results: list[FileResult | None] = [None] * len(work)
+    pending: list[int] = []
+    for position, job in enumerate(work):
+        settings = cache.settings_key(job.options, job.rules)
+        result_key = index.lookup(job.path, settings)
+        hit = _from_cache(job, result_key) if result_key is not None else None
+        if hit is None:
+            pending.append(position)
+        else:
+            results[position] = hit
+    for position, result in zip(pending, _execute([work[p] for p in pending], jobs, progress)):
+        results[position] = result
+        if result.signature is not None and result.cache_key is not None and not result.error:
+            index.record(result.path, result.signature, cache.settings_key(work[position].options, work[position].rules), result.cache_key)
+    index.save()
+    return results  # type: ignore[return-value]
+
+
+def _from_cache(job: _Job, result_key: str) -> FileResult | None:
+    result = FileResult(job.path)
+    if result_key == "":
+        return result  # nothing to port, and the file is unchanged
+    cached = cache.load(result_key)
+    if cached is None:
+        return None
+    result.new, result.findings, result.encoding, uses_runtime = cached
+    if uses_runtime:
+        result.runtime_import = job.options.runtime_import
+    if result.new is not None:
+        try:
+            result.old = job.path.read_bytes()
+        except OSError:
+            return None
+        if cache.key(result.old, job.options, job.rules) != result_key:
+            return None  # changed behind an identical signature: port it again
+    return result
 
 
 def _runtime_results(results: list[FileResult], module_name: str) -> list[FileResult]:

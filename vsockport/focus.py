@@ -202,7 +202,8 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
 
     empty = cst.parse_module("")
     ctx = ModuleContext(empty, options, find_suppressions(data), names=names)
-    runner = _RuleRunner([cls(ctx) for cls in rules])
+    # A rule none of whose triggers occur in the file has nothing to do in it (the trigger contract).
+    runner = _RuleRunner([cls(ctx) for cls in rules if any(t in data for t in cls.triggers)])
     config = cst.PartialParserConfig(default_newline=source.newline)
     wrapper = f"if True:{source.newline}"
     pieces: list[tuple[int, int, bytes]] = []  # (start line, end line, new bytes) of changed regions
@@ -222,6 +223,7 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
                 raise Unfocusable("the wrapper block changed")
             code = code[len(wrapper):]
         if code != original:
+            check_faithful(module.code[len(wrapper):] if region.indented else module.code, original, region.start)
             pieces.append((region.start, region.end, code.encode(source.codec)))
 
     if ctx.runtime_names and ctx.dropped_changes:
@@ -251,6 +253,21 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
     ctx.findings.sort(key=lambda f: (f.line, f.column, f.code))
     uses_runtime = bool(ctx.runtime_names) or f"from {options.runtime_import} import".encode() in data
     return (new if new != data else None), ctx.findings, source.encoding, uses_runtime
+
+
+class Unfaithful(Exception):
+    """libcst does not give back this module's own text (it drops, for one, the space in `except E :`);
+    porting it would change more than the rules did."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"libcst does not reproduce line {line} byte for byte")
+        self.line = line
+
+
+def check_faithful(reproduced: str, original: str, first_line: int = 1) -> None:
+    if reproduced != original:
+        lines = zip(reproduced.splitlines(), original.splitlines())
+        raise Unfaithful(first_line + next((i for i, (a, b) in enumerate(lines) if a != b), 0))
 
 
 def _splice(source: _Source, pieces: list[tuple[int, int, bytes]], start: int, end: int) -> bytes:

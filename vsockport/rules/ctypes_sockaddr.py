@@ -61,7 +61,7 @@ class CtypesSockaddr(Rule):
     code = "VS006"
     words = (b"sin_",)
     name = "ctypes-sockaddr"
-    triggers = (b"sockaddr_in",)
+    triggers = (b"sockaddr_in", b"sin_")
     examples = (
         Example(_CTYPES_BEFORE, _CTYPES_AFTER, ("VS006",) * 5),
         Example(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import libcst as cst
-import libcst.matchers as m
 
 from vsockport.rules.addresses import LOOPBACK_HOSTS, literal_string
 from vsockport.rules.base import Example, Rule
@@ -70,6 +69,7 @@ class LocalPair(Rule):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self._kept: set[int] = set()
+        self._depth = 0
 
     keeps_types = (cst.FunctionDef,)
 
@@ -77,11 +77,15 @@ class LocalPair(Rule):
         return id(node) in self._kept
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        # The outermost function's scan covers its nested functions: one that is not kept holds no
+        # nested function that could be, and a kept one is not entered. So each node is scanned once.
+        self._depth += 1
+        if self._depth > 1:
+            return
         listens = connects = False
-        for call in m.findall(node, m.Call(func=m.Attribute() | m.Name())):
-            method = call.func.attr.value if isinstance(call.func, cst.Attribute) else call.func.value
-            if method not in _LISTENING and method not in _CONNECTING:
-                continue
+        calls = _SocketCalls()
+        node.visit(calls)
+        for method, call in calls.found:
             if not self._loopback_address(call):
                 continue
             listens = listens or method in _LISTENING
@@ -95,8 +99,26 @@ class LocalPair(Rule):
                 note=True,
             )
 
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        self._depth -= 1
+        return updated
+
     def _loopback_address(self, call: cst.Call) -> bool:
         if not call.args or not isinstance(call.args[0].value, cst.Tuple) or not call.args[0].value.elements:
             return False
         host = literal_string(self.names.constant(call.args[0].value.elements[0].value))
         return host is not None and (host.lower() in LOOPBACK_HOSTS or host.startswith("127."))
+
+
+class _SocketCalls(cst.CSTVisitor):
+    """Calls of listening or connecting methods, in source order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, cst.Call]] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        method = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
+        if method in _LISTENING or method in _CONNECTING:
+            self.found.append((method, node))
