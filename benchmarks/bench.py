@@ -1,10 +1,12 @@
-"""Benchmark `vsockport diff` on a large tree, cold (empty cache) and warm (cache filled by the cold run).
+"""Benchmark `vsockport diff` on big trees, cold (empty cache) and warm, against a single-rule LibCST codemod.
 
-    python benchmarks/bench.py [TREE] [--jobs N]
+    python benchmarks/bench.py [--jobs N] [--tree PATH ...] [--libcst-on-all]
 
-TREE defaults to a fresh copy of this interpreter's standard library. Prints files, lines, wall time,
-files/s, lines/s and peak memory (max RSS of the vsockport process) for each run. A script, not a test:
-timings belong in README, not in assertions.
+Trees default to fresh copies of this interpreter's standard library and of its site-packages. For each
+tree it prints files, lines, wall time, files/s, lines/s and peak memory (max RSS of the main process)
+for vsockport cold and warm, and, on the first tree (all trees with --libcst-on-all), the wall time of
+`python -m libcst.tool codemod` running the one-rule codemod in benchmarks/af_inet_codemod.py in diff
+mode, and the ratio. A script, not a test: timings belong in README, not in assertions.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import site
 import subprocess
 import sys
 import sysconfig
@@ -19,11 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def tree_size(tree: Path) -> tuple[int, int]:
     files = lines = 0
     for path in tree.rglob("*.py"):
-        if "site-packages" in path.parts:
+        if path.is_symlink() or not path.is_file():
             continue
         files += 1
         with open(path, "rb") as handle:
@@ -32,33 +37,53 @@ def tree_size(tree: Path) -> tuple[int, int]:
 
 
 def measure(command: list[str], env: dict) -> tuple[float, int, int]:
-    """(wall seconds, max RSS in KiB, exit code) of one child process."""
+    """(wall seconds, peak RSS in KiB of the main process (pool workers are not counted), exit code)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss, proc.returncode
+    return wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
+
+
+def copy_tree(source: Path, target: Path, *, skip_site_packages: bool) -> Path:
+    ignore = shutil.ignore_patterns("__pycache__", *(["site-packages"] if skip_site_packages else []))
+    shutil.copytree(source, target, ignore=ignore, symlinks=True)
+    return target
+
+
+def line(label: str, wall: float, files: int, lines: int, rss: int, code: int) -> str:
+    return (f"  {label:<8} {wall:8.2f} s {files / wall:9.0f} files/s {lines / wall:11.0f} lines/s "
+            f"peak {rss / 1024:6.0f} MiB  exit {code}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tree", nargs="?", type=Path)
+    parser.add_argument("--tree", type=Path, action="append", help="a tree to measure (repeatable)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--libcst-on-all", action="store_true", help="run the LibCST codemod on every tree")
     args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.jobs} jobs")
     with tempfile.TemporaryDirectory() as scratch:
-        tree = args.tree
-        if tree is None:
-            tree = Path(scratch) / "stdlib"
-            shutil.copytree(sysconfig.get_paths()["stdlib"], tree, ignore=shutil.ignore_patterns("site-packages", "__pycache__"))
-        files, lines = tree_size(tree)
-        env = {**os.environ, "VSOCKPORT_CACHE_DIR": str(Path(scratch) / "cache")}
-        command = [sys.executable, "-m", "vsockport", "diff", "-q", "--no-gitignore", "-j", str(args.jobs), str(tree)]
-        print(f"tree: {tree} ({files} files, {lines} lines), {args.jobs} jobs")
-        for label in ("cold", "warm"):
-            wall, rss, code = measure(command, env)
-            print(f"{label}: {wall:7.2f} s  {files / wall:8.0f} files/s  {lines / wall:10.0f} lines/s  "
-                  f"peak {rss / 1024:6.0f} MiB  exit {code}")
+        trees = args.tree or [
+            copy_tree(Path(sysconfig.get_paths()["stdlib"]), Path(scratch) / "stdlib", skip_site_packages=True),
+            copy_tree(Path(site.getsitepackages()[0]), Path(scratch) / "site-packages", skip_site_packages=False),
+        ]
+        for number, tree in enumerate(trees):
+            files, lines = tree_size(tree)
+            print(f"{tree.name}: {files} files, {lines} lines")
+            env["VSOCKPORT_CACHE_DIR"] = str(Path(scratch) / f"cache{number}")
+            command = [sys.executable, "-m", "vsockport", "diff", "-q", "--no-gitignore", "-j", str(args.jobs), str(tree)]
+            cold = measure(command, env)
+            print(line("cold", cold[0], files, lines, cold[1], cold[2]))
+            warm = measure(command, env)
+            print(line("warm", warm[0], files, lines, warm[1], warm[2]))
+            if number == 0 or args.libcst_on_all:
+                codemod = [sys.executable, "-m", "libcst.tool", "codemod", "benchmarks.af_inet_codemod.AfInetToVsock",
+                           "-x", "--no-format", "-j", str(args.jobs), "--hide-progress", "-u", "1", str(tree)]
+                libcst = measure(codemod, env)
+                print(line("libcst", libcst[0], files, lines, libcst[1], libcst[2]))
+                print(f"  vsockport cold is {libcst[0] / cold[0]:.1f}x faster than the one-rule LibCST codemod")
     return 0
 
 

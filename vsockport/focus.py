@@ -134,16 +134,24 @@ class _Relevance:
         self.source, self.words = source, words
         text_words = [w.decode() for w in words]
         standins = {local for local, qualified in names.aliases.items() if any(w in qualified for w in text_words)}
+        self.definitions: set[tuple[bytes, int]] = set()  # a constant's own definition does not count
         for name, value in names.constant_values.items():
             if any(w in source.lines(value.lineno, value.end_lineno or value.lineno) for w in words):
                 standins.add(name)
+                self.definitions.add((name.encode(), value.lineno))
         self.standins = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(standins)) + rb")\b") if standins else None
 
     def __call__(self, start: int, end: int) -> bool:
         if end < start:
             return False
         code = self.source.code_lines(start, end)
-        return any(w in code for w in self.words) or bool(self.standins and self.standins.search(code))
+        if any(w in code for w in self.words):
+            return True
+        for match in self.standins.finditer(code) if self.standins else ():
+            line = start + code.count(b"\n", 0, match.start())
+            if (match.group(), line) not in self.definitions and (match.group(), line + 1) not in self.definitions:
+                return True
+        return False
 
 
 @dataclass
