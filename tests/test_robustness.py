@@ -79,15 +79,22 @@ def test_undecodable_binary_and_huge_files(cli, tmp_path):
     binary.write_bytes(b"import socket\x00\x01\x02")
     huge = tmp_path / "huge.py"
     huge.write_bytes(TCP + b"# " + b"x" * (MAX_FILE_BYTES + 10) + b"\n")
+    # libcst drops the space in `except E :` and rewrites lone-CR line ends: porting would reformat.
+    reformatted = tmp_path / "reformatted.py"
+    reformatted.write_bytes(b"import socket\ntry:\n    s = socket.socket()\nexcept OSError :\n    pass\n")
+    old_mac = tmp_path / "old_mac.py"
+    old_mac.write_bytes(TCP.replace(b"\n", b"\r"))
     good = tmp_path / "good.py"
     good.write_bytes(TCP)
-    before = {p: p.read_bytes() for p in (latin, binary, huge)}
+    before = {p: p.read_bytes() for p in (latin, binary, huge, reformatted, old_mac)}
     done = cli("rewrite", ".", cwd=tmp_path)
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert any(line.startswith("latin.py:") and "cannot decode" in line and "coding cookie" in line for line in lines)
     assert any(line.startswith("binary.py:1:1: cannot parse: binary file") for line in lines)
     assert any(line.startswith("huge.py: error: too large to port") for line in lines)
+    assert any(line.startswith("reformatted.py:4:1: cannot port faithfully: libcst") for line in lines)
+    assert any(line.startswith("old_mac.py:") and "cannot port faithfully" in line for line in lines)
     assert "Traceback" not in done.stderr
     assert all(p.read_bytes() == data for p, data in before.items())
     assert b"afVMCI" in good.read_bytes()

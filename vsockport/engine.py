@@ -157,7 +157,7 @@ def _port_one(job: _Job) -> FileResult:
         result.error = f"{exc.line}:{exc.column}: cannot parse: {exc.message}"
         return result
     except focus.Unfaithful as exc:
-        result.error = f"{exc.line}:1: cannot port faithfully: {exc}; left untouched"
+        result.error = f"{exc.line}:1: cannot port faithfully: {exc}; left untouched (port it by hand, or exclude it)"
         return result
     except RecursionError:
         result.error = "1:1: cannot port: nesting too deep even with a 512 MiB stack"

@@ -268,7 +268,7 @@ class Unfaithful(Exception):
     porting it would change more than the rules did."""
 
     def __init__(self, line: int) -> None:
-        super().__init__(f"libcst does not reproduce line {line} byte for byte")
+        super().__init__(f"libcst, the parser vsockport uses, would also reformat line {line}")
         self.line = line
 
 
