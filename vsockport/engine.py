@@ -221,10 +221,19 @@ def run(
     discovery = discover(paths, config.exclude, config.respect_gitignore, config.force_exclude)
     errors = list(discovery.errors)
     work = []
+    # Per folder and per import name, not per file: a warm run over 10k files is mostly this loop.
+    placements: dict[Path, inject.Placement] = {}
+    options_by_import: dict[str, PortOptions] = {}
+    same_rules = config.rules_for(Path("-"), rules) if not config.per_file_ignores else None
     for path in discovery.files:
-        where = inject.placement(path, config.runtime_module)
-        options = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name, unsafe_fixes=config.unsafe_fixes)
-        work.append(_Job(path, options, config.rules_for(path, rules), use_cache))
+        where = placements.get(path.parent)
+        if where is None:
+            where = placements[path.parent] = inject.placement(path, config.runtime_module)
+        options = options_by_import.get(where.import_name)
+        if options is None:
+            options = options_by_import[where.import_name] = PortOptions(
+                cid_map=dict(config.cid_map), runtime_import=where.import_name, unsafe_fixes=config.unsafe_fixes)
+        work.append(_Job(path, options, same_rules or config.rules_for(path, rules), use_cache))
     results = _execute_cached(paths, work, jobs, progress) if use_cache else _execute(work, jobs, progress)
     results.extend(_runtime_results(results, config.runtime_module))
     if write:
@@ -265,8 +274,11 @@ def _execute_cached(roots: Sequence[Path], work: list[_Job], jobs: int | None, p
     index = cache.StatIndex(roots)
     results: list[FileResult | None] = [None] * len(work)
     pending: list[int] = []
+    settings_of: dict[tuple[int, tuple], str] = {}
     for position, job in enumerate(work):
-        settings = cache.settings_key(job.options, job.rules)
+        settings = settings_of.get((id(job.options), job.rules))
+        if settings is None:
+            settings = settings_of[(id(job.options), job.rules)] = cache.settings_key(job.options, job.rules)
         result_key = index.lookup(job.path, settings)
         hit = _from_cache(job, result_key) if result_key is not None else None
         if hit is None:
@@ -276,7 +288,8 @@ def _execute_cached(roots: Sequence[Path], work: list[_Job], jobs: int | None, p
     for position, result in zip(pending, _execute([work[p] for p in pending], jobs, progress)):
         results[position] = result
         if result.signature is not None and result.cache_key is not None and not result.error:
-            index.record(result.path, result.signature, cache.settings_key(work[position].options, work[position].rules), result.cache_key)
+            job = work[position]
+            index.record(result.path, result.signature, settings_of[(id(job.options), job.rules)], result.cache_key)
     index.save()
     return results  # type: ignore[return-value]
 

@@ -70,10 +70,10 @@ def discover(
     exclude = tuple(exclude)
     files: list[Path] = []
     errors: list[tuple[Path, str]] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
 
-    def add(path: Path) -> None:
-        key = path.resolve()
+    def add(path: Path, key: str | None = None) -> None:
+        key = key or os.path.realpath(path)
         if key not in seen:
             seen.add(key)
             files.append(path)
@@ -90,8 +90,11 @@ def discover(
             errors.append((root, "not a file or folder"))
             continue
         ignored = _git_ignored(root) if respect_gitignore else None
+        real_root = os.path.realpath(root)
         for folder, dirnames, filenames in os.walk(root, onerror=lambda e: errors.append((Path(e.filename), e.strerror or str(e)))):
             base = Path(folder)
+            # Links are never walked, so below the resolved root every path is already canonical.
+            real_base = os.path.join(real_root, os.path.relpath(folder, root))
             kept = []
             for name in sorted(dirnames):
                 sub = base / name
@@ -111,7 +114,7 @@ def discover(
                     continue
                 if path.is_symlink():
                     continue  # a link may lead out of the tree: only files named explicitly are followed
-                add(path)
+                add(path, os.path.normpath(os.path.join(real_base, name)))
     return Discovery(files, errors)
 
 

@@ -244,9 +244,10 @@ def run_rules(
     source: bytes | None = None,
 ) -> RuleOutcome:
     """Run the rules in one pass. `source` (the module's bytes) is where suppression comments are read."""
-    suppressions = find_suppressions(module.bytes if source is None else source)
-    ctx = ModuleContext(module, options, suppressions)
-    rules = [cls(ctx) for cls in rule_classes]
+    source = module.bytes if source is None else source
+    ctx = ModuleContext(module, options, find_suppressions(source))
+    # A rule none of whose triggers occur in the module has nothing to do in it (the trigger contract).
+    rules = [cls(ctx) for cls in rule_classes if any(t in source for t in cls.triggers)]
     new_module = module.visit(_RuleRunner(rules))
     if ctx.runtime_names and ctx.dropped_changes:
         # A suppressed change may have asked for runtime names it never used: import only what is used.
