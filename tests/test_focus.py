@@ -50,6 +50,15 @@ CASES = {
         "import socket\nA = 1  # vsockport: ignore[VS001]\ndef f():\n    return socket.socket()  # vsockport: ignore[VS001]\n"
     ),
     "no_trailing_newline": "import socket\ns = socket.socket()",
+    "function_with_one_socket_statement": (
+        "import socket\n\ndef main(argv):\n    total = 0\n    for arg in argv:\n        total += len(arg)\n"
+        "    with socket.create_connection(('vm', 80)) as conn:\n        conn.sendall(b'%d' % total)\n"
+        "    return total\n"
+    ),
+    "nested_statements": (
+        "import socket\n\n\nclass Server:\n    def serve(self):\n        if self.ready:\n"
+        "            s = socket.socket(socket.AF_INET6)\n            s.bind(('', 0))\n        return 1\n"
+    ),
     "word_only_in_strings": "import os\nprint('use socket.socket() and connect()')\n# socket.AF_INET\n",
 }
 
@@ -92,11 +101,20 @@ def regions(text: str) -> list[tuple[int, int, bool]]:
     tree = ast.parse(data)
     names = focus.ModuleNames.from_ast(tree, source.expression_at)
     relevant = focus._Relevance(source, focus.words_for(ALL_RULES), names)
-    return [(r.start, r.end, r.indented) for r in focus._regions(focus._units(tree.body), relevant, source)]
+    whole_functions = any(rule.keeps_types for rule in ALL_RULES if any(t in data for t in rule.triggers))
+    found = focus._regions(focus._units(tree.body), relevant, source, whole_functions)
+    return [(r.start, r.end, r.indented) for r in found]
 
 
 def test_only_relevant_methods_reach_libcst():
     assert regions(CASES["method_in_class"]) == [(1, 1, False), (9, 11, True)]
+
+
+def test_inside_functions_only_relevant_statements_reach_libcst():
+    text = CASES["function_with_one_socket_statement"]
+    assert regions(text) == [(1, 1, False), (7, 8, True)]
+    # ...but a rule that judges whole functions (VS013, loopback pairs) gets whole functions.
+    assert regions(text.replace("'vm'", "'localhost'")) == [(1, 1, False), (3, 9, False)]
 
 
 def test_strings_and_comments_do_not_make_code_relevant():
@@ -104,8 +122,8 @@ def test_strings_and_comments_do_not_make_code_relevant():
 
 
 def test_standins_make_their_users_relevant():
-    assert regions(CASES["alias_standing_in"]) == [(1, 1, False), (3, 4, False)]
-    assert (6, 7, False) in regions(CASES["constant_standing_in"])
+    assert regions(CASES["alias_standing_in"]) == [(1, 1, False), (4, 4, True)]
+    assert (6, 7, False) in regions(CASES["constant_standing_in"])  # loopback: VS013 sees whole functions
 
 
 def test_lone_carriage_returns_are_refused_not_rewritten():

@@ -161,37 +161,50 @@ class _Region:
     indented: bool  # a method: parsed inside a wrapper block
 
 
-def _regions(units: list[_Unit], relevant: _Relevance, source: _Source) -> list[_Region]:
+def _regions(units: list[_Unit], relevant: _Relevance, source: _Source, whole_functions: bool) -> list[_Region]:
+    """Relevant top-level statements; inside top-level classes, relevant methods; inside functions
+    (unless a rule judges whole functions), relevant statements of the body."""
     regions = []
     for unit in units:
         if not relevant(unit.start, unit.end):
             continue
         only = unit.stmts[0] if len(unit.stmts) == 1 else None
+        inner = None
         if isinstance(only, ast.ClassDef) and only.body:
-            methods = _method_regions(only, relevant, source)
-            if methods is not None:
-                regions.extend(methods)
-                continue
-        regions.append(_Region(unit.start, unit.end, False))
+            inner = _member_regions(only, relevant, source, whole_functions)
+        elif isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef)) and not whole_functions:
+            inner = _member_regions(only, relevant, source, whole_functions)
+        if inner is not None:
+            regions.extend(inner)
+        else:
+            regions.append(_Region(unit.start, unit.end, False))
     return regions
 
 
-def _method_regions(cls: ast.ClassDef, relevant: _Relevance, source: _Source) -> list[_Region] | None:
-    """The relevant methods of a class, or None when the class must be ported whole (its header or a
-    non-method statement is relevant, or a method does not start its own lines)."""
-    start, _ = _span(cls)
-    members = _units(cls.body)
-    if members[0].start <= cls.lineno or relevant(start, members[0].start - 1):
+def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, relevant: _Relevance,
+                    source: _Source, whole_functions: bool) -> list[_Region] | None:
+    """The relevant statements of a class or function body (methods of a class may narrow further),
+    or None when the node must be ported whole: its header is relevant, a class's relevant statement
+    is not a method, or a statement does not start its own line."""
+    start, _ = _span(node)
+    members = _units(node.body)
+    if members[0].start <= node.lineno or relevant(start, members[0].start - 1):
         return None
+    is_class = isinstance(node, ast.ClassDef)
     regions = []
     for member in members:
         if not relevant(member.start, member.end):
             continue
-        if len(member.stmts) != 1 or not isinstance(member.stmts[0], (ast.FunctionDef, ast.AsyncFunctionDef)):
+        only = member.stmts[0] if len(member.stmts) == 1 else None
+        is_method = isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if is_class and not is_method:
             return None
-        first_line = source.lines(member.start, member.start).lstrip(b" \t")
-        if not first_line.startswith((b"@", b"def", b"async")):
-            return None
+        inner = _member_regions(only, relevant, source, whole_functions) if is_method and not whole_functions else None
+        if inner is not None:
+            regions.extend(inner)
+            continue
+        if source.lines(member.start, member.start)[:1] not in (b" ", b"\t"):
+            return None  # not on a line of its own
         regions.append(_Region(member.start, member.end, True))
     return regions
 
@@ -206,12 +219,14 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
         raise Unfocusable(str(exc)) from None
     names = ModuleNames.from_ast(tree, source.expression_at)
     units = _units(tree.body)
-    regions = _regions(units, _Relevance(source, words_for(rules), names), source)
+    # A rule that keeps whole functions (VS013) must see them whole: no narrowing below functions then.
+    active = [cls for cls in rules if any(t in data for t in cls.triggers)]
+    whole_functions = any(cls.keeps_types for cls in active)
+    regions = _regions(units, _Relevance(source, words_for(rules), names), source, whole_functions)
 
     empty = cst.parse_module("")
     ctx = ModuleContext(empty, options, find_suppressions(data), names=names)
-    # A rule none of whose triggers occur in the file has nothing to do in it (the trigger contract).
-    runner = _RuleRunner([cls(ctx) for cls in rules if any(t in data for t in cls.triggers)])
+    runner = _RuleRunner([cls(ctx) for cls in active])  # rules without triggers here have nothing to do
     config = cst.PartialParserConfig(default_newline=source.newline)
     wrapper = f"if True:{source.newline}"
     pieces: list[tuple[int, int, bytes]] = []  # (start line, end line, new bytes) of changed regions
