@@ -238,7 +238,10 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
         except cst.ParserSyntaxError as exc:
             raise Unfocusable(str(exc)) from None
         ctx.focus(module, region.start - (2 if region.indented else 1))
+        runner.changed = False
         new_module = module.visit(runner)
+        if not runner.changed:
+            continue  # no rule replaced anything: nothing to print or splice
         new_modules.append(new_module)
         code = new_module.code
         if region.indented:

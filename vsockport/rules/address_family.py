@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.base import Example, Rule, changed
 
 INET_FAMILIES = ("socket.AF_INET", "socket.AF_INET6")
 # ctypes programs often define the numbers themselves: AF_INET = 2, AF_INET6 = 10.
@@ -128,22 +128,22 @@ class AddressFamily(Rule):
 
     # A family kept in a variable, returned, or used as a default still ends up in socket().
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        return updated.with_changes(value=self._ported_value(original.value, updated.value, self._target(original)))
+        return changed(updated, value=self._ported_value(original.value, updated.value, self._target(original)))
 
     def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
         if original.value is None:
             return updated
-        return updated.with_changes(value=self._ported_value(original.value, updated.value, "assigned family"))
+        return changed(updated, value=self._ported_value(original.value, updated.value, "assigned family"))
 
     def leave_Return(self, original: cst.Return, updated: cst.Return) -> cst.Return:
         if original.value is None:
             return updated
-        return updated.with_changes(value=self._ported_value(original.value, updated.value, "returned family"))
+        return changed(updated, value=self._ported_value(original.value, updated.value, "returned family"))
 
     def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
         if original.default is None:
             return updated
-        return updated.with_changes(default=self._ported_value(original.default, updated.default, "default family"))
+        return changed(updated, default=self._ported_value(original.default, updated.default, "default family"))
 
     def _port_getattr(self, original: cst.Call, updated: cst.BaseExpression) -> cst.BaseExpression:
         """`getattr(socket, "AF_INET")`: the family chosen by name."""

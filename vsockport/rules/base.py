@@ -182,6 +182,14 @@ class Rule:
         return cls.documentation().splitlines()[0] if cls.__doc__ else ""
 
 
+def changed(node: cst.CSTNode, **fields) -> cst.CSTNode:
+    """`node.with_changes(**fields)`, or `node` itself when every field already is that object: the
+    runner tells an untouched tree by identity and then skips printing it."""
+    if all(getattr(node, name) is value for name, value in fields.items()):
+        return node
+    return node.with_changes(**fields)
+
+
 class _RuleRunner(cst.CSTTransformer):
     """One traversal; each node is offered to every rule that has a method for its type."""
 
@@ -191,6 +199,7 @@ class _RuleRunner(cst.CSTTransformer):
         self._leavers: dict[str, list[Callable]] = defaultdict(list)
         self._keepers = [rule for rule in rules if rule.keeps_types]
         self._keep_types = tuple({t for rule in self._keepers for t in rule.keeps_types})
+        self.changed = False  # did any rule hand back a node other than the one it was given?
         for rule in rules:
             for attr in dir(type(rule)):
                 if attr.startswith("visit_"):
@@ -213,9 +222,11 @@ class _RuleRunner(cst.CSTTransformer):
         kind = type(original_node)
         for leave in self._leavers.get(kind.__name__, ()):
             try:
-                updated_node = leave(original_node, updated_node)
+                result = leave(original_node, updated_node)
             except Suppressed:
-                pass  # this rule's change to the node is dropped; other rules' changes stay
+                continue  # this rule's change to the node is dropped; other rules' changes stay
+            self.changed = self.changed or result is not updated_node
+            updated_node = result
             if type(updated_node) is not kind:
                 break  # replaced by another kind of node (getattr(...) -> afVMCI): nothing left to port
         return updated_node

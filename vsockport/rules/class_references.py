@@ -13,7 +13,7 @@ from typing import Mapping
 import libcst as cst
 
 from vsockport.rules.addresses import source
-from vsockport.rules.base import Rule
+from vsockport.rules.base import Rule, changed
 
 _TYPE_CHECKS = ("isinstance", "issubclass")
 
@@ -48,18 +48,20 @@ class ClassReferenceRule(Rule):
 
     def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
         bases = [
-            new.with_changes(value=self._wrap(old.value, new.value)) if old.keyword is None else new
+            changed(new, value=self._wrap(old.value, new.value)) if old.keyword is None else new
             for old, new in zip(original.bases, updated.bases)
         ]
-        return updated.with_changes(bases=bases)
+        return updated if all(a is b for a, b in zip(bases, updated.bases)) else updated.with_changes(bases=bases)
 
     def leave_Call(self, original: cst.Call, updated: cst.BaseExpression) -> cst.BaseExpression:
         if not isinstance(updated, cst.Call):
             return updated  # another rule replaced the call
         args = updated.args
         if len(original.args) == len(updated.args):  # else another rule added arguments: leave them be
-            args = [new.with_changes(value=self._wrap(old.value, new.value)) for old, new in zip(original.args, updated.args)]
-        return updated.with_changes(func=self._wrap(original.func, updated.func), args=args)
+            args = [changed(new, value=self._wrap(old.value, new.value)) for old, new in zip(original.args, updated.args)]
+            if all(a is b for a, b in zip(args, updated.args)):
+                args = updated.args
+        return changed(updated, func=self._wrap(original.func, updated.func), args=args)
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        return updated.with_changes(value=self._wrap(original.value, updated.value))
+        return changed(updated, value=self._wrap(original.value, updated.value))
