@@ -3,7 +3,6 @@ the whole module gives: same bytes, same findings, same encoding, same runtime u
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -96,25 +95,20 @@ def test_cases_do_change_something():
 
 
 def regions(text: str) -> list[tuple[int, int, bool]]:
-    data = text.encode()
-    source = focus._Source(data)
-    tree = ast.parse(data)
-    names = focus.ModuleNames.from_ast(tree, source.expression_at)
-    relevant = focus._Relevance(source, focus.words_for(ALL_RULES), names)
-    whole_functions = any(rule.keeps_types for rule in ALL_RULES if any(t in data for t in rule.triggers))
-    found = focus._regions(focus._units(tree.body), relevant, source, whole_functions)
-    return [(r.start, r.end, r.indented) for r in found]
+    return focus.regions_of(text.encode(), ALL_RULES)
 
 
 def test_only_relevant_methods_reach_libcst():
-    assert regions(CASES["method_in_class"]) == [(1, 1, False), (9, 11, True)]
+    assert regions(CASES["method_in_class"]) == [(1, 1, False), (10, 10, True), (11, 11, True)]
 
 
 def test_inside_functions_only_relevant_statements_reach_libcst():
     text = CASES["function_with_one_socket_statement"]
     assert regions(text) == [(1, 1, False), (7, 8, True)]
-    # ...but a rule that judges whole functions (VS013, loopback pairs) gets whole functions.
-    assert regions(text.replace("'vm'", "'localhost'")) == [(1, 1, False), (3, 9, False)]
+    # ...but a function a rule may keep whole (VS013: binds and connects, loopback around) stays whole.
+    assert regions(text.replace("'vm'", "'localhost'")) == [(1, 1, False), (7, 8, True)]  # no bind
+    pair = text.replace("'vm'", "'localhost'").replace("    total = 0\n", "    total = 0\n    srv = socket.create_server(('localhost', 0))\n")
+    assert regions(pair) == [(1, 1, False), (3, 10, False)]
 
 
 def test_strings_and_comments_do_not_make_code_relevant():
@@ -123,7 +117,7 @@ def test_strings_and_comments_do_not_make_code_relevant():
 
 def test_standins_make_their_users_relevant():
     assert regions(CASES["alias_standing_in"]) == [(1, 1, False), (4, 4, True)]
-    assert (6, 7, False) in regions(CASES["constant_standing_in"])  # loopback: VS013 sees whole functions
+    assert (7, 7, True) in regions(CASES["constant_standing_in"])
 
 
 def test_lone_carriage_returns_are_refused_not_rewritten():

@@ -15,7 +15,7 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import libcst as cst
 
@@ -92,13 +92,14 @@ class _Source:
         try:
             self.encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
             self.codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
-            self.text = data.decode(self.encoding)
+            self.text = data.decode(self.encoding)  # also: undecodable files get whole-module errors
         except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
             raise Unfocusable(str(exc)) from None
         self.starts = [len(_BOM) if data.startswith(_BOM) else 0]
         self.starts.extend(m.end() for m in re.finditer(b"\n", data))
         self.starts.append(len(data))  # sentinel: "line after the last"
-        self.newline = "\r\n" if re.search(rb"\r\n|\n", data) and re.search(rb"\r\n|\n", data).group() == b"\r\n" else "\n"
+        first_newline = re.search(rb"\r?\n", data)
+        self.newline = "\r\n" if first_newline and first_newline.group() == b"\r\n" else "\n"  # as libcst picks it
         self.code = code_only(data)
         self.code_starts = [0, *(m.end() for m in re.finditer(b"\n", self.code)), len(self.code)]
 
@@ -161,7 +162,7 @@ class _Region:
     indented: bool  # a method: parsed inside a wrapper block
 
 
-def _regions(units: list[_Unit], relevant: _Relevance, source: _Source, whole_functions: bool) -> list[_Region]:
+def _regions(units: list[_Unit], relevant: _Relevance, source: _Source, whole: Callable[[int, int], bool]) -> list[_Region]:
     """Relevant top-level statements; inside top-level classes, relevant methods; inside functions
     (unless a rule judges whole functions), relevant statements of the body."""
     regions = []
@@ -171,9 +172,9 @@ def _regions(units: list[_Unit], relevant: _Relevance, source: _Source, whole_fu
         only = unit.stmts[0] if len(unit.stmts) == 1 else None
         inner = None
         if isinstance(only, ast.ClassDef) and only.body:
-            inner = _member_regions(only, relevant, source, whole_functions)
-        elif isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef)) and not whole_functions:
-            inner = _member_regions(only, relevant, source, whole_functions)
+            inner = _member_regions(only, relevant, source, whole)
+        elif isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef)) and not whole(unit.start, unit.end):
+            inner = _member_regions(only, relevant, source, whole)
         if inner is not None:
             regions.extend(inner)
         else:
@@ -182,7 +183,7 @@ def _regions(units: list[_Unit], relevant: _Relevance, source: _Source, whole_fu
 
 
 def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, relevant: _Relevance,
-                    source: _Source, whole_functions: bool) -> list[_Region] | None:
+                    source: _Source, whole: Callable[[int, int], bool]) -> list[_Region] | None:
     """The relevant statements of a class or function body (methods of a class may narrow further),
     or None when the node must be ported whole: its header is relevant, a class's relevant statement
     is not a method, or a statement does not start its own line."""
@@ -199,7 +200,8 @@ def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
         is_method = isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef))
         if is_class and not is_method:
             return None
-        inner = _member_regions(only, relevant, source, whole_functions) if is_method and not whole_functions else None
+        narrow = is_method and not whole(member.start, member.end)
+        inner = _member_regions(only, relevant, source, whole) if narrow else None
         if inner is not None:
             regions.extend(inner)
             continue
@@ -209,23 +211,44 @@ def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
     return regions
 
 
-def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]):
-    """Port one module's bytes as `engine.port_source` does. Returns (new bytes or None, findings,
-    encoding, uses runtime); raises Unfocusable when the whole module must be ported instead."""
-    source = _Source(data)
+def _plan(source: _Source, rules: Sequence[type[Rule]]):
+    """(ast, names, top-level units, regions for libcst) of one module."""
     try:
-        tree = ast.parse(data)
+        tree = ast.parse(source.data)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         raise Unfocusable(str(exc)) from None
     names = ModuleNames.from_ast(tree, source.expression_at)
     units = _units(tree.body)
-    # A rule that keeps whole functions (VS013) must see them whole: no narrowing below functions then.
+    active = [cls for cls in rules if any(t in source.data for t in cls.triggers)]
+    keepers = [cls.keeps_words for cls in active if cls.keeps_types]
+
+    def whole(start: int, end: int) -> bool:
+        """A function that a rule (VS013) might keep whole must reach libcst whole."""
+        code = source.code_lines(start, end) if keepers else b""
+        return any(all(any(w in code for w in group) for group in groups) for groups in keepers)
+
+    return tree, names, units, _regions(units, _Relevance(source, words_for(rules), names), source, whole)
+
+
+def regions_of(data: bytes, rules: Sequence[type[Rule]]) -> list[tuple[int, int, bool]]:
+    """(first line, last line, is indented) of each stretch of `data` that libcst will see."""
+    return [(r.start, r.end, r.indented) for r in _plan(_Source(data), rules)[3]]
+
+
+def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]):
+    """Port one module's bytes as `engine.port_source` does. Returns (new bytes or None, findings,
+    encoding, uses runtime); raises Unfocusable when the whole module must be ported instead."""
+    source = _Source(data)
+    words = words_for(rules)
+    suppressions = find_suppressions(data)
+    uses_runtime = f"from {options.runtime_import} import".encode() in data
+    if not suppressions and not any(w in source.code for w in words):
+        return None, [], source.encoding, uses_runtime  # the words occur only in strings and comments
+    tree, names, units, regions = _plan(source, rules)
     active = [cls for cls in rules if any(t in data for t in cls.triggers)]
-    whole_functions = any(cls.keeps_types for cls in active)
-    regions = _regions(units, _Relevance(source, words_for(rules), names), source, whole_functions)
 
     empty = cst.parse_module("")
-    ctx = ModuleContext(empty, options, find_suppressions(data), names=names)
+    ctx = ModuleContext(empty, options, suppressions, names=names)
     runner = _RuleRunner([cls(ctx) for cls in active])  # rules without triggers here have nothing to do
     config = cst.PartialParserConfig(default_newline=source.newline)
     wrapper = f"if True:{source.newline}"
@@ -277,8 +300,7 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
         new = data[: source.offset(1)] + _splice(source, pieces, 1, last_line)
     ctx.findings.extend(_unused_suppressions(ctx, {cls.code for cls in rules}))
     ctx.findings.sort(key=lambda f: (f.line, f.column, f.code))
-    uses_runtime = bool(ctx.runtime_names) or f"from {options.runtime_import} import".encode() in data
-    return (new if new != data else None), ctx.findings, source.encoding, uses_runtime
+    return (new if new != data else None), ctx.findings, source.encoding, uses_runtime or bool(ctx.runtime_names)
 
 
 class Unfaithful(Exception):

@@ -72,6 +72,7 @@ class LocalPair(Rule):
         self._depth = 0
 
     keeps_types = (cst.FunctionDef,)
+    keeps_words = (tuple(w.encode() for w in _LISTENING), tuple(w.encode() for w in _CONNECTING))
 
     def keeps(self, node: cst.CSTNode) -> bool:
         return id(node) in self._kept
