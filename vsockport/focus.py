@@ -253,13 +253,15 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
     config = cst.PartialParserConfig(default_newline=source.newline)
     wrapper = f"if True:{source.newline}"
     pieces: list[tuple[int, int, bytes]] = []  # (start line, end line, new bytes) of changed regions
-    new_modules = []
+    new_modules, parsed = [], []
     for region in regions:
         original = source.decode(source.lines(region.start, region.end))
         try:
             module = cst.parse_module(wrapper + original if region.indented else original, config)
         except cst.ParserSyntaxError as exc:
             raise Unfocusable(str(exc)) from None
+        # Rules remember nodes by id(); keeping every region's tree alive keeps those ids unique.
+        parsed.append(module)
         ctx.focus(module, region.start - (2 if region.indented else 1))
         runner.changed = False
         new_module = module.visit(runner)
