@@ -3,7 +3,7 @@
     python benchmarks/bench.py [--jobs N] [--tree PATH ...] [--libcst-on-all]
 
 Trees default to fresh copies of this interpreter's standard library and of its site-packages. For each
-tree it prints files, lines, wall time, files/s, lines/s and peak memory (max RSS of the main process)
+tree it prints files, lines, wall time, files/s, lines/s and peak memory (max RSS, as wait4 reports it)
 for vsockport cold and warm, and, on the first tree (all trees with --libcst-on-all), the wall time of
 `python -m libcst.tool codemod` running the one-rule codemod in benchmarks/af_inet_codemod.py in diff
 mode, and the ratio. A script, not a test: timings belong in README, not in assertions.
@@ -37,7 +37,7 @@ def tree_size(tree: Path) -> tuple[int, int]:
 
 
 def measure(command: list[str], env: dict) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS in KiB of the main process (pool workers are not counted), exit code)."""
+    """(wall seconds, max RSS in KiB as wait4 reports it (the largest of the process and the children it reaped), exit code)."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     _, status, usage = os.wait4(proc.pid, 0)
