@@ -192,9 +192,11 @@ def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
     if members[0].start <= node.lineno or relevant(start, members[0].start - 1):
         return None
     is_class = isinstance(node, ast.ClassDef)
-    regions = []
+    regions: list[_Region] = []
+    previous = None  # the last member that became a region of its own
     for member in members:
         if not relevant(member.start, member.end):
+            previous = None
             continue
         only = member.stmts[0] if len(member.stmts) == 1 else None
         is_method = isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef))
@@ -204,10 +206,15 @@ def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
         inner = _member_regions(only, relevant, source, whole) if narrow else None
         if inner is not None:
             regions.extend(inner)
+            previous = None
             continue
         if source.lines(member.start, member.start)[:1] not in (b" ", b"\t"):
             return None  # not on a line of its own
-        regions.append(_Region(member.start, member.end, True))
+        if previous is not None:  # consecutive statements of one block: one parse instead of several
+            regions[-1].end = member.end
+        else:
+            regions.append(_Region(member.start, member.end, True))
+        previous = member
     return regions
 
 

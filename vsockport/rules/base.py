@@ -210,6 +210,14 @@ class _RuleRunner(cst.CSTTransformer):
                 elif attr.startswith("leave_"):
                     self._leavers[attr[6:]].append(getattr(rule, attr))
 
+    # libcst looks up `visit_<Node>_<attribute>` methods around every child of every node; no rule
+    # has any, and skipping the lookups saves about a tenth of the traversal.
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
     def on_visit(self, node: cst.CSTNode) -> bool:
         for visit in self._visitors.get(type(node).__name__, ()):
             try:
@@ -246,6 +254,12 @@ class _NamesUsed(cst.CSTVisitor):
     def __init__(self) -> None:
         super().__init__()
         self.names: set[str] = set()
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass  # see _RuleRunner
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
 
     def visit_Name(self, node: cst.Name) -> None:
         self.names.add(node.value)

@@ -118,6 +118,12 @@ class _SocketCalls(cst.CSTVisitor):
         super().__init__()
         self.found: list[tuple[str, cst.Call]] = []
 
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        pass  # no attribute hooks here: skip libcst's per-child method lookups
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        pass
+
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         method = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
