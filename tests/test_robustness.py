@@ -4,9 +4,11 @@ gets one clear line and a non-zero exit while the rest of the tree proceeds."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -98,3 +100,44 @@ def test_undecodable_binary_and_huge_files(cli, tmp_path):
     assert "Traceback" not in done.stderr
     assert all(p.read_bytes() == data for p, data in before.items())
     assert b"afVMCI" in good.read_bytes()
+
+
+def test_unreadable_folder_and_file_are_reported_and_the_rest_proceeds():
+    """Root reads everything, so vsockport runs as nobody here: imported first, then privileges
+    dropped in the same process (nobody cannot read root's Python installation)."""
+    tree = Path(tempfile.mkdtemp(prefix="vsockport-unreadable-"))
+    try:
+        os.chmod(tree, 0o777)
+        (tree / "good.py").write_bytes(TCP)
+        secret = tree / "secret"
+        secret.mkdir()
+        (secret / "hidden.py").write_bytes(TCP)
+        locked = tree / "locked.py"
+        locked.write_bytes(TCP)
+        for path in (tree / "good.py", locked):
+            os.chmod(path, 0o666)
+        os.chmod(secret, 0o000)
+        os.chmod(locked, 0o000)
+        program = (  # a first diff as root loads everything that libcst and rich import lazily
+            "import contextlib, io, os, sys\nfrom vsockport import cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), "
+            "contextlib.suppress(SystemExit):\n"
+            f"    cli.main(['diff', '-j', '1', '--no-cache', {str(tree / 'good.py')!r}])\n"
+            "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            f"sys.exit(cli.main(['rewrite', '-j', '1', '--no-cache', {str(tree)!r}]))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
+                              cwd=tree, env={**os.environ, "VSOCKPORT_CACHE_DIR": str(tree / ".cache")})
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.splitlines()
+        assert any("secret" in line and "Permission denied" in line for line in lines), lines
+        assert any(line.startswith("locked.py") and "cannot read" in line for line in lines), lines
+        assert "Traceback" not in done.stderr
+        assert b"afVMCI" in (tree / "good.py").read_bytes()  # the rest was ported
+        os.chmod(secret, 0o755)
+        os.chmod(locked, 0o644)
+        assert (secret / "hidden.py").read_bytes() == TCP and locked.read_bytes() == TCP
+    finally:
+        for folder, _, _ in os.walk(tree):
+            os.chmod(folder, 0o755)
+        shutil.rmtree(tree)

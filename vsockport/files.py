@@ -59,7 +59,7 @@ def _git_ignored(folder: Path) -> set[Path] | None:
 
 
 def _is_virtualenv(folder: Path) -> bool:
-    return (folder / "pyvenv.cfg").is_file()
+    return os.path.isfile(os.path.join(folder, "pyvenv.cfg"))  # False, not an error, when unreadable
 
 
 def discover(
