@@ -12,6 +12,7 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,6 +22,7 @@ from vsockport import cache, focus
 from vsockport.config import Config
 from vsockport.files import atomic_write, discover
 from vsockport.rules import ALL_RULES, Finding, PortOptions, Rule, run_rules
+from vsockport.rules.base import imports_runtime
 from vsockport.runtime import inject
 
 _PY2_HINTS = re.compile(rb"^\s*(print\s+[^\s(=]|exec\s+[\"'\w]|except\s+[\w.]+\s*,\s*\w+\s*:)|\bur[\"']", re.MULTILINE)
@@ -71,8 +73,13 @@ class ParseFailure(Exception):
         self.line, self.column, self.message = line, column, message
 
 
-def triggers_for(rules: Sequence[type[Rule]]) -> tuple[bytes, ...]:
+@lru_cache(maxsize=64)
+def _triggers(rules: tuple[type[Rule], ...]) -> tuple[bytes, ...]:
     return tuple(sorted({t for rule in rules for t in rule.triggers}))
+
+
+def triggers_for(rules: Sequence[type[Rule]]) -> tuple[bytes, ...]:
+    return _triggers(tuple(rules))  # every scanned file asks: once per rule selection
 
 
 def may_need_porting(data: bytes, triggers: Sequence[bytes]) -> bool:
@@ -104,12 +111,8 @@ def port_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]] =
     new = outcome.module.bytes
     if new != data and module.bytes != data:
         focus.check_faithful(module.bytes.decode(module.encoding, "replace"), data.decode(module.encoding, "replace"))
-    uses_runtime = outcome.uses_runtime or _imports_runtime(data, options.runtime_import)
+    uses_runtime = outcome.uses_runtime or imports_runtime(data, options.runtime_import)
     return (new if new != data else None), outcome.findings, module.encoding, uses_runtime
-
-
-def _imports_runtime(data: bytes, runtime_import: str) -> bool:
-    return f"from {runtime_import} import".encode() in data
 
 
 # Larger files (generated tables, bundles) take minutes in libcst and are never hand-written socket code.

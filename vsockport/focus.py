@@ -15,13 +15,13 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import libcst as cst
 
 from vsockport.rules import PortOptions, Rule
 from vsockport.rules.base import (
-    AF_FACTORY,
     AF_NAME,
     ModuleContext,
     _NamesUsed,
@@ -29,6 +29,8 @@ from vsockport.rules.base import (
     _unused_suppressions,
     add_runtime_imports,
     find_suppressions,
+    imports_runtime,
+    rules_triggered_by,
 )
 from vsockport.rules.names import ModuleNames
 
@@ -52,8 +54,13 @@ def code_only(data: bytes) -> bytes:
     return _STRINGS_AND_COMMENTS.sub(lambda m: b"\n" * m.group().count(b"\n"), data)
 
 
-def words_for(rules: Sequence[type[Rule]]) -> tuple[bytes, ...]:
+@lru_cache(maxsize=64)
+def _words(rules: tuple[type[Rule], ...]) -> tuple[bytes, ...]:
     return tuple(sorted({w for rule in rules for w in (*rule.triggers, *rule.words)}))
+
+
+def words_for(rules: Sequence[type[Rule]]) -> tuple[bytes, ...]:
+    return _words(tuple(rules))  # once per rule selection, not once per file
 
 
 @dataclass
@@ -219,14 +226,14 @@ def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
 
 
 def _plan(source: _Source, rules: Sequence[type[Rule]]):
-    """(ast, names, top-level units, regions for libcst) of one module."""
+    """(names, top-level units, rules triggered, regions for libcst) of one module."""
     try:
         tree = ast.parse(source.data)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         raise Unfocusable(str(exc)) from None
     names = ModuleNames.from_ast(tree, source.expression_at)
     units = _units(tree.body)
-    active = [cls for cls in rules if any(t in source.data for t in cls.triggers)]
+    active = rules_triggered_by(source.data, rules)
     keepers = [cls.keeps_words for cls in active if cls.keeps_types]
 
     def whole(start: int, end: int) -> bool:
@@ -234,7 +241,7 @@ def _plan(source: _Source, rules: Sequence[type[Rule]]):
         code = source.code_lines(start, end) if keepers else b""
         return any(all(any(w in code for w in group) for group in groups) for groups in keepers)
 
-    return tree, names, units, _regions(units, _Relevance(source, words_for(rules), names), source, whole)
+    return names, units, active, _regions(units, _Relevance(source, words_for(rules), names), source, whole)
 
 
 def regions_of(data: bytes, rules: Sequence[type[Rule]]) -> list[tuple[int, int, bool]]:
@@ -248,11 +255,10 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
     source = _Source(data)
     words = words_for(rules)
     suppressions = find_suppressions(data)
-    uses_runtime = f"from {options.runtime_import} import".encode() in data
+    uses_runtime = imports_runtime(data, options.runtime_import)
     if not suppressions and not any(w in source.code for w in words):
         return None, [], source.encoding, uses_runtime  # the words occur only in strings and comments
-    tree, names, units, regions = _plan(source, rules)
-    active = [cls for cls in rules if any(t in data for t in cls.triggers)]
+    names, units, active, regions = _plan(source, rules)
 
     empty = cst.parse_module("")
     ctx = ModuleContext(empty, options, suppressions, names=names)
@@ -290,9 +296,8 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
             seen = _NamesUsed()
             new_module.visit(seen)
             used |= seen.names
-        used |= {m.decode() for m in _IDENTIFIER.findall(source.code)}
-        ctx.needs_af_value = ctx.needs_af_value and AF_NAME in used
-        ctx.runtime_names &= used | ({AF_FACTORY} if ctx.needs_af_value else set())
+        used |= {m.decode() for m in _IDENTIFIER.findall(source.code)}  # untouched code, too
+        ctx.keep_runtime_names_used(used)
 
     last_line = len(source.starts) - 1
     if ctx.runtime_names:

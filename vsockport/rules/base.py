@@ -102,6 +102,11 @@ class ModuleContext:
         self._wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
         self._positions: Mapping[cst.CSTNode, object] | None = None
 
+    def keep_runtime_names_used(self, used: set[str]) -> None:
+        """After suppressed changes: import only the runtime names the new code really uses."""
+        self.needs_af_value = self.needs_af_value and AF_NAME in used
+        self.runtime_names &= used | ({AF_FACTORY} if self.needs_af_value else set())
+
     def runtime_name(self, name: str) -> cst.Name:
         """A reference to `name` from the runtime module; the import is added after the pass."""
         self.runtime_names.add(name)
@@ -265,6 +270,15 @@ class _NamesUsed(cst.CSTVisitor):
         self.names.add(node.value)
 
 
+def rules_triggered_by(source: bytes, rule_classes: Iterable[type[Rule]]) -> list[type[Rule]]:
+    """The rules with a trigger in `source`; the others have nothing to do in it (the trigger contract)."""
+    return [cls for cls in rule_classes if any(t in source for t in cls.triggers)]
+
+
+def imports_runtime(source: bytes, runtime_import: str) -> bool:
+    return f"from {runtime_import} import".encode() in source
+
+
 def run_rules(
     module: cst.Module,
     rule_classes: Sequence[type[Rule]],
@@ -274,15 +288,13 @@ def run_rules(
     """Run the rules in one pass. `source` (the module's bytes) is where suppression comments are read."""
     source = module.bytes if source is None else source
     ctx = ModuleContext(module, options, find_suppressions(source))
-    # A rule none of whose triggers occur in the module has nothing to do in it (the trigger contract).
-    rules = [cls(ctx) for cls in rule_classes if any(t in source for t in cls.triggers)]
+    rules = [cls(ctx) for cls in rules_triggered_by(source, rule_classes)]
     new_module = module.visit(_RuleRunner(rules))
     if ctx.runtime_names and ctx.dropped_changes:
         # A suppressed change may have asked for runtime names it never used: import only what is used.
         used = _NamesUsed()
         new_module.visit(used)
-        ctx.needs_af_value = ctx.needs_af_value and AF_NAME in used.names
-        ctx.runtime_names &= used.names | ({AF_FACTORY} if ctx.needs_af_value else set())
+        ctx.keep_runtime_names_used(used.names)
     if ctx.runtime_names:
         new_module = add_runtime_imports(new_module, ctx)
     ctx.findings.extend(_unused_suppressions(ctx, {cls.code for cls in rule_classes}))
