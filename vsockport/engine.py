@@ -225,13 +225,11 @@ def run(
     errors = list(discovery.errors)
     work = []
     # Per folder and per import name, not per file: a warm run over 10k files is mostly this loop.
-    placements: dict[Path, inject.Placement] = {}
+    placer = inject.Placer(config.runtime_module)
     options_by_import: dict[str, PortOptions] = {}
     same_rules = config.rules_for(Path("-"), rules) if not config.per_file_ignores else None
     for path in discovery.files:
-        where = placements.get(path.parent)
-        if where is None:
-            where = placements[path.parent] = inject.placement(path, config.runtime_module)
+        where = placer.place(path)
         options = options_by_import.get(where.import_name)
         if options is None:
             options = options_by_import[where.import_name] = PortOptions(
@@ -320,10 +318,11 @@ def _from_cache(job: _Job, result_key: str) -> FileResult | None:
 def _runtime_results(results: list[FileResult], module_name: str) -> list[FileResult]:
     """One result per runtime file that ported modules need: added, updated, or already current."""
     needed: dict[Path, FileResult] = {}
+    placer = inject.Placer(module_name)
     for result in results:
         if result.runtime_import is None or result.error:
             continue
-        target = inject.placement(result.path, module_name).runtime_path
+        target = placer.place(result.path).runtime_path
         if target in needed:
             continue
         existing = None

@@ -58,8 +58,8 @@ def _git_ignored(folder: Path) -> set[Path] | None:
     return {(folder / os.fsdecode(p).rstrip("/")).resolve() for p in proc.stdout.split(b"\0") if p}
 
 
-def _is_virtualenv(folder: Path) -> bool:
-    return os.path.isfile(os.path.join(folder, "pyvenv.cfg"))  # False, not an error, when unreadable
+def _is_virtualenv(folder: str) -> bool:
+    return os.path.isfile(folder + "/pyvenv.cfg")  # False, not an error, when unreadable
 
 
 def discover(
@@ -103,31 +103,28 @@ def _walk(root: Path, exclude: tuple[str, ...], ignored: set[Path] | None, error
         folder, relative, real = stack.pop()
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = [e for e in it if not e.name.startswith(".")]
         except OSError as exc:
             errors.append((Path(folder), exc.strerror or str(exc)))
             continue
         subfolders = []
-        for entry in entries:
+        for entry in sorted(entries, key=_entry_name):
             name = entry.name
-            if name.startswith("."):
-                continue
-            rel = f"{relative}/{name}" if relative else name
             try:
                 is_folder = entry.is_dir(follow_symlinks=False)
+                if not is_folder and not name.endswith(".py"):
+                    continue
                 is_link = entry.is_symlink()
             except OSError:
                 continue
             if is_link:
                 continue  # never walk (or write) out of the tree through a link; named files are followed
-            if is_folder:
-                if name in _SKIPPED_DIR_NAMES or _is_virtualenv(Path(entry.path)):
-                    continue
-            elif not name.endswith(".py"):
+            if is_folder and (name in _SKIPPED_DIR_NAMES or _is_virtualenv(entry.path)):
                 continue
+            rel = f"{relative}/{name}" if relative else name
             if exclude and is_excluded(Path(rel), exclude):
                 continue
-            real_path = os.path.join(real, name)
+            real_path = f"{real}/{name}" if real != "/" else f"/{name}"
             if ignored and Path(real_path) in ignored:
                 continue
             if is_folder:
@@ -135,6 +132,10 @@ def _walk(root: Path, exclude: tuple[str, ...], ignored: set[Path] | None, error
             else:
                 add(Path(entry.path), real_path)
         stack.extend(reversed(subfolders))
+
+
+def _entry_name(entry: os.DirEntry) -> str:
+    return entry.name
 
 
 class ReadOnlyFile(OSError):

@@ -7,6 +7,7 @@ package stays relocatable and never depends on sys.path.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,15 +37,40 @@ class Placement:
 
 
 def placement(module_path: Path, module_name: str) -> Placement:
-    folder = module_path.parent
-    if not (folder / "__init__.py").is_file():
-        return Placement(folder / f"{module_name}.py", module_name)
-    top = folder
-    depth = 1
-    while (top.parent / "__init__.py").is_file() and top.parent != top:
-        top = top.parent
-        depth += 1
-    return Placement(top / f"{module_name}.py", "." * depth + module_name)
+    return Placer(module_name).place(module_path)
+
+
+class Placer:
+    """`placement` for many modules: each folder's package top is looked up once (a warm run over
+    thousands of folders would otherwise re-stat every ancestor's __init__.py for every folder)."""
+
+    def __init__(self, module_name: str) -> None:
+        self.module_name = module_name
+        self._tops: dict[str, tuple[str, int] | None] = {}  # folder -> (package top, depth), None: no package
+        self._placements: dict[str, Placement] = {}
+
+    def _package_top(self, folder: str) -> tuple[str, int] | None:
+        if folder in self._tops:
+            return self._tops[folder]
+        top = None
+        if os.path.isfile(os.path.join(folder, "__init__.py")):
+            parent = os.path.dirname(folder)
+            above = self._package_top(parent) if parent != folder else None
+            top = (above[0], above[1] + 1) if above else (folder, 1)
+        self._tops[folder] = top
+        return top
+
+    def place(self, module_path: Path) -> Placement:
+        folder = os.path.dirname(module_path)
+        where = self._placements.get(folder)
+        if where is None:
+            top = self._package_top(folder)
+            if top is None:
+                where = Placement(Path(folder, f"{self.module_name}.py"), self.module_name)
+            else:
+                where = Placement(Path(top[0], f"{self.module_name}.py"), "." * top[1] + self.module_name)
+            self._placements[folder] = where
+        return where
 
 
 def runtime_update(existing: bytes | None) -> bytes | None:
