@@ -59,9 +59,10 @@ class CtypesSockaddr(Rule):
     """
 
     code = "VS006"
-    words = (b"sin_",)
     name = "ctypes-sockaddr"
-    triggers = (b"sockaddr_in", b"sin_")
+    # The field names themselves, not "sin_": that prefix is in sympy's sin_x and every trig module.
+    words = tuple(field.encode() for field in _FIELD_RENAMES)
+    triggers = (b"sockaddr_in", *words)
     examples = (
         Example(_CTYPES_BEFORE, _CTYPES_AFTER, ("VS006",) * 5),
         Example(
