@@ -36,6 +36,7 @@ class FileResult:
     new: bytes | None = None  # None: nothing to change
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    error_at: tuple[int, int] | None = None  # (line, column) the error points at, when it has a place
     encoding: str = "utf-8"
     runtime_import: str | None = None  # set when the module (now) imports the runtime
     is_runtime: bool = False
@@ -157,13 +158,14 @@ def _port_one(job: _Job) -> FileResult:
             if cache_key:
                 cache.store(cache_key, (new, findings, encoding, uses_runtime))
     except ParseFailure as exc:
-        result.error = f"{exc.line}:{exc.column}: cannot parse: {exc.message}"
+        result.error, result.error_at = f"cannot parse: {exc.message}", (exc.line, exc.column)
         return result
     except focus.Unfaithful as exc:
-        result.error = f"{exc.line}:1: cannot port faithfully: {exc}; left untouched (port it by hand, or exclude it)"
+        result.error = f"cannot port faithfully: {exc}; left untouched (port it by hand, or exclude it)"
+        result.error_at = (exc.line, 1)
         return result
     except RecursionError:
-        result.error = "1:1: cannot port: nesting too deep even with a 512 MiB stack"
+        result.error, result.error_at = "cannot port: nesting too deep even with a 512 MiB stack", (1, 1)
         return result
     result.new, result.findings, result.encoding = new, findings, encoding
     result.signature, result.cache_key = signature, cache_key

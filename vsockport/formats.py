@@ -45,12 +45,8 @@ def _errors(run: RunResult) -> list[tuple[str, int, int, str]]:
     found = [(_posix(path), 0, 0, message) for path, message in run.errors]
     for result in run.files:
         if result.error:
-            head, _, rest = result.error.partition(": ")
-            line, _, column = head.partition(":")
-            if line.isdigit() and column.isdigit():
-                found.append((_posix(result.path), int(line), int(column), rest))
-            else:
-                found.append((_posix(result.path), 0, 0, result.error))
+            line, column = result.error_at or (0, 0)
+            found.append((_posix(result.path), line, column, result.error))
     return sorted(found)
 
 

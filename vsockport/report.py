@@ -62,7 +62,8 @@ def finding_lines(run: RunResult, *, applied: bool) -> list[tuple[str, str]]:
     for result in sorted(run.files, key=lambda r: str(r.path)):
         shown = display_path(result.path)
         if result.error:
-            lines.append((f"{shown}:{result.error}" if result.error[:1].isdigit() else f"{shown}: error: {result.error}", "red"))
+            where = f"{shown}:{result.error_at[0]}:{result.error_at[1]}" if result.error_at else f"{shown}: error"
+            lines.append((f"{where}: {result.error}", "red"))
         for f in result.findings:
             state = (
                 "note" if f.note else "unsafe fix held back (--unsafe-fixes)" if f.held

@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 
-
 from tests.e2e.conftest import program, python, running, wait_for_tcp, wait_for_vsock_listener
 
 
