@@ -69,6 +69,7 @@ def main() -> int:
             copy_tree(Path(sysconfig.get_paths()["stdlib"]), Path(scratch) / "stdlib", skip_site_packages=True),
             copy_tree(Path(site.getsitepackages()[0]), Path(scratch) / "site-packages", skip_site_packages=False),
         ]
+        os.sync()  # the copies' write-back would otherwise compete with the first (cold) run
         for number, tree in enumerate(trees):
             files, lines = tree_size(tree)
             print(f"{tree.name}: {files} files, {lines} lines")
