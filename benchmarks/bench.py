@@ -1,6 +1,6 @@
 """Benchmark `vsockport diff` on big trees, cold (empty cache) and warm, against a single-rule LibCST codemod.
 
-    python benchmarks/bench.py [--jobs N] [--tree PATH ...] [--libcst-on-all]
+    python benchmarks/bench.py [--jobs N] [--tree PATH ...] [--libcst-on-all | --no-libcst]
 
 Trees default to fresh copies of this interpreter's standard library and of its site-packages. For each
 tree it prints files, lines, wall time, files/s, lines/s and peak memory (max RSS, as wait4 reports it)
@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, action="append", help="a tree to measure (repeatable)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     parser.add_argument("--libcst-on-all", action="store_true", help="run the LibCST codemod on every tree")
+    parser.add_argument("--no-libcst", action="store_true", help="do not run the LibCST codemod at all")
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.jobs} jobs")
@@ -79,7 +80,7 @@ def main() -> int:
             print(line("cold", cold[0], files, lines, cold[1], cold[2]))
             warm = measure(command, env)
             print(line("warm", warm[0], files, lines, warm[1], warm[2]))
-            if number == 0 or args.libcst_on_all:
+            if (number == 0 or args.libcst_on_all) and not args.no_libcst:
                 codemod = [sys.executable, "-m", "libcst.tool", "codemod", "benchmarks.af_inet_codemod.AfInetToVsock",
                            "-x", "--no-format", "-j", str(args.jobs), "--hide-progress", "-u", "1", str(tree)]
                 libcst = measure(codemod, env)
