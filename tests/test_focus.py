@@ -61,6 +61,17 @@ CASES = {
         "            s = socket.socket(socket.AF_INET6)\n            s.bind(('', 0))\n        return 1\n"
     ),
     "word_only_in_strings": "import os\nprint('use socket.socket() and connect()')\n# socket.AF_INET\n",
+    "class_header_alone": (
+        "import socketserver\n\n\n@decorate(1)\nclass Big(\n    socketserver.TCPServer,\n):  # serves\n\n"
+        "    # the body\n    '''Docstring.'''\n\n    def handle(self):\n        return 1\n\n"
+        "    def other(self):\n        self.sock.connect(('localhost', 80))\n"
+    ),
+    "class_header_alone_tabs_crlf": "import socketserver\r\nclass S(socketserver.TCPServer):\r\n\tdef f(self):\r\n\t\treturn 2\r\n",
+    "class_level_statements": (
+        "import socket\n\n\nclass Listener(Base):\n    '''Doc.'''\n    address_family = socket.AF_INET\n"
+        "    make = socket.socket\n    other = 1\n\n    def run(self):\n        return 1\n"
+        "    family2 = socket.AF_INET6\n"
+    ),
 }
 
 
@@ -111,6 +122,20 @@ def test_inside_functions_only_relevant_statements_reach_libcst():
     assert regions(text.replace("'vm'", "'localhost'")) == [(1, 1, False), (7, 8, True)]  # no bind
     pair = text.replace("'vm'", "'localhost'").replace("    total = 0\n", "    total = 0\n    srv = socket.create_server(('localhost', 0))\n")
     assert regions(pair) == [(1, 1, False), (3, 10, False)]
+
+
+def test_a_class_header_reaches_libcst_without_its_members():
+    """Bases (VS010 wraps server classes) are ported in the header alone, with a stand-in body; the
+    members that need porting get regions of their own, and the rest of a big class stays out."""
+    text = CASES["class_header_alone"]
+    assert regions(text) == [(1, 1, False), (4, 9, False), (16, 16, True)]
+    new = port_source(text.encode(), PortOptions())[0].decode()
+    assert "    vsock_server_class(socketserver.TCPServer),\n):  # serves\n\n    # the body\n    '''Docstring.'''" in new
+    assert "pass" not in new
+
+
+def test_class_level_statements_reach_libcst_without_the_class():
+    assert regions(CASES["class_level_statements"]) == [(1, 1, False), (6, 7, True), (12, 12, True)]
 
 
 def test_strings_and_comments_do_not_make_code_relevant():

@@ -1,9 +1,10 @@
 """Focused porting: libcst sees only the statements that a rule could touch.
 
 libcst parses and walks a few thousand lines a second; Python's own `ast` parses ten times faster but
-cannot rewrite code. So `ast` finds the top-level statements (or the methods of top-level classes)
-whose code, strings and comments blanked out, contains one of the rules' words. libcst ports just
-those, and their new text is spliced between the untouched original bytes. The runtime import is then
+cannot rewrite code. So `ast` finds the statements whose code, strings and comments blanked out,
+contains one of the rules' words: top-level statements, a top-level class's header and members,
+statements inside functions. libcst ports just those, and their new text is spliced between the
+untouched original bytes. The runtime import is then
 added by parsing only the module's head. Anything this cannot reproduce exactly raises `Unfocusable`,
 and the caller ports the whole module instead; tests check both give the same bytes and findings.
 """
@@ -179,11 +180,15 @@ class _Region:
     start: int
     end: int
     indented: bool  # a method: parsed inside a wrapper block
+    # Appended for parsing and cut off again: a class header's stand-in body (`    pass`), so that
+    # libcst sees the header of a big class without its (separately handled) members.
+    tail: str = ""
 
 
 def _regions(units: list[_Unit], relevant: _Relevance, source: _Source, whole: Callable[[int, int], bool]) -> list[_Region]:
-    """Relevant top-level statements; inside top-level classes, relevant methods; inside functions
-    (unless a rule judges whole functions), relevant statements of the body."""
+    """Relevant top-level statements; inside top-level classes, the header (bases, decorators) and the
+    relevant statements and methods; inside functions (unless a rule judges whole functions), relevant
+    statements of the body."""
     regions = []
     for unit in units:
         if not relevant(unit.start, unit.end):
@@ -204,14 +209,22 @@ def _regions(units: list[_Unit], relevant: _Relevance, source: _Source, whole: C
 def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, relevant: _Relevance,
                     source: _Source, whole: Callable[[int, int], bool]) -> list[_Region] | None:
     """The relevant statements of a class or function body (methods of a class may narrow further),
-    or None when the node must be ported whole: its header is relevant, a class's relevant statement
-    is not a method, or a statement does not start its own line."""
+    plus a top-level class's header when that is relevant; or None when the node must be ported whole:
+    a function's header is relevant, a body starts on the header's line, or a statement does not
+    start its own line."""
     start, _ = _span(node)
     members = _units(node.body)
-    if members[0].start <= node.lineno or relevant(start, members[0].start - 1):
+    if members[0].start <= node.lineno:
         return None
     is_class = isinstance(node, ast.ClassDef)
     regions: list[_Region] = []
+    if relevant(start, members[0].start - 1):
+        body_indent = source.lines(members[0].start, members[0].start)
+        body_indent = body_indent[: len(body_indent) - len(body_indent.lstrip(b" \t"))]
+        if not is_class or node.col_offset != 0 or not body_indent:
+            return None
+        # Bases and decorators are ported in the header alone; the members get regions of their own.
+        regions.append(_Region(start, members[0].start - 1, False, tail=source.decode(body_indent) + "pass" + source.newline))
     previous = None  # the last member that became a region of its own
     for member in members:
         if not relevant(member.start, member.end):
@@ -219,8 +232,6 @@ def _member_regions(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef,
             continue
         only = member.stmts[0] if len(member.stmts) == 1 else None
         is_method = isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef))
-        if is_class and not is_method:
-            return None
         narrow = is_method and not whole(member.start, member.end)
         inner = _member_regions(only, relevant, source, whole) if narrow else None
         if inner is not None:
@@ -282,7 +293,7 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
     for region in regions:
         original = source.decode(source.lines(region.start, region.end))
         try:
-            module = cst.parse_module(wrapper + original if region.indented else original, config)
+            module = cst.parse_module((wrapper + original if region.indented else original) + region.tail, config)
         except cst.ParserSyntaxError as exc:
             raise Unfocusable(str(exc)) from None
         # Rules remember nodes by id(); keeping every region's tree alive keeps those ids unique.
@@ -293,13 +304,9 @@ def port_focused(data: bytes, options: PortOptions, rules: Sequence[type[Rule]])
         if not runner.changed:
             continue  # no rule replaced anything: nothing to print or splice
         new_modules.append(new_module)
-        code = new_module.code
-        if region.indented:
-            if not code.startswith(wrapper):
-                raise Unfocusable("the wrapper block changed")
-            code = code[len(wrapper):]
+        code = _unwrapped(new_module.code, wrapper if region.indented else "", region.tail)
         if code != original:
-            check_faithful(module.code[len(wrapper):] if region.indented else module.code, original, region.start)
+            check_faithful(_unwrapped(module.code, wrapper if region.indented else "", region.tail), original, region.start)
             pieces.append((region.start, region.end, code.encode(source.codec)))
 
     if ctx.runtime_names and ctx.dropped_changes:
@@ -336,6 +343,13 @@ class Unfaithful(Exception):
     def __init__(self, line: int) -> None:
         super().__init__(f"libcst, the parser vsockport uses, would also reformat line {line}")
         self.line = line
+
+
+def _unwrapped(code: str, wrapper: str, tail: str) -> str:
+    """A region's code without the wrapper block header and stand-in tail it was parsed with."""
+    if not (code.startswith(wrapper) and code.endswith(tail)):
+        raise Unfocusable("the wrapper block or stand-in body changed")
+    return code[len(wrapper) : len(code) - len(tail)]
 
 
 def check_faithful(reproduced: str, original: str, first_line: int = 1) -> None:
