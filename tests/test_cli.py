@@ -225,3 +225,16 @@ def test_unsafe_fixes_held_back_then_applied(cli, tmp_path):
     assert applied.returncode == 0, applied.stderr
     assert "s.connect((vsock_cid(host), 80))" in program.read_text()
     assert cli("diff", str(program)).returncode == 0  # and nothing is left
+
+
+def test_output_is_never_turned_into_emoji(cli, tmp_path):
+    """rich reads `:100:` and `:smile:` as emoji codes: a finding at line 100 printed as `app.py💯9`,
+    and a diff line with such a string would no longer apply."""
+    lines = ["import socket", "BANNER = 'ok :smile: :100:'"] + [f"x{i} = {i}" for i in range(97)]
+    lines.append("s = socket.create_connection(('db.internal', 5432))")
+    (tmp_path / "app.py").write_text("\n".join(lines) + "\n")
+    result = cli("diff", "--unsafe-fixes", "app.py", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "app.py:100:5: VS005" in result.stderr
+    assert " BANNER = 'ok :smile: :100:'" in result.stdout  # a context line of the diff
+    assert "\N{HUNDRED POINTS SYMBOL}" not in result.stdout + result.stderr

@@ -89,8 +89,9 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, for
         runtime_module=runtime_module,
         respect_gitignore=False if no_gitignore else None,
     )
-    out = Console(force_terminal=color, no_color=color is False, highlight=False)
-    err = Console(stderr=True, force_terminal=color, no_color=color is False, highlight=False)
+    # emoji=False: rich would turn a finding at line 100 (`path:100:9:`) into `path💯9:`.
+    out = Console(force_terminal=color, no_color=color is False, highlight=False, emoji=False)
+    err = Console(stderr=True, force_terminal=color, no_color=color is False, highlight=False, emoji=False)
     if output_format != "text":
         result = engine.run(paths, config, write=write, jobs=jobs, use_cache=not no_cache)
         if output_format == "json":
@@ -143,7 +144,7 @@ def list_rules(markdown: bool) -> None:
     table = Table("code", "name", "fix", "what it does")
     for rule in ALL_RULES:
         table.add_row(rule.code, rule.name, rule.fix_safety, rule.summary())
-    Console().print(table)
+    Console(emoji=False).print(table)
 
 
 @main.command()
@@ -186,7 +187,7 @@ def doctor(as_json: bool, python: str, backend: str | None) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
     else:
-        doc.render(result, Console())
+        doc.render(result, Console(emoji=False))
     sys.exit(EXIT_OK if doc.usable(result) else EXIT_PENDING)
 
 
