@@ -545,6 +545,19 @@ def test_setsockopt_or_skip(rt):
         assert tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
         with pytest.raises(OSError):  # other sockets keep their errors
             rt.setsockopt_or_skip(tcp, socket.IPPROTO_TCP, 12345, 1)
+    # Options applied from data (urllib3: `sock.setsockopt(*opt)`) arrive as they are, whatever their
+    # length: the call may be another object's setsockopt (zmq's takes two arguments).
+    with vsock(rt) as sock:
+        for option in [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1), (socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)]:
+            rt.setsockopt_or_skip(sock, *option)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= 65536
+
+    class TwoArguments:
+        def setsockopt(self, option, value):
+            self.set = (option, value)
+
+    other = TwoArguments()
+    assert rt.setsockopt_or_skip(other, 17, 0) is True and other.set == (17, 0)
 
 
 def test_tcp_style_addresses_on_vsock_sockets(rt):

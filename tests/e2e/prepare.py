@@ -26,8 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from vsockport.sandbox.setup import SetupError, _apt_install, _is_root  # noqa: E402
 
 PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_sub": "mosquitto-clients", "curl": "curl"}
-# Ported and run by the e2e suite. uvicorn's own dependencies (click, h11) come along, unported.
-DISTRIBUTIONS = ("redis==5.0.1", "paho-mqtt==1.6.1", "uvicorn==0.29.0", "h11==0.14.0", "click==8.1.7")
+# Ported and run by the e2e suite. Their own dependencies (click, h11; idna, certifi,
+# charset-normalizer) come along and are ported too, where there is anything to port.
+DISTRIBUTIONS = (
+    "redis==5.0.1", "paho-mqtt==1.6.1", "uvicorn==0.29.0", "h11==0.14.0", "click==8.1.7",
+    "requests==2.32.3", "urllib3==2.2.3", "idna==3.10", "certifi==2024.8.30", "charset-normalizer==3.4.0",
+)
 
 
 def cache_dir() -> Path:

@@ -17,6 +17,9 @@ class TcpOption(Rule):
     Rewrites `sock.setsockopt(level, option, value)` to `setsockopt_or_skip(sock, level, option, value)`
     when the level is `IPPROTO_TCP`/`SOL_TCP` (`TCP_NODELAY`, `TCP_KEEPIDLE`, ...) or the option is
     `IPV6_V6ONLY` or `SO_REUSEPORT`. Each site is reported with the option it drops on vsock.
+    Calls whose level is not known where they are written get the same treatment: options applied
+    from data (`sock.setsockopt(*option)`, as urllib3 applies its default `(IPPROTO_TCP,
+    TCP_NODELAY, 1)`) or a level passed in a variable.
 
     ## Why
     On a vsock socket these calls fail: `ENOPROTOOPT` (TCP and IPv6 options) or `EOPNOTSUPP`
@@ -60,22 +63,45 @@ class TcpOption(Rule):
             "setsockopt_or_skip(s, socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n",
             ("VS008",),
         ),
+        Example(
+            "import socket\nfor opt in options:\n    sock.setsockopt(*opt)\n",
+            "import socket\nfrom vsock_runtime import setsockopt_or_skip\nfor opt in options:\n"
+            "    setsockopt_or_skip(sock, *opt)\n",
+            ("VS008",),
+        ),
+        Example(
+            "import socket\ndef set_option(sock, level, name, value):\n    sock.setsockopt(level, name, value)\n",
+            "import socket\nfrom vsock_runtime import setsockopt_or_skip\ndef set_option(sock, level, name, value):\n"
+            "    setsockopt_or_skip(sock, level, name, value)\n",
+            ("VS008",),
+        ),
         Example("import socket\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"),
+        Example("import socket\ns.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)\nz.setsockopt(zmq.LINGER, 0)\n"),
+        Example("import socket\ns.setsockopt(1, 2, 1)\n"),
     )
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         func = original.func
-        if not (isinstance(func, cst.Attribute) and func.attr.value == "setsockopt" and len(original.args) >= 3):
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "setsockopt"):
             return updated
-        if any(arg.keyword is not None or arg.star for arg in original.args):
+        if any(arg.keyword is not None or arg.star == "**" for arg in original.args):
             return updated
-        level, option = original.args[0].value, original.args[1].value
-        level_name = self.names.qualified(level)
-        option_name = self.names.qualified(option)
-        if level_name not in _TCP_LEVELS and option_name not in _MISSING_OPTIONS:
-            return updated
-        shown = option_name.rpartition(".")[2] if option_name else f"the TCP-level option {source(option)}"
-        self.report(original, f"{shown} does not exist on vsock -> setsockopt_or_skip() skips it on vsock sockets")
+        unknown = "may not exist on vsock -> setsockopt_or_skip() skips such options on vsock sockets"
+        if any(arg.star == "*" for arg in original.args):
+            message = f"options applied from data {unknown}"
+        elif len(original.args) >= 3:
+            level, option = original.args[0].value, original.args[1].value
+            level_name, option_name = self.names.qualified(level), self.names.qualified(option)
+            if level_name in _TCP_LEVELS or option_name in _MISSING_OPTIONS or _is_tcp_level_number(level):
+                shown = option_name.rpartition(".")[2] if option_name else f"the TCP-level option {source(option)}"
+                message = f"{shown} does not exist on vsock -> setsockopt_or_skip() skips it on vsock sockets"
+            elif level_name is None and not isinstance(level, cst.Integer):
+                message = f"options at level {source(level)}, not known here, {unknown}"
+            else:
+                return updated  # a level and option vsock has (SOL_SOCKET, SO_RCVBUF, ...)
+        else:
+            return updated  # not a socket's setsockopt (zmq's takes two arguments)
+        self.report(original, message)
         receiver = cst.Arg(updated.func.value)  # type: ignore[attr-defined]
         return cst.Call(
             func=self.ctx.runtime_name("setsockopt_or_skip"),
@@ -83,3 +109,7 @@ class TcpOption(Rule):
             lpar=updated.lpar,
             rpar=updated.rpar,
         )
+
+
+def _is_tcp_level_number(level: cst.BaseExpression) -> bool:
+    return isinstance(level, cst.Integer) and level.evaluated_value == 6  # IPPROTO_TCP

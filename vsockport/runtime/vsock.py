@@ -97,7 +97,7 @@ __all__ = [
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 3
+VSOCKPORT_RUNTIME_VERSION = 4
 
 VMADDR_CID_ANY = 0xFFFFFFFF
 VMADDR_PORT_ANY = 0xFFFFFFFF
@@ -953,12 +953,12 @@ _getfqdn._vsockport_original = _original_getfqdn
 _VSOCK_MISSING_OPTION = (errno.ENOPROTOOPT, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP))
 
 
-def setsockopt_or_skip(sock, level, option, value, *optlen):
-    """sock.setsockopt(), except that options vsock does not have (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY,
-    SO_REUSEPORT) are skipped on vsock sockets instead of failing. Other sockets are unaffected.
-    Returns True when the option was set."""
+def setsockopt_or_skip(sock, *args):
+    """sock.setsockopt(*args), except that options vsock does not have (TCP_NODELAY, TCP_KEEP*,
+    IPV6_V6ONLY, SO_REUSEPORT) are skipped on vsock sockets instead of failing. Other sockets (and
+    other objects with a setsockopt method) are unaffected. Returns True when the option was set."""
     try:
-        sock.setsockopt(level, option, value, *optlen)
+        sock.setsockopt(*args)
     except OSError as exc:
         if _c_family(sock) == _af_for_patch and exc.errno in _VSOCK_MISSING_OPTION:
             return False
