@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vsockport import engine
 from vsockport.config import Config
 from vsockport.runtime import inject
@@ -191,3 +193,23 @@ def test_stat_index_serves_unchanged_files_and_sees_stealthy_edits(tmp_path, mon
     for index in (tmp_path / "cache" / "stat").glob("*.json"):
         index.write_text("[damaged")
     assert ported(run()) == ["app.py"]
+
+
+def test_warm_diff_prints_recorded_hunks_without_diffing(tmp_path, monkeypatch):
+    """A warm run prints the same diff, from the recorded hunks: difflib is not called again."""
+    from vsockport import report
+
+    monkeypatch.setenv("VSOCKPORT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "src" / "app.py", SERVER)
+    write(tmp_path / "pkg" / "app.py", SERVER)  # the same bytes elsewhere: same hunks, its own headers
+
+    def diffs():
+        run = engine.run([tmp_path / "src", tmp_path / "pkg"], Config(), write=False, jobs=1, use_cache=True)
+        return [report.unified_diff(f) for f in sorted(run.changed, key=lambda f: str(f.path)) if not f.is_runtime]
+
+    cold = diffs()
+    assert any(d.startswith("--- a/src/app.py\n+++ b/src/app.py\n@@ ") for d in cold)
+    assert any(d.startswith("--- a/pkg/app.py\n+++ b/pkg/app.py\n@@ ") for d in cold)
+    monkeypatch.setattr(report.difflib, "unified_diff", lambda *a, **k: pytest.fail("diffed again"))
+    assert diffs() == cold

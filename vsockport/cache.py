@@ -85,6 +85,30 @@ def store(cache_key: str, outcome) -> None:
         pass  # a cache that cannot be written only costs speed
 
 
+def _diff_entry(cache_key: str) -> Path:
+    return cache_dir() / "diffs" / cache_key[:2] / cache_key
+
+
+def load_diff(cache_key: str) -> str | None:
+    """The diff hunks recorded for a result, or None. A warm `diff` then prints without re-diffing:
+    difflib takes most of a warm run over a tree with a hundred big changed files."""
+    try:
+        return _diff_entry(cache_key).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def store_diff(cache_key: str, hunks: str) -> None:
+    target = _diff_entry(cache_key)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, delete=False, suffix=".tmp") as handle:
+            handle.write(hunks)
+        os.replace(handle.name, target)
+    except (OSError, UnicodeEncodeError):
+        pass  # a cache that cannot be written only costs speed
+
+
 def signature(path: Path) -> list[int]:
     """Size, mtime, ctime and inode: a file rewritten in any way (even with its mtime put back) differs."""
     st = os.stat(path)

@@ -298,7 +298,7 @@ def _execute_cached(roots: Sequence[Path], work: list[_Job], jobs: int | None, p
 
 
 def _from_cache(job: _Job, result_key: str) -> FileResult | None:
-    result = FileResult(job.path)
+    result = FileResult(job.path, cache_key=result_key)
     if result_key == "":
         return result  # nothing to port, and the file is unchanged
     cached = cache.load(result_key)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
+from vsockport import cache
 from vsockport.engine import FileResult, RunResult
 
 
@@ -30,10 +32,21 @@ def _decode(data: bytes | None, encoding: str) -> str:
 
 def unified_diff(result: FileResult) -> str:
     name = display_path(result.path).replace(os.sep, "/")
+    headers = f"--- {'/dev/null' if result.old is None else f'a/{name}'}\n+++ b/{name}\n"
+    hunks = cache.load_diff(result.cache_key) if result.cache_key else None
+    if hunks is None:
+        hunks = _hunks(result)
+        if result.cache_key:
+            cache.store_diff(result.cache_key, hunks)
+    return headers + hunks
+
+
+def _hunks(result: FileResult) -> str:
+    """The unified diff of a result without its two header lines (they name the file)."""
     old = _decode(result.old, result.encoding).splitlines(keepends=True)
     new = _decode(result.new, result.encoding).splitlines(keepends=True)
     lines = []
-    for line in difflib.unified_diff(old, new, "/dev/null" if result.old is None else f"a/{name}", f"b/{name}"):
+    for line in itertools.islice(difflib.unified_diff(old, new), 2, None):
         if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
         lines.append(line)
