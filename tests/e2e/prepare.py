@@ -99,15 +99,17 @@ def unpack(archives: Path, site: Path) -> None:
 
 
 def port(site: Path) -> None:
-    """Port the libraries with the real CLI; nothing may need review, and a second run must be clean."""
+    """Port the libraries with the real CLI: no errors, and a second run has nothing left to change.
+    Exit 1 is accepted, for findings to review (requests' no_proxy IP matching); the e2e suite
+    checks which findings those are."""
     command = [sys.executable, "-m", "vsockport"]
     # --unsafe-fixes: a library's hosts come from its callers at run time (vsock_cid(self.host) and the like).
     done = subprocess.run([*command, "rewrite", "--no-gitignore", "--unsafe-fixes", str(site)], capture_output=True, text=True)
     (site.parent / "rewrite.log").write_text(done.stderr)
-    if done.returncode != 0:
+    if done.returncode not in (0, 1):
         raise SetupError(f"vsockport rewrite exited {done.returncode}:\n{done.stderr.strip()[-3000:]}")
     again = subprocess.run([*command, "diff", "--no-gitignore", "--unsafe-fixes", str(site)], capture_output=True, text=True)
-    if again.returncode != 0:
+    if again.returncode not in (0, 1) or again.stdout:
         raise SetupError(f"a second vsockport diff is not clean ({again.returncode}):\n{again.stdout[-3000:]}")
     # Byte-compile here: the guest's emulated CPU would otherwise compile every import on every run.
     import compileall
