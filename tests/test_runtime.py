@@ -351,6 +351,22 @@ def test_create_vsock_server_loopback_binds_any(rt):
         assert server.getsockname()[0] == rt.VMADDR_CID_ANY
 
 
+def test_create_vsock_server_leaves_unix_sockets_to_create_server(rt, tmp_path):
+    """websockets' unix_serve shares the ported call: `kwargs.setdefault("family", AF_UNIX)`, then
+    `create_vsock_server(path, **kwargs)` must still listen on the path."""
+    path = str(tmp_path / "ws.sock")
+    with rt.create_vsock_server(path, family=socket.AF_UNIX, backlog=2) as server:
+        assert server.family == socket.AF_UNIX and server.getsockname() == path
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(path)  # a Unix socket: this never leaves the machine
+            peer, _ = server.accept()
+            with peer:
+                client.sendall(b"unix")
+                assert peer.recv(4) == b"unix"
+    with rt.create_vsock_server(("", 0), family=socket.AF_INET6) as server:  # IP families still mean vsock
+        assert server.family == socket.AF_VSOCK
+
+
 def test_create_vsock_server_explains_reuse_port(rt):
     with pytest.warns(RuntimeWarning, match="vsock has no SO_REUSEPORT"):
         server = rt.create_vsock_server(("", 0), reuse_port=True)

@@ -31,6 +31,7 @@ PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_su
 DISTRIBUTIONS = (
     "redis==5.0.1", "paho-mqtt==1.6.1", "uvicorn==0.29.0", "h11==0.14.0", "click==8.1.7",
     "requests==2.32.3", "urllib3==2.2.3", "idna==3.10", "certifi==2024.8.30", "charset-normalizer==3.4.0",
+    "websockets==13.1",
 )
 
 

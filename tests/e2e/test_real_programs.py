@@ -49,12 +49,15 @@ def test_libraries_are_ported_and_findings_located(ported):
     # urllib3 applies its default (IPPROTO_TCP, TCP_NODELAY, 1) from data: `sock.setsockopt(*opt)`.
     assert "setsockopt_or_skip(sock, *opt)" in (site / "urllib3" / "util" / "connection.py").read_text()
     assert "vsock_client_class(_HTTPConnection)" in (site / "urllib3" / "connection.py").read_text()
-    for package in ("redis", "paho", "uvicorn", "urllib3"):
+    for package in ("redis", "paho", "uvicorn", "urllib3", "websockets"):
         assert (site / package / "vsock_runtime.py").is_file()
-    # Nothing needs a manual port, except requests' no_proxy matching of IP networks, which has no
-    # vsock meaning (the port reaches no proxy): reported with its place, left as it is.
+    # Nothing needs a manual port. Reported with their places and left as they are: requests' no_proxy
+    # matching of IP networks (no vsock meaning: the port reaches no proxy), and websockets' naming of
+    # a listening socket by its IP family, for its log line.
     review = [line for line in log.splitlines() if "needs review" in line]
-    assert review and all(re.search(r"site/requests/utils\.py:\d+:\d+: VS014 socket\.inet_", line) for line in review), review
+    places = {re.search(r"site/(\S+?):\d+:\d+: (VS\d+)", line).groups() for line in review}
+    assert places == {("requests/utils.py", "VS014"), ("websockets/asyncio/server.py", "VS002"),
+                      ("websockets/legacy/server.py", "VS002")}, review
 
 
 def test_http_server_with_http_client_and_urllib(ported, port, backend):
@@ -143,6 +146,14 @@ def test_requests_fetches_from_a_tcp_http_server_through_socat(ported, port, bac
         assert done.stdout.splitlines() == ["200 hello-file", "200 hello-file"]
     finally:
         stop(bridge, server)
+
+
+def test_websockets_server_and_client_over_vsock_and_unix(ported, port, backend):
+    """websockets' sync server and client, both ported; its unix-socket server shares the ported
+    create_server call and must still serve a path."""
+    done = python("websockets_echo.py", str(port), cwd=ported / "programs", backend=backend, site=ported / "site")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["vsock: HELLO OVER VSOCK", "vsock binary: 200000", "unix: HELLO OVER UNIX"]
 
 
 def test_uvicorn_serves_an_asgi_app_to_curl_through_socat(ported, port, backend):

@@ -1252,11 +1252,16 @@ def create_vsock_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_add
 def create_vsock_server(address, *, family=None, backlog=None, reuse_port=False, dualstack_ipv6=False):
     """vsock version of socket.create_server(): a listening stream socket on (host-or-CID, port).
 
-    A wildcard or loopback host binds VMADDR_CID_ANY and port 0 means VMADDR_PORT_ANY. `family` and
-    `dualstack_ipv6` are accepted and ignored: vsock has one family. `reuse_port` is ignored with a
-    RuntimeWarning: vsock has no SO_REUSEPORT (EOPNOTSUPP), so a second server on the same port fails
-    with EADDRINUSE instead of sharing connections; there is no TIME_WAIT to wait out either.
+    A wildcard or loopback host binds VMADDR_CID_ANY and port 0 means VMADDR_PORT_ANY. An IP `family`
+    and `dualstack_ipv6` are accepted and ignored: vsock has one family. Any other family (AF_UNIX: a
+    library's unix-socket branch that shares the call, as websockets' does) is served by
+    socket.create_server() as before. `reuse_port` is ignored with a RuntimeWarning: vsock has no
+    SO_REUSEPORT (EOPNOTSUPP), so a second server on the same port fails with EADDRINUSE instead of
+    sharing connections; there is no TIME_WAIT to wait out either.
     """
+    if family is not None and family not in (socket.AF_INET, socket.AF_INET6, VMCISock_GetAFValue()):
+        return socket.create_server(address, family=family, backlog=backlog, reuse_port=reuse_port,
+                                    dualstack_ipv6=dualstack_ipv6)
     if reuse_port:
         warnings.warn("vsock has no SO_REUSEPORT: reuse_port=True is ignored, and a second server on the "
                       "same vsock port will fail with EADDRINUSE", RuntimeWarning, stacklevel=2)
