@@ -14,6 +14,7 @@ from vsockport.rules.family_comparison import FamilyComparison
 from vsockport.rules.getaddrinfo import GetAddrInfo
 from vsockport.rules.ip_address_use import IpAddressUse
 from vsockport.rules.local_pair import LocalPair
+from vsockport.rules.socket_module_value import SocketModuleValue
 from vsockport.rules.stdlib_clients import StdlibClients
 from vsockport.rules.stdlib_servers import StdlibServers
 from vsockport.rules.tcp_option import TcpOption
@@ -33,6 +34,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     Datagram,
     LocalPair,
     IpAddressUse,
+    SocketModuleValue,
 )
 
 
