@@ -95,14 +95,20 @@ def test_mutated_socket_programs(source):
     check(source)
 
 
+def _ports_something(source: str) -> bool:
+    try:
+        return port_source(source.encode(), PortOptions(unsafe_fixes=True))[0] is not None
+    except ParseFailure:
+        return False
+
+
 @pytest.mark.parametrize("kind", ["insert", "into_class", "drop", "crlf", "ipv6"])
 def test_every_mutation_ports_something(kind):
-    """The mutations keep the seeds' socket code, so the fuzz exercises rules, not just the gate."""
-    ported = 0
-    for seed in SEEDS:
-        mutated = mutate(seed, "x = 1\n", 1, kind)
-        try:
-            ported += port_source(mutated.encode(), PortOptions(unsafe_fixes=True))[0] is not None
-        except ParseFailure:
-            pass
-    assert ported >= len(SEEDS) // 5
+    """The mutations keep the seeds' socket code, so the fuzz exercises rules, not just the gate:
+    of the seeds that port something (report-only examples and plain programs do not), mutated at
+    four places each, at least a fifth still do (dropping a statement often drops the socket code;
+    the other mutations keep nearly all)."""
+    porting = [seed for seed in SEEDS if _ports_something(seed)]
+    assert len(porting) >= len(SEEDS) // 2
+    ported = sum(_ports_something(mutate(seed, "x = 1\n", choice, kind)) for seed in porting for choice in range(4))
+    assert ported >= len(porting) * 4 // 5
