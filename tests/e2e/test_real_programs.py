@@ -1,8 +1,10 @@
 """Real programs and third-party libraries, ported by vsockport with zero manual edits, exchanging
-real traffic over vsock with real peers: curl, redis-server and mosquitto reached through socat.
+real traffic over vsock with real peers: curl, redis-server, mosquitto and a plain TCP web server
+reached through socat, and each other.
 
-The third-party libraries (redis-py 5.0.1, paho-mqtt 1.6.1, uvicorn 0.29.0) are the released code from
-PyPI, unpacked into site/ and ported along with the programs that use them.
+The third-party libraries (redis-py 5.0.1, paho-mqtt 1.6.1, uvicorn 0.29.0, requests 2.32.3 with
+urllib3 2.2.3, websockets 13.1) are the released code from PyPI, unpacked into site/ and ported along
+with the programs that use them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 from tests.e2e.conftest import program, python, running, wait_for_tcp, wait_for_vsock_listener
 
@@ -22,6 +27,20 @@ def stop(*procs: subprocess.Popen) -> None:
     for proc in procs:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def tcp_peer_over_vsock(command: list[str], tcp_port: int, vsock_port: int, cwd: Path | None = None) -> Iterator[None]:
+    """A TCP-only peer (`command`, listening on 127.0.0.1:tcp_port) that clients reach over vsock
+    (CID 1, vsock_port) through a socat bridge, as a guest reaches a service on its host."""
+    peer = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bridge = socat(f"VSOCK-LISTEN:{vsock_port},reuseaddr,fork", f"TCP:127.0.0.1:{tcp_port}")
+    try:
+        wait_for_tcp(tcp_port)
+        wait_for_vsock_listener(vsock_port)
+        yield
+    finally:
+        stop(bridge, peer)
 
 
 def curl_through_socat(vsock_port: int, tcp_port: int, path: str) -> subprocess.CompletedProcess:
@@ -95,31 +114,19 @@ def test_asyncio_start_server_and_open_connection(ported, port, backend):
 
 def test_redis_py_talks_to_redis_server(ported, port, backend):
     redis_port = port + 6
-    redis = subprocess.Popen(
-        [program("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    bridge = socat(f"VSOCK-LISTEN:{port},reuseaddr,fork", f"TCP:127.0.0.1:{redis_port}")
-    try:
-        wait_for_tcp(redis_port)
-        wait_for_vsock_listener(port)
+    redis = [program("redis-server"), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with tcp_peer_over_vsock(redis, redis_port, port):
         done = python("redis_client.py", str(port), cwd=ported / "programs", backend=backend, site=ported / "site")
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["ported", "1", "2"]
         check = subprocess.run(["redis-cli", "-p", str(redis_port), "GET", "vsockport"], capture_output=True, text=True)
         if check.returncode == 0:  # redis-cli ships with redis-tools; the server saw the write either way
             assert check.stdout.strip() == "ported"
-    finally:
-        stop(bridge, redis)
 
 
 def test_paho_mqtt_publishes_to_mosquitto(ported, port, backend):
     broker_port = port + 7
-    broker = subprocess.Popen([program("mosquitto"), "-p", str(broker_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bridge = socat(f"VSOCK-LISTEN:{port},reuseaddr,fork", f"TCP:127.0.0.1:{broker_port}")
-    try:
-        wait_for_tcp(broker_port)
-        wait_for_vsock_listener(port)
+    with tcp_peer_over_vsock([program("mosquitto"), "-p", str(broker_port)], broker_port, port):
         done = python("mqtt_publish.py", str(port), f"over vsock ({backend})", cwd=ported / "programs",
                       backend=backend, site=ported / "site")
         assert done.returncode == 0, done.stderr
@@ -128,24 +135,16 @@ def test_paho_mqtt_publishes_to_mosquitto(ported, port, backend):
         received = subprocess.run([program("mosquitto_sub"), "-h", "127.0.0.1", "-p", str(broker_port),
                                    "-t", "vsockport/e2e", "-C", "1", "-W", "60"], capture_output=True, text=True, timeout=90)
         assert received.stdout.strip() == f"over vsock ({backend})", received.stderr
-    finally:
-        stop(bridge, broker)
 
 
 def test_requests_fetches_from_a_tcp_http_server_through_socat(ported, port, backend):
     """requests and urllib3, ported, as a VM's client of a plain TCP web server on the host side."""
     web_port = port + 9
-    server = subprocess.Popen([sys.executable, "-S", "-m", "http.server", str(web_port), "--bind", "127.0.0.1"],
-                              cwd=ported / "programs", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bridge = socat(f"VSOCK-LISTEN:{port},reuseaddr,fork", f"TCP:127.0.0.1:{web_port}")
-    try:
-        wait_for_tcp(web_port)
-        wait_for_vsock_listener(port)
+    server = [sys.executable, "-S", "-m", "http.server", str(web_port), "--bind", "127.0.0.1"]
+    with tcp_peer_over_vsock(server, web_port, port, cwd=ported / "programs"):
         done = python("requests_client.py", str(port), cwd=ported / "programs", backend=backend, site=ported / "site")
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.splitlines() == ["200 hello-file", "200 hello-file"]
-    finally:
-        stop(bridge, server)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["200 hello-file", "200 hello-file"]
 
 
 def test_websockets_server_and_client_over_vsock_and_unix(ported, port, backend):
