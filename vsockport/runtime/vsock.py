@@ -16,7 +16,7 @@ Public API
                       getaddrinfo(host, port, family=0, type=0, proto=0, flags=0) (alias vsock_getaddrinfo)
     sockets:          create_vsock_connection(), create_vsock_server(), vsock_connect(sock, address, flags),
                       set_connect_timeout(sock, seconds), get_connect_timeout(sock)
-    options:          setsockopt_or_skip(sock, level, option, value)
+    options:          setsockopt_or_skip(sock, level, option, value), setsockopt_or_skip(sock, *option)
     stdlib servers:   vsock_server_class(cls), VsockServerMixin, vsock_make_server()
     stdlib clients:   vsock_client_class(cls), vsock_urlopen()
     asyncio:          vsock_open_connection(), vsock_start_server(), vsock_loop_create_connection(loop, ...),
