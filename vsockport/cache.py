@@ -75,14 +75,7 @@ def store(cache_key: str, outcome) -> None:
         "encoding": encoding,
         "uses_runtime": uses_runtime,
     }
-    target = _entry(cache_key)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=target.parent, delete=False, suffix=".tmp") as handle:
-            json.dump(document, handle)
-        os.replace(handle.name, target)
-    except OSError:
-        pass  # a cache that cannot be written only costs speed
+    _write_quietly(_entry(cache_key), json.dumps(document))
 
 
 def _diff_entry(cache_key: str) -> Path:
@@ -99,14 +92,18 @@ def load_diff(cache_key: str) -> str | None:
 
 
 def store_diff(cache_key: str, hunks: str) -> None:
-    target = _diff_entry(cache_key)
+    _write_quietly(_diff_entry(cache_key), hunks)
+
+
+def _write_quietly(target: Path, text: str) -> None:
+    """Write atomically (temporary file, then rename); a cache that cannot be written only costs speed."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, delete=False, suffix=".tmp") as handle:
-            handle.write(hunks)
+            handle.write(text)
         os.replace(handle.name, target)
     except (OSError, UnicodeEncodeError):
-        pass  # a cache that cannot be written only costs speed
+        pass
 
 
 def signature(path: Path) -> list[int]:
@@ -148,10 +145,4 @@ class StatIndex:
     def save(self) -> None:
         if not self._dirty:
             return
-        try:
-            self._file.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=self._file.parent, delete=False, suffix=".tmp") as handle:
-                json.dump(self._entries, handle)
-            os.replace(handle.name, self._file)
-        except OSError:
-            pass
+        _write_quietly(self._file, json.dumps(self._entries))

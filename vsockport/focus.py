@@ -4,9 +4,9 @@ libcst parses and walks a few thousand lines a second; Python's own `ast` parses
 cannot rewrite code. So `ast` finds the statements whose code, strings and comments blanked out,
 contains one of the rules' words: top-level statements, a top-level class's header and members,
 statements inside functions. libcst ports just those, and their new text is spliced between the
-untouched original bytes. The runtime import is then
-added by parsing only the module's head. Anything this cannot reproduce exactly raises `Unfocusable`,
-and the caller ports the whole module instead; tests check both give the same bytes and findings.
+untouched original bytes. The runtime import is then added by parsing only the module's head.
+Anything this cannot reproduce exactly raises `Unfocusable`, and the caller ports the whole module
+instead; tests check both give the same bytes and findings.
 """
 
 from __future__ import annotations

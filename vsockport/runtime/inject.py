@@ -36,13 +36,9 @@ class Placement:
     import_name: str  # as written after `from`: "vsock_runtime" or "..vsock_runtime"
 
 
-def placement(module_path: Path, module_name: str) -> Placement:
-    return Placer(module_name).place(module_path)
-
-
 class Placer:
-    """`placement` for many modules: each folder's package top is looked up once (a warm run over
-    thousands of folders would otherwise re-stat every ancestor's __init__.py for every folder)."""
+    """Where each module's runtime goes (`place`). Each folder's package top is looked up once: a warm
+    run over thousands of folders would otherwise re-stat every ancestor's __init__.py for every folder."""
 
     def __init__(self, module_name: str) -> None:
         self.module_name = module_name
