@@ -151,7 +151,7 @@ def test_cache_skips_unchanged_files_and_notices_changes(tmp_path, monkeypatch):
     assert len(calls) == 2
     warm = run()
     assert len(calls) == 2  # both served from the cache
-    summary = lambda r: sorted((f.path.name, f.new, [(x.code, x.line, x.note, x.fix_safety) for x in f.findings]) for f in r.files)
+    summary = lambda r: sorted((f.path.name, f.new, f.findings) for f in r.files)
     assert summary(warm) == summary(cold)
     app.write_text(SERVER + "t = socket.socket(socket.AF_INET6)\n")
     run()

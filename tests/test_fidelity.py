@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from vsockport.engine import port_source
+from vsockport.pipeline import port_source
 from vsockport.rules import PortOptions
 
 SERVER = "import socket\ns = socket.socket(socket.AF_INET)\ns.bind(('', 0))\n"
 
 
 def port(data: bytes) -> bytes:
-    new, _, _, _ = port_source(data, PortOptions(unsafe_fixes=True))
+    new = port_source(data, PortOptions(unsafe_fixes=True)).new
     assert new is not None
     return new
 
@@ -56,5 +56,5 @@ def test_comments_and_odd_spacing_survive():
     [b"import os\nprint('no sockets')\n", b"import socket\nprint(socket.gethostname())\r\n", b"\xef\xbb\xbfimport socket\n"],
 )
 def test_files_without_socket_use_are_untouched(source):
-    new, findings, _, _ = port_source(source, PortOptions(unsafe_fixes=True))
-    assert new is None and findings == []
+    result = port_source(source, PortOptions(unsafe_fixes=True))
+    assert result.new is None and result.findings == ()

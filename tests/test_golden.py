@@ -7,7 +7,8 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from vsockport.engine import port_source
+from vsockport.pipeline import port_source
+from vsockport.results import State
 from vsockport.rules import PortOptions
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
@@ -24,16 +25,16 @@ def test_there_are_goldens():
 
 @pytest.mark.parametrize("source", INPUTS, ids=lambda p: p.stem)
 def test_golden(source):
-    new, findings, _, _ = port_source(source.read_bytes(), PortOptions(unsafe_fixes=True))
+    new = port_source(source.read_bytes(), PortOptions(unsafe_fixes=True)).new
     expected = expected_for(source).read_bytes()
     assert (new if new is not None else source.read_bytes()) == expected
 
 
 @pytest.mark.parametrize("source", INPUTS, ids=lambda p: p.stem)
 def test_second_run_changes_nothing(source):
-    new, findings, _, _ = port_source(expected_for(source).read_bytes(), PortOptions(unsafe_fixes=True))
-    assert new is None
-    assert all(not f.fixable for f in findings)
+    again = port_source(expected_for(source).read_bytes(), PortOptions(unsafe_fixes=True))
+    assert again.new is None
+    assert not [f for f in again.findings if f.state is State.FIXABLE]
 
 
 @pytest.mark.parametrize("source", INPUTS, ids=lambda p: p.stem)
@@ -44,36 +45,45 @@ def test_output_parses_and_compiles(source):
 
 
 def test_unported_constructs_are_reported_with_location():
-    new, findings, _, _ = port_source((GOLDEN / "library_calls.py").read_bytes(), PortOptions(unsafe_fixes=True))
-    review = [(f.code, f.line) for f in findings if f.needs_review]
+    findings = port_source((GOLDEN / "library_calls.py").read_bytes(), PortOptions(unsafe_fixes=True)).findings
+    review = [(f.code, f.line) for f in findings if f.state is State.NEEDS_REVIEW]
     assert review == [("VS002", 17), ("VS012", 23)]  # a family comparison, a UDP socket (VMCI only)
 
 
 def test_cid_map_replaces_known_hosts():
     source = b"import socket\ns = socket.socket()\ns.connect(('daring.cs.uu.nl', 7))\n"
-    new, _, _, _ = port_source(source, PortOptions(cid_map={"daring.cs.uu.nl": 42}))
+    new = port_source(source, PortOptions(cid_map={"daring.cs.uu.nl": 42})).new
     assert b"s.connect((42, 7))" in new
 
 
 def test_package_relative_runtime_import():
-    new, _, _, _ = port_source(b"import socket\ns = socket.socket(socket.AF_INET)\n", PortOptions(runtime_import="..vsock_runtime"))
+    new = port_source(b"import socket\ns = socket.socket(socket.AF_INET)\n", PortOptions(runtime_import="..vsock_runtime")).new
     assert b"from ..vsock_runtime import VMCISock_GetAFValue\n" in new
 
 
 def test_library_patterns_findings():
     """UDP needs review; the socketpair emulation is a note that never fails a run; the rest is fixed."""
-    _, findings, _, _ = port_source((GOLDEN / "library_patterns.py").read_bytes(), PortOptions(unsafe_fixes=True))
-    assert [(f.code, f.line) for f in findings if f.needs_review] == [("VS012", 72)]
-    assert [(f.code, f.line) for f in findings if f.note] == [("VS013", 61)]
-    assert {f.code for f in findings if f.fixable} == {f"VS{n:03d}" for n in (1, 3, 4, 7, 8, 9, 10, 11)}
+    findings = port_source((GOLDEN / "library_patterns.py").read_bytes(), PortOptions(unsafe_fixes=True)).findings
+    assert [(f.code, f.line) for f in findings if f.state is State.NEEDS_REVIEW] == [("VS012", 72)]
+    assert [(f.code, f.line) for f in findings if f.state is State.NOTE] == [("VS013", 61)]
+    assert {f.code for f in findings if f.state is State.FIXABLE} == {f"VS{n:03d}" for n in (1, 3, 4, 7, 8, 9, 10, 11)}
 
 
 def test_unsafe_fixes_are_held_back_by_default():
     """A computed host is resolved at run time: reported, left as written, applied with unsafe_fixes."""
     source = b"import socket\ndef open(host):\n    s = socket.socket()\n    s.connect((host, 80))\n    return s\n"
-    new, findings, _, _ = port_source(source, PortOptions())
-    assert b"s.connect((host, 80))" in new and b"vsock_cid" not in new  # the family is still ported
-    [held] = [f for f in findings if f.held]
-    assert (held.code, held.fix_safety, held.fixable) == ("VS004", "unsafe", True)
-    full, findings, _, _ = port_source(source, PortOptions(unsafe_fixes=True))
-    assert b"s.connect((vsock_cid(host), 80))" in full and not any(f.held for f in findings)
+    result = port_source(source, PortOptions())
+    assert b"s.connect((host, 80))" in result.new and b"vsock_cid" not in result.new  # the family is still ported
+    [held] = [f for f in result.findings if f.state is State.HELD_BACK]
+    assert (held.code, held.fix_safety) == ("VS004", "unsafe")
+    full = port_source(source, PortOptions(unsafe_fixes=True))
+    assert b"s.connect((vsock_cid(host), 80))" in full.new and not any(f.state is State.HELD_BACK for f in full.findings)
+
+
+def test_a_held_back_fix_hides_no_other_finding():
+    """`bind((args.host, 0))` without --unsafe-fixes: the computed host is held back, and the port-0
+    fix of the same address still applies (the old engine lost it)."""
+    result = port_source(b"import socket\ns = socket.socket()\ns.bind((args.host, 0))\n", PortOptions())
+    assert b"s.bind((args.host, VMADDR_PORT_ANY))" in result.new
+    assert sorted((f.code, f.state) for f in result.findings if f.code == "VS003") == [
+        ("VS003", State.FIXABLE), ("VS003", State.HELD_BACK)]

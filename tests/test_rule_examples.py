@@ -4,28 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import libcst as cst
 import pytest
 
-from vsockport.rules import ALL_RULES, PortOptions, run_rules
+from vsockport.pipeline import port_source
+from vsockport.results import State
+from vsockport.rules import ALL_RULES, PortOptions
 
 CASES = [pytest.param(rule, example, id=f"{rule.code}-{i}") for rule in ALL_RULES for i, example in enumerate(rule.examples)]
 
 
+def port(text: str, rules) -> tuple[str, tuple]:
+    result = port_source(text.encode(), PortOptions(unsafe_fixes=True), rules)
+    return (result.new.decode() if result.new is not None else text), result.findings
+
+
 @pytest.mark.parametrize("rule, example", CASES)
 def test_example(rule, example):
-    outcome = run_rules(cst.parse_module(example.before), [rule], PortOptions(unsafe_fixes=True))
-    expected = example.after if example.after is not None else example.before
-    assert outcome.module.code == expected
-    assert tuple(f.code for f in outcome.findings) == example.codes
+    new, findings = port(example.before, [rule])
+    assert new == (example.after if example.after is not None else example.before)
+    assert tuple(f.code for f in findings) == example.codes
 
 
 @pytest.mark.parametrize("rule, example", CASES)
 def test_example_is_idempotent(rule, example):
-    once = run_rules(cst.parse_module(example.before), [rule], PortOptions(unsafe_fixes=True)).module.code
-    twice = run_rules(cst.parse_module(once), [rule], PortOptions(unsafe_fixes=True))
-    assert twice.module.code == once
-    assert all(not f.fixable for f in twice.findings), "a fixable finding survived its own fix"
+    once, _ = port(example.before, [rule])
+    twice, findings = port(once, [rule])
+    assert twice == once
+    assert not [f for f in findings if f.state is State.FIXABLE], "a fixable finding survived its own fix"
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from vsockport.engine import port_source
+from vsockport.pipeline import port_source
+from vsockport.results import State
 from vsockport.rules import PortOptions
 
 
 def port(text: str):
-    new, findings, _, _ = port_source(text.encode(), PortOptions())
-    return (new.decode() if new is not None else None), findings
+    result = port_source(text.encode(), PortOptions())
+    return (result.new.decode() if result.new is not None else None), result.findings
 
 
 def test_suppressed_code_keeps_its_line_other_codes_still_apply():
@@ -28,7 +29,7 @@ def test_suppressed_code_keeps_its_line_other_codes_still_apply():
 def test_fully_suppressed_file_is_left_byte_for_byte():
     text = "import socket\ns = socket.socket(socket.AF_INET)  # vsockport: ignore[VS001]\ns.connect(('localhost', 1))  # vsockport: ignore\n"
     new, findings = port(text)
-    assert new is None and findings == []  # and no runtime import for names nobody uses
+    assert new is None and findings == ()  # and no runtime import for names nobody uses
 
 
 def test_unused_suppressions_are_reported():
@@ -41,9 +42,9 @@ def test_unused_suppressions_are_reported():
         ("VS100", 2, "`# vsockport: ignore` suppresses nothing on this line"),
         ("VS100", 3, "unused suppression of VS001, VS012"),
     ]
-    assert all(f.needs_review for f in findings)
+    assert all(f.state is State.NEEDS_REVIEW for f in findings)
 
 
 def test_suppression_with_spaces_and_lowercase():
     new, findings = port("import socket\ns = socket.socket(socket.AF_INET)  #vsockport:ignore[ vs001 ]\n")
-    assert new is None and findings == []
+    assert new is None and findings == ()

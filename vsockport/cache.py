@@ -7,16 +7,17 @@ the port options and the file's bytes. Entries are written atomically; an unread
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from vsockport.rules import Finding, PortOptions, Rule
+from vsockport.results import PortResult
+from vsockport.rules import PortOptions, Rule
 
 
 def cache_dir() -> Path:
@@ -30,7 +31,8 @@ def cache_dir() -> Path:
 @lru_cache(maxsize=1)
 def _code_fingerprint() -> bytes:
     package = Path(__file__).parent
-    digest = hashlib.sha256()
+    # Star-import expansion reads the running interpreter's modules: results are per Python version.
+    digest = hashlib.sha256(sys.version.encode())
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
@@ -56,26 +58,16 @@ def _entry(cache_key: str) -> Path:
     return cache_dir() / cache_key[:2] / cache_key
 
 
-def load(cache_key: str):
-    """(new bytes or None, findings, encoding, uses_runtime), or None on a miss."""
+def load(cache_key: str) -> PortResult | None:
+    """The stored result, or None on a miss (an unreadable or outdated entry is a miss)."""
     try:
-        raw = json.loads(_entry(cache_key).read_text())
-        new = base64.b64decode(raw["new"]) if raw["new"] is not None else None
-        findings = [Finding(**f) for f in raw["findings"]]
-        return new, findings, raw["encoding"], raw["uses_runtime"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return PortResult.from_json(json.loads(_entry(cache_key).read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def store(cache_key: str, outcome) -> None:
-    new, findings, encoding, uses_runtime = outcome
-    document = {
-        "new": base64.b64encode(new).decode() if new is not None else None,
-        "findings": [f.__dict__ for f in findings],
-        "encoding": encoding,
-        "uses_runtime": uses_runtime,
-    }
-    _write_quietly(_entry(cache_key), json.dumps(document))
+def store(cache_key: str, result: PortResult) -> None:
+    _write_quietly(_entry(cache_key), json.dumps(result.to_json()))
 
 
 def _diff_entry(cache_key: str) -> Path:

@@ -1,4 +1,4 @@
-"""discover files -> byte prefilter -> parse -> run rules -> inject runtime -> write.
+"""discover files -> byte prefilter -> cache -> port each file (the pipeline) -> write.
 
 The engine knows nothing about sockets: rules do. Results are plain data that the CLI, the reports
 and the tests consume the same way.
@@ -7,7 +7,6 @@ and the tests consume the same way.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -16,16 +15,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
-import libcst as cst
-
-from vsockport import cache, focus
+from vsockport import cache
 from vsockport.config import Config
 from vsockport.files import atomic_write, discover
-from vsockport.rules import ALL_RULES, Finding, PortOptions, Rule, run_rules
-from vsockport.rules.base import imports_runtime
+from vsockport.pipeline import PortError, port_source
+from vsockport.results import Finding, PortResult
+from vsockport.rules import ALL_RULES, PortOptions, Rule
 from vsockport.runtime import inject
 
-_PY2_HINTS = re.compile(rb"^\s*(print\s+[^\s(=]|exec\s+[\"'\w]|except\s+[\w.]+\s*,\s*\w+\s*:)|\bur[\"']", re.MULTILINE)
 _PARALLEL_THRESHOLD = 16
 
 
@@ -34,7 +31,7 @@ class FileResult:
     path: Path
     old: bytes | None = None  # None: the file does not exist yet (a runtime file to add)
     new: bytes | None = None  # None: nothing to change
-    findings: list[Finding] = field(default_factory=list)
+    findings: tuple[Finding, ...] = ()
     error: str | None = None
     error_at: tuple[int, int] | None = None  # (line, column) the error points at, when it has a place
     encoding: str = "utf-8"
@@ -68,12 +65,6 @@ class RunResult:
         return len(self.errors) + sum(1 for f in self.files if f.error)
 
 
-class ParseFailure(Exception):
-    def __init__(self, line: int, column: int, message: str) -> None:
-        super().__init__(f"{line}:{column}: {message}")
-        self.line, self.column, self.message = line, column, message
-
-
 @lru_cache(maxsize=64)
 def _triggers(rules: tuple[type[Rule], ...]) -> tuple[bytes, ...]:
     return tuple(sorted({t for rule in rules for t in rule.triggers}))
@@ -86,34 +77,6 @@ def triggers_for(rules: Sequence[type[Rule]]) -> tuple[bytes, ...]:
 def may_need_porting(data: bytes, triggers: Sequence[bytes]) -> bool:
     """Cheap byte test: files without any rule's trigger bytes are never parsed."""
     return any(t in data for t in triggers)
-
-
-def port_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]] = ALL_RULES, *, focused: bool = True):
-    """Port one module's bytes. Returns (new bytes or None, findings, encoding, uses runtime).
-
-    `focused` hands libcst only the statements a rule could touch (see `focus`); modules it cannot
-    handle exactly, and every module when False, are parsed and ported whole.
-    """
-    if b"\0" in data:
-        raise ParseFailure(1, 1, "binary file (contains NUL bytes)")
-    if focused:
-        try:
-            return focus.port_focused(data, options, rules)
-        except focus.Unfocusable:
-            pass
-    try:
-        module = cst.parse_module(data)
-    except cst.ParserSyntaxError as exc:
-        hint = "; this looks like Python 2 code, which vsockport does not parse" if _PY2_HINTS.search(data) else ""
-        raise ParseFailure(exc.raw_line, exc.raw_column + 1, exc.message.splitlines()[0] + hint) from None
-    except (UnicodeDecodeError, LookupError, SyntaxError) as exc:
-        raise ParseFailure(1, 1, f"cannot decode: {exc}; add a coding cookie (PEP 263) or save as UTF-8") from None
-    outcome = run_rules(module, rules, options, data)
-    new = outcome.module.bytes
-    if new != data and module.bytes != data:
-        focus.check_faithful(module.bytes.decode(module.encoding, "replace"), data.decode(module.encoding, "replace"))
-    uses_runtime = outcome.uses_runtime or imports_runtime(data, options.runtime_import)
-    return (new if new != data else None), outcome.findings, module.encoding, uses_runtime
 
 
 # Larger files (generated tables, bundles) take minutes in libcst and are never hand-written socket code.
@@ -146,41 +109,39 @@ def _port_one(job: _Job) -> FileResult:
                         "left as it is (exclude it, or split it)")
         return result
     cache_key = cache.key(data, job.options, job.rules) if job.use_cache else None
-    cached = cache.load(cache_key) if cache_key else None
+    ported = cache.load(cache_key) if cache_key else None
     try:
-        if cached is not None:
-            new, findings, encoding, uses_runtime = cached
-        else:
+        if ported is None:
             try:
-                new, findings, encoding, uses_runtime = port_source(data, job.options, job.rules)
+                ported = port_source(data, job.options, job.rules)
             except RecursionError:
-                new, findings, encoding, uses_runtime = _port_deep_source(data, job.options, job.rules)
+                ported = _port_deep_source(data, job.options, job.rules)
             if cache_key:
-                cache.store(cache_key, (new, findings, encoding, uses_runtime))
-    except ParseFailure as exc:
-        result.error, result.error_at = f"cannot parse: {exc.message}", (exc.line, exc.column)
-        return result
-    except focus.Unfaithful as exc:
-        result.error = f"cannot port faithfully: {exc}; left untouched (port it by hand, or exclude it)"
-        result.error_at = (exc.line, 1)
+                cache.store(cache_key, ported)
+    except PortError as exc:
+        result.error, result.error_at = f"{exc.kind}: {exc.message}", ((exc.line, exc.column) if exc.line else None)
         return result
     except RecursionError:
         result.error, result.error_at = "cannot port: nesting too deep even with a 512 MiB stack", (1, 1)
         return result
-    result.new, result.findings, result.encoding = new, findings, encoding
+    _take(result, ported, job.options)
     result.signature, result.cache_key = signature, cache_key
-    if new is not None:
+    if ported.new is not None:
         result.old = data  # only changed files carry their bytes back (for the diff)
-    if uses_runtime:
-        result.runtime_import = job.options.runtime_import
     return result
+
+
+def _take(result: FileResult, ported: PortResult, options: PortOptions) -> None:
+    result.new, result.findings, result.encoding = ported.new, ported.findings, ported.encoding
+    if ported.uses_runtime:
+        result.runtime_import = options.runtime_import
 
 
 _DEEP_STACK_BYTES = 512 * 1024 * 1024
 _DEEP_RECURSION_LIMIT = 200_000
 
 
-def _port_deep_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]):
+def _port_deep_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]) -> PortResult:
     """Retry a deeply nested module (long implicit string concatenations, say) on a big stack.
 
     libcst walks trees recursively; a thread with a large stack and a raised recursion limit handles
@@ -301,12 +262,10 @@ def _from_cache(job: _Job, result_key: str) -> FileResult | None:
     result = FileResult(job.path, cache_key=result_key)
     if result_key == "":
         return result  # nothing to port, and the file is unchanged
-    cached = cache.load(result_key)
-    if cached is None:
+    ported = cache.load(result_key)
+    if ported is None:
         return None
-    result.new, result.findings, result.encoding, uses_runtime = cached
-    if uses_runtime:
-        result.runtime_import = job.options.runtime_import
+    _take(result, ported, job.options)
     if result.new is not None:
         try:
             result.old = job.path.read_bytes()

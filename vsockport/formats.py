@@ -30,16 +30,6 @@ def _posix(path: Path) -> str:
     return display_path(path).replace(os.sep, "/")
 
 
-def _state(finding, applied: bool) -> str:
-    if finding.note:
-        return "note"
-    if finding.held:
-        return "held-back"
-    if finding.fixable:
-        return "fixed" if applied else "fixable"
-    return "needs-review"
-
-
 def _errors(run: RunResult) -> list[tuple[str, int, int, str]]:
     """(path, line, column, message); line and column are 0 when the error has no position."""
     found = [(_posix(path), 0, 0, message) for path, message in run.errors]
@@ -54,7 +44,8 @@ def to_json(run: RunResult, *, applied: bool) -> str:
     findings = [
         {
             "path": _posix(result.path), "line": f.line, "column": f.column, "code": f.code, "rule": f.rule,
-            "message": f.message, "state": _state(f, applied), "fixable": f.fixable, "fix_safety": f.fix_safety,
+            "message": f.message, "state": f.shown_state(applied).value, "fixable": f.fix is not None,
+            "fix_safety": f.fix_safety,
         }
         for result, f in sorted(run.findings, key=lambda item: (str(item[0].path), item[1].line, item[1].column))
     ]
@@ -84,8 +75,8 @@ def to_github(run: RunResult, *, applied: bool) -> str:
         where = f"file={_escape_property(path)}" + (f",line={line},col={column}" if line else "")
         lines.append(f"::error {where},title=vsockport::{_escape_data(message)}")
     for result, f in sorted(run.findings, key=lambda item: (str(item[0].path), item[1].line, item[1].column)):
-        level = "warning" if f.needs_review or f.held else "notice"
-        title = _escape_property(f"{f.code} {f.rule} ({_state(f, applied)})")
+        level = "warning" if f.counts else "notice"
+        title = _escape_property(f"{f.code} {f.rule} ({f.shown_state(applied)})")
         where = f"file={_escape_property(_posix(result.path))},line={f.line},col={f.column}"
         lines.append(f"::{level} {where},title={title}::{_escape_data(f.message)}")
     for result in run.changed:
@@ -101,7 +92,7 @@ def to_sarif(run: RunResult, rules: Iterable[RuleInfo], *, applied: bool) -> str
     for result, f in sorted(run.findings, key=lambda item: (str(item[0].path), item[1].line, item[1].column)):
         entry = {
             "ruleId": f.code,
-            "level": "warning" if f.needs_review or f.held else "note",
+            "level": "warning" if f.counts else "note",
             "message": {"text": f.message},
             "locations": [{
                 "physicalLocation": {
@@ -109,7 +100,7 @@ def to_sarif(run: RunResult, rules: Iterable[RuleInfo], *, applied: bool) -> str
                     "region": {"startLine": max(f.line, 1), "startColumn": max(f.column, 1)},
                 }
             }],
-            "properties": {"state": _state(f, applied), "fixable": f.fixable, "fixSafety": f.fix_safety},
+            "properties": {"state": f.shown_state(applied).value, "fixable": f.fix is not None, "fixSafety": f.fix_safety},
         }
         if f.code in index:
             entry["ruleIndex"] = index[f.code]

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from vsockport import cache
 from vsockport.engine import FileResult, RunResult
+from vsockport.results import State
 
 
 def display_path(path: Path) -> str:
@@ -78,24 +79,21 @@ def finding_lines(run: RunResult, *, applied: bool) -> list[tuple[str, str]]:
             where = f"{shown}:{result.error_at[0]}:{result.error_at[1]}" if result.error_at else f"{shown}: error"
             lines.append((f"{where}: {result.error}", "red"))
         for f in result.findings:
-            state = (
-                "note" if f.note else "unsafe fix held back (--unsafe-fixes)" if f.held
-                else ("fixed" if applied else "fixable") if f.fixable else "needs review"
-            )
-            lines.append((f"{shown}:{f.line}:{f.column}: {f.code} {f.message} [{state}]", "yellow" if f.needs_review else ""))
+            state = f.shown_state(applied)
+            lines.append((f"{shown}:{f.line}:{f.column}: {f.code} {f.message} [{state}]", "yellow" if f.counts else ""))
     return lines
 
 
 def summary(run: RunResult, *, applied: bool) -> str:
     changed = len(run.changed)
-    review = sum(1 for _, f in run.findings if f.needs_review)
+    review = sum(1 for _, f in run.findings if f.state is State.NEEDS_REVIEW)
     verb = "changed" if applied else "would change"
     parts = [f"{run.scanned} file{'s' if run.scanned != 1 else ''} scanned", f"{changed} {verb}"]
     runtime = [r for r in run.changed if r.is_runtime]
     if runtime:
         parts.append(f"runtime {'written' if applied else 'to write'}: {', '.join(display_path(r.path) for r in runtime)}")
     parts.append(f"{review} to review")
-    held = sum(1 for _, f in run.findings if f.held)
+    held = sum(1 for _, f in run.findings if f.state is State.HELD_BACK)
     if held:
         parts.append(f"{held} unsafe fix{'es' if held != 1 else ''} held back (--unsafe-fixes)")
     parts.append(f"{run.error_count} error{'s' if run.error_count != 1 else ''}")
@@ -104,5 +102,5 @@ def summary(run: RunResult, *, applied: bool) -> str:
 
 def exit_code(run: RunResult, *, applied: bool) -> int:
     """0 nothing left to port; 1 changes pending (diff) or findings that need review; 2 errors; 3 both."""
-    pending = any(f.needs_review or f.held for _, f in run.findings) or (not applied and bool(run.changed))
+    pending = any(f.counts for _, f in run.findings) or (not applied and bool(run.changed))
     return (1 if pending else 0) | (2 if run.error_count else 0)

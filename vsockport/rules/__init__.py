@@ -1,41 +1,28 @@
-"""The rule registry: adding a rule = adding a file and a line here."""
+"""The rules: every `Rule` subclass with a code, in any module of this package (adding a rule is
+adding a file; as pyupgrade finds its plugins), in code order."""
 
 from __future__ import annotations
 
-from vsockport.rules.address_family import AddressFamily
-from vsockport.rules.asyncio_endpoints import AsyncioEndpoints
-from vsockport.rules.base import Example, Finding, PortOptions, Rule, run_rules
-from vsockport.rules.bind_address import BindAddress
-from vsockport.rules.connect_address import ConnectAddress
-from vsockport.rules.create_connection import CreateConnection
-from vsockport.rules.ctypes_sockaddr import CtypesSockaddr
-from vsockport.rules.datagram import Datagram
-from vsockport.rules.family_comparison import FamilyComparison
-from vsockport.rules.getaddrinfo import GetAddrInfo
-from vsockport.rules.ip_address_use import IpAddressUse
-from vsockport.rules.local_pair import LocalPair
-from vsockport.rules.socket_module_value import SocketModuleValue
-from vsockport.rules.stdlib_clients import StdlibClients
-from vsockport.rules.stdlib_servers import StdlibServers
-from vsockport.rules.tcp_option import TcpOption
+import importlib
+import pkgutil
 
-ALL_RULES: tuple[type[Rule], ...] = (
-    AddressFamily,
-    FamilyComparison,
-    BindAddress,
-    ConnectAddress,
-    CreateConnection,
-    CtypesSockaddr,
-    GetAddrInfo,
-    TcpOption,
-    AsyncioEndpoints,
-    StdlibServers,
-    StdlibClients,
-    Datagram,
-    LocalPair,
-    IpAddressUse,
-    SocketModuleValue,
-)
+from vsockport.rules.api import Example, PortOptions, Rule
+
+
+def _discover() -> tuple[type[Rule], ...]:
+    found: dict[str, type[Rule]] = {}
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, Rule) and value.code and value.__module__ == module.__name__:
+                if value.code in found and found[value.code] is not value:
+                    raise RuntimeError(f"two rules use the code {value.code}: {found[value.code].__name__}, {value.__name__}")
+                found[value.code] = value
+    return tuple(found[code] for code in sorted(found))
+
+
+ALL_RULES: tuple[type[Rule], ...] = _discover()
+UNUSED_SUPPRESSION = next(rule for rule in ALL_RULES if rule.code == "VS100")
 
 
 def find_rule(key: str) -> type[Rule] | None:
@@ -44,4 +31,4 @@ def find_rule(key: str) -> type[Rule] | None:
     return next((r for r in ALL_RULES if key in (r.code.lower(), r.name.lower())), None)
 
 
-__all__ = ["ALL_RULES", "Example", "Finding", "PortOptions", "Rule", "find_rule", "run_rules"]
+__all__ = ["ALL_RULES", "Example", "PortOptions", "Rule", "UNUSED_SUPPRESSION", "find_rule"]

@@ -2,20 +2,29 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.base import Example, Rule, changed
+from vsockport.rules.api import Example, Rule, af_family
+from vsockport.rules.helpers import keywords, positional, source_of
+from vsockport.rules.names import ModuleNames
 
 INET_FAMILIES = ("socket.AF_INET", "socket.AF_INET6")
 # ctypes programs often define the numbers themselves: AF_INET = 2, AF_INET6 = 10.
 _INET_NUMBERS = {"AF_INET": 2, "AF_INET6": 10}
 
 
-def is_inet_family(rule: Rule, node: cst.BaseExpression) -> bool:
-    if rule.names.qualified(node) in INET_FAMILIES:
+def is_inet_family(names: ModuleNames, node: cst.BaseExpression) -> bool:
+    if names.qualified(node) in INET_FAMILIES:
         return True
     if isinstance(node, cst.Name) and node.value in _INET_NUMBERS:
-        constant = rule.names.constant(node)
+        constant = names.constant(node)
         return isinstance(constant, cst.Integer) and int(constant.evaluated_value) == _INET_NUMBERS[node.value]
     return False
+
+
+def is_family_choice(names: ModuleNames, node: cst.BaseExpression) -> bool:
+    """An IP family, or a choice between IP families (`AF_INET6 if ":" in host else AF_INET`)."""
+    if isinstance(node, cst.IfExp):
+        return is_family_choice(names, node.body) and is_family_choice(names, node.orelse)
+    return is_inet_family(names, node)
 
 
 class AddressFamily(Rule):
@@ -102,84 +111,56 @@ class AddressFamily(Rule):
         Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nok = s.family == socket.AF_INET\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        func = original.func
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
         if isinstance(func, cst.Name) and func.value == "getattr":
-            return self._port_getattr(original, updated)
-        qualified = self.names.qualified(func)
-        is_socket_class = qualified in ("socket.socket", "socket.SocketType")
+            self._port_getattr(node)
+            return
+        is_socket_class = self.names.qualified(func) in ("socket.socket", "socket.SocketType")
         is_raw_socket_call = isinstance(func, cst.Attribute) and func.attr.value == "socket"
         if not (is_socket_class or is_raw_socket_call):
-            return updated
-        index = self._family_index(original)
-        if index is None:
-            keywords = {a.keyword.value for a in original.args if a.keyword is not None}
-            positional = [a for a in original.args if a.keyword is None]
-            if is_socket_class and not positional and not keywords & {"family", "fileno"}:
-                self.report(original, "socket() defaults to AF_INET -> afVMCI")
-                return updated.with_changes(args=[cst.Arg(self.ctx.af_family()), *updated.args])
-            return updated
-        if not is_inet_family(self, original.args[index].value):
-            return updated
-        self.report(original.args[index], f"socket family {self._shown(original.args[index].value)} -> afVMCI")
-        args = list(updated.args)
-        args[index] = args[index].with_changes(value=self.ctx.af_family())
-        return updated.with_changes(args=args)
+            return
+        family = self._family_arg(node)
+        if family is None:
+            if is_socket_class and not positional(node) and not keywords(node) & {"family", "fileno"}:
+                self.report(node, "socket() defaults to AF_INET -> afVMCI",
+                            replacement=node.with_changes(args=[cst.Arg(af_family()), *node.args]))
+        elif is_family_choice(self.names, family.value):
+            self.report(family.value, f"socket family {source_of(family.value)} -> afVMCI", replacement=af_family())
 
     # A family kept in a variable, returned, or used as a default still ends up in socket().
-    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        return changed(updated, value=self._ported_value(original.value, updated.value, self._target(original)))
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self._port_value(node.value, " = ".join(source_of(t.target) for t in node.targets))
 
-    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
-        if original.value is None:
-            return updated
-        return changed(updated, value=self._ported_value(original.value, updated.value, "assigned family"))
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._port_value(node.value, "assigned family")
 
-    def leave_Return(self, original: cst.Return, updated: cst.Return) -> cst.Return:
-        if original.value is None:
-            return updated
-        return changed(updated, value=self._ported_value(original.value, updated.value, "returned family"))
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None:
+            self._port_value(node.value, "returned family")
 
-    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
-        if original.default is None:
-            return updated
-        return changed(updated, default=self._ported_value(original.default, updated.default, "default family"))
+    def visit_Param(self, node: cst.Param) -> None:
+        if node.default is not None:
+            self._port_value(node.default, "default family")
 
-    def _port_getattr(self, original: cst.Call, updated: cst.BaseExpression) -> cst.BaseExpression:
+    def _port_getattr(self, call: cst.Call) -> None:
         """`getattr(socket, "AF_INET")`: the family chosen by name."""
-        if not (isinstance(original.func, cst.Name) and original.func.value == "getattr" and len(original.args) == 2):
-            return updated
-        module, attr = original.args[0].value, original.args[1].value
-        if self.names.qualified(module) != "socket" or not isinstance(attr, cst.SimpleString):
-            return updated
-        if attr.evaluated_value not in ("AF_INET", "AF_INET6"):
-            return updated
-        self.report(original, f"socket family chosen by name {self._shown(original)} -> afVMCI")
-        return self.ctx.af_family()
+        if len(call.args) != 2 or self.names.qualified(call.args[0].value) != "socket":
+            return
+        attr = call.args[1].value
+        if isinstance(attr, cst.SimpleString) and attr.evaluated_value in ("AF_INET", "AF_INET6"):
+            self.report(call, f"socket family chosen by name {source_of(call)} -> afVMCI", replacement=af_family())
 
-    def _target(self, assign: cst.Assign) -> str:
-        names = [self._shown(t.target) for t in assign.targets]
-        return f"{' = '.join(names)}"
-
-    def _ported_value(self, original: cst.BaseExpression, updated: cst.BaseExpression, what: str) -> cst.BaseExpression:
-        if is_inet_family(self, original):
-            self.report(original, f"{what} {self._shown(original)} -> afVMCI")
-            return self.ctx.af_family()
-        if isinstance(original, cst.IfExp) and is_inet_family(self, original.body) and is_inet_family(self, original.orelse):
-            # `AF_INET6 if ":" in host else AF_INET`: vsock has one family for both.
-            self.report(original, f"{what} {self._shown(original)} -> afVMCI")
-            return self.ctx.af_family()
-        return updated
+    def _port_value(self, value: cst.BaseExpression, what: str) -> None:
+        if is_family_choice(self.names, value):
+            self.report(value, f"{what} {source_of(value)} -> afVMCI", replacement=af_family())
 
     @staticmethod
-    def _family_index(call: cst.Call) -> int | None:
-        for index, arg in enumerate(call.args):
+    def _family_arg(call: cst.Call) -> cst.Arg | None:
+        for arg in call.args:
             if arg.keyword is not None and arg.keyword.value == "family":
-                return index
+                return arg
         if call.args and call.args[0].keyword is None and call.args[0].star == "":
-            return 0
+            return call.args[0]
         return None
-
-    @staticmethod
-    def _shown(node: cst.CSTNode) -> str:
-        return cst.Module([]).code_for_node(node)

@@ -1,143 +1,133 @@
-"""How a TCP/IP host or port becomes its vsock counterpart; shared by the bind and connect rules.
+"""How a TCP/IP address becomes a vsock one: shared by the bind (VS003) and connect (VS004) rules.
 
-Each helper returns (replacement, message), or (None, None) when the element is already vsock-ready.
+`address_fixes` proposes, for one written address, the fixes of its parts: each is a `Proposal` of the
+node to replace, its replacement, a message and whether it is unsafe. Nothing here changes anything.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import libcst as cst
 
-from vsockport.rules.base import Rule
+from vsockport.rules.api import Rule, runtime_name
+from vsockport.rules.helpers import (
+    call_to, is_address_tuple, is_loopback, is_wildcard, literal_int, literal_string, source_of,
+)
+from vsockport.rules.names import ModuleNames
 
-LOOPBACK_HOSTS = frozenset(["localhost", "localhost.localdomain", "ip6-localhost", "127.0.0.1", "::1"])
-WILDCARD_HOSTS = frozenset(["", "0.0.0.0", "::"])
-
-_NOTHING: tuple[None, None] = (None, None)
-
-
-class UnsafeFix(str):
-    """A finding message whose fix can change behaviour beyond the port (a host resolved at run time)."""
+_THIS_MACHINE = ("socket.gethostname", "socket.getfqdn")
 
 
-def source(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
+@dataclass(frozen=True)
+class Proposal:
+    node: cst.CSTNode
+    replacement: cst.CSTNode
+    message: str
+    unsafe: bool = False
 
 
-def literal_string(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        if isinstance(value, bytes):
-            return value.decode("latin-1")
-        return value
-    return None
+def _already_ported(names: ModuleNames, node: cst.BaseExpression) -> bool:
+    return names.is_runtime_name(node) or (isinstance(node, cst.Call) and names.is_runtime_name(node.func))
 
 
-def literal_int(node: cst.BaseExpression) -> int | None:
-    if isinstance(node, cst.Integer):
-        return int(node.evaluated_value)
-    return None
+@dataclass(frozen=True)
+class _Host:
+    value: cst.BaseExpression  # the host, or the literal a constant name stands for
+    text: str | None  # its string value, when it is a literal
+    qualified: str | None  # its qualified name (socket.INADDR_ANY), when it is a name
+    shown: str  # as written
 
 
-def _is_loopback(text: str) -> bool:
-    return text.lower() in LOOPBACK_HOSTS or text.startswith("127.")
-
-
-def _already_ported(rule: Rule, node: cst.BaseExpression) -> bool:
-    if rule.ctx.is_runtime_name(node):
-        return True
-    return isinstance(node, cst.Call) and rule.ctx.is_runtime_name(node.func)
-
-
-def bind_host(rule: Rule, host: cst.BaseExpression):
-    if _already_ported(rule, host):
-        return _NOTHING
-    value = rule.names.constant(host)
+def _host(names: ModuleNames, host: cst.BaseExpression) -> _Host | None:
+    """What a written host is, or None when it needs nothing (a CID already, or ported)."""
+    if _already_ported(names, host):
+        return None
+    value = names.constant(host)
     if literal_int(value) is not None:
-        return _NOTHING
-    text = literal_string(value)
-    qualified = rule.names.qualified(value)
-    shown = source(host)
+        return None
+    return _Host(value, literal_string(value), names.qualified(value), source_of(host))
 
-    def any_cid() -> cst.Name:
-        return rule.ctx.runtime_name("VMADDR_CID_ANY")
 
-    if qualified == "socket.INADDR_ANY" or text in WILDCARD_HOSTS:
-        return any_cid(), f"bind to {shown} (all interfaces) -> VMADDR_CID_ANY"
-    if qualified == "socket.INADDR_LOOPBACK" or (text is not None and _is_loopback(text)):
-        return any_cid(), (
-            f"loopback-only bind to {shown} -> VMADDR_CID_ANY: vsock has no loopback-only address, "
-            "so this socket becomes reachable from the host over vsock"
-        )
-    if isinstance(value, cst.Call) and rule.names.qualified(value.func) in ("socket.gethostname", "socket.getfqdn"):
-        return any_cid(), f"bind to this machine's name {shown} -> VMADDR_CID_ANY"
+def bind_host(names: ModuleNames, host: cst.BaseExpression) -> Proposal | None:
+    found = _host(names, host)
+    if found is None:
+        return None
+    value, text, qualified, shown = found.value, found.text, found.qualified, found.shown
+    any_cid = runtime_name("VMADDR_CID_ANY")
+    if qualified == "socket.INADDR_ANY" or (text is not None and is_wildcard(text)):
+        return Proposal(host, any_cid, f"bind to {shown} (all interfaces) -> VMADDR_CID_ANY")
+    if qualified == "socket.INADDR_LOOPBACK" or (text is not None and is_loopback(text)):
+        return Proposal(host, any_cid, f"loopback-only bind to {shown} -> VMADDR_CID_ANY: vsock has no loopback-only "
+                                       "address, so this socket becomes reachable from the host over vsock")
+    if isinstance(value, cst.Call) and names.qualified(value.func) in _THIS_MACHINE:
+        return Proposal(host, any_cid, f"bind to this machine's name {shown} -> VMADDR_CID_ANY")
     if text is not None:
-        return any_cid(), f"bind to the specific address {shown} -> VMADDR_CID_ANY (vsock binds by CID, not interface)"
-    call = cst.Call(rule.ctx.runtime_name("vsock_bind_cid"), [cst.Arg(host)])
-    return call, UnsafeFix(f"computed bind host {shown} -> vsock_bind_cid({shown}), resolved at run time")
+        return Proposal(host, any_cid, f"bind to the specific address {shown} -> VMADDR_CID_ANY (vsock binds by CID, "
+                                       "not interface)")
+    return Proposal(host, call_to(runtime_name("vsock_bind_cid"), host),
+                    f"computed bind host {shown} -> vsock_bind_cid({shown}), resolved at run time", unsafe=True)
 
 
-def connect_host(rule: Rule, host: cst.BaseExpression):
-    if _already_ported(rule, host):
-        return _NOTHING
-    value = rule.names.constant(host)
-    if literal_int(value) is not None:
-        return _NOTHING
-    text = literal_string(value)
-    qualified = rule.names.qualified(value)
-    shown = source(host)
-    if qualified == "socket.INADDR_LOOPBACK" or (text is not None and (_is_loopback(text) or text in WILDCARD_HOSTS)):
-        return rule.ctx.runtime_name("VMADDR_CID_LOCAL"), f"connect to {shown} -> VMADDR_CID_LOCAL"
+def connect_host(names: ModuleNames, host: cst.BaseExpression, cid_map) -> Proposal | None:
+    found = _host(names, host)
+    if found is None:
+        return None
+    text, qualified, shown = found.text, found.qualified, found.shown
+    if qualified == "socket.INADDR_LOOPBACK" or (text is not None and (is_loopback(text) or is_wildcard(text))):
+        return Proposal(host, runtime_name("VMADDR_CID_LOCAL"), f"connect to {shown} -> VMADDR_CID_LOCAL")
     if text is not None:
-        for name, cid in rule.ctx.options.cid_map.items():
+        for name, cid in cid_map.items():
             if name.lower() == text.lower():
-                return cst.Integer(str(cid)), f"connect to {shown} -> CID {cid} (from the CID map)"
-    call = cst.Call(rule.ctx.runtime_name("vsock_cid"), [cst.Arg(host)])
+                return Proposal(host, cst.Integer(str(cid)), f"connect to {shown} -> CID {cid} (from the CID map)")
     hint = f"; map it with --cid {text}=CID" if text is not None else ""
-    return call, UnsafeFix(f"host {shown} -> vsock_cid({shown}), resolved at run time from VSOCK_CID_MAP{hint}")
+    return Proposal(host, call_to(runtime_name("vsock_cid"), host),
+                    f"host {shown} -> vsock_cid({shown}), resolved at run time from VSOCK_CID_MAP{hint}", unsafe=True)
 
 
-def bind_port(rule: Rule, port: cst.BaseExpression):
-    if literal_int(rule.names.constant(port)) == 0:
-        return rule.ctx.runtime_name("VMADDR_PORT_ANY"), (
-            f"port {source(port)} -> VMADDR_PORT_ANY (vsock port 0 is a real privileged port, not 'any')"
-        )
-    return _NOTHING
+def bind_port(names: ModuleNames, port: cst.BaseExpression) -> Proposal | None:
+    if literal_int(names.constant(port)) == 0:
+        return Proposal(port, runtime_name("VMADDR_PORT_ANY"),
+                        f"port {source_of(port)} -> VMADDR_PORT_ANY (vsock port 0 is a real privileged port, not 'any')")
+    return None
 
 
-def _is_address_tuple(node: cst.BaseExpression) -> bool:
-    return (
-        isinstance(node, cst.Tuple)
-        and len(node.elements) in (2, 4)
-        and all(isinstance(e, cst.Element) for e in node.elements)
-    )
-
-
-def port_address(rule: Rule, original: cst.BaseExpression, updated: cst.BaseExpression, *, bind: bool):
-    """Port one address argument; returns (new expression, messages) or (None, [])."""
-    if _is_address_tuple(original) and isinstance(updated, cst.Tuple):
-        host_fix, host_msg = (bind_host if bind else connect_host)(rule, original.elements[0].value)
-        port_fix, port_msg = bind_port(rule, original.elements[1].value) if bind else _NOTHING
-        messages = [m for m in (host_msg, port_msg) if m]
-        elements = list(updated.elements[:2])
-        if host_fix is not None:
-            elements[0] = elements[0].with_changes(value=host_fix)
-        if port_fix is not None:
-            elements[1] = elements[1].with_changes(value=port_fix)
-        if len(updated.elements) == 4:
-            elements[1] = elements[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            messages.append("IPv6 flowinfo and scope_id dropped: a vsock address is (CID, port)")
-        if not messages:
-            return None, []
-        return updated.with_changes(elements=elements), messages
-    constant = rule.names.constant(original)
-    if constant is not original and _is_address_tuple(constant):
-        # A module-level ADDRESS = (host, port) constant: convert where it is used, at run time.
-        args = [cst.Arg(updated)]
+def address_fixes(names: ModuleNames, address: cst.BaseExpression, *, bind: bool, cid_map=None) -> list[Proposal]:
+    """The fixes for one address argument: its host, its port (when binding), an IPv6 4-tuple's extra
+    fields, or a module-level address constant converted where it is used."""
+    if is_address_tuple(address):
+        host, port = address.elements[0].value, address.elements[1].value
+        found = [bind_host(names, host) if bind else connect_host(names, host, cid_map or {}),
+                 bind_port(names, port) if bind else None]
+        if len(address.elements) == 4:
+            two = [address.elements[0], address.elements[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+            found.append(Proposal(address, address.with_changes(elements=two),
+                                  "IPv6 flowinfo and scope_id dropped: a vsock address is (CID, port)"))
+        return [p for p in found if p is not None]
+    constant = names.constant(address)
+    if constant is not address and is_address_tuple(constant):
+        # A module-level ADDRESS = (host, port) constant: converted where it is used, at run time.
+        args = [cst.Arg(address)]
         if bind:
             args.append(cst.Arg(cst.Name("True"), keyword=cst.Name("bind"), equal=cst.AssignEqual(
                 whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))))
-        shown = source(original)
-        return cst.Call(rule.ctx.runtime_name("vsock_address"), args), [
-            f"address constant {shown} -> vsock_address({shown}), converted to (CID, port) at run time"
-        ]
-    return None, []
+        shown = source_of(address)
+        return [Proposal(address, cst.Call(runtime_name("vsock_address"), args),
+                         f"address constant {shown} -> vsock_address({shown}), converted to (CID, port) at run time")]
+    return []
+
+
+class AddressRule(Rule):
+    """Base of the bind and connect rules: `address_of(call)` finds the address argument of a call,
+    and each fix of that address is reported."""
+
+    bind = False
+
+    def address_of(self, call: cst.Call) -> cst.Arg | None:
+        raise NotImplementedError
+
+    def visit_Call(self, node: cst.Call) -> None:
+        address = self.address_of(node)
+        if address is not None:
+            for fix in address_fixes(self.names, address.value, bind=self.bind, cid_map=self.options.cid_map):
+                self.report(fix.node, fix.message, replacement=fix.replacement, unsafe=fix.unsafe)

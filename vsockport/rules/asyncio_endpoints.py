@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import source
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule, runtime_name
+from vsockport.rules.helpers import keywords, source_of
 
 _MODULE_FUNCTIONS = {
     "asyncio.open_connection": "vsock_open_connection",
@@ -94,23 +94,22 @@ class AsyncioEndpoints(Rule):
         Example("import asyncio\nasync def main(P):\n    await loop.create_server(P, sock=s)\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        keywords = {arg.keyword.value for arg in original.args if arg.keyword is not None}
-        if keywords & set(_ALREADY_A_SOCKET):
-            return updated
-        replacement = _MODULE_FUNCTIONS.get(self.names.qualified(original.func) or "")
+    def visit_Call(self, node: cst.Call) -> None:
+        if keywords(node) & set(_ALREADY_A_SOCKET):
+            return
+        replacement = _MODULE_FUNCTIONS.get(self.names.qualified(node.func) or "")
         if replacement is not None:
-            self.report(original, f"{source(original.func)}() opens an IP socket -> {replacement}()")
-            return updated.with_changes(func=self.ctx.runtime_name(replacement))
-        func = original.func
+            self.report(node.func, f"{source_of(node.func)}() opens an IP socket -> {replacement}()",
+                        replacement=runtime_name(replacement))
+            return
+        func = node.func
         if not isinstance(func, cst.Attribute) or func.attr.value not in _LOOP_METHODS:
-            return updated
-        if not self._is_loop(func.value) or not original.args:
-            return updated
+            return
+        if not self._is_loop(func.value) or not node.args:
+            return
         replacement = _LOOP_METHODS[func.attr.value]
-        self.report(original, f"{source(func)}() opens an IP socket -> {replacement}()")
-        loop = cst.Arg(updated.func.value)  # type: ignore[attr-defined]
-        return updated.with_changes(func=self.ctx.runtime_name(replacement), args=[loop, *updated.args])
+        self.report(node, f"{source_of(func)}() opens an IP socket -> {replacement}()", replacement=node.with_changes(
+            func=runtime_name(replacement), args=[cst.Arg(func.value), *node.args]))
 
     def _is_loop(self, node: cst.BaseExpression) -> bool:
         if isinstance(node, cst.Call):

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import UnsafeFix, port_address
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.addresses import AddressRule
+from vsockport.rules.api import Example
+from vsockport.rules.helpers import argument, called_name, method_name
 
 _HEADER = "import socket\nfrom vsock_runtime import {names}\n"
 
 
-class BindAddress(Rule):
+class BindAddress(AddressRule):
     """Turn `(host, port)` bind addresses into vsock `(CID, port)` addresses.
 
     ## What it does
@@ -44,6 +45,7 @@ class BindAddress(Rule):
     """
 
     fix_safety = "mixed"
+    bind = True
     code = "VS003"
     words = (b"bind", b"create_server", b"create_vsock_server")
     name = "bind-address"
@@ -81,31 +83,11 @@ class BindAddress(Rule):
         Example("import socket\nfrom vsock_runtime import VMADDR_CID_ANY\ns.bind((VMADDR_CID_ANY, 5000))\nw.bind('<Key>', cb)\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        index = self._address_index(original)
-        if index is None:
-            return updated
-        new_value, messages = port_address(self, original.args[index].value, updated.args[index].value, bind=True)
-        if new_value is None:
-            return updated
-        for message in messages:
-            self.report(original.args[index], message, unsafe=isinstance(message, UnsafeFix))
-        args = list(updated.args)
-        args[index] = args[index].with_changes(value=new_value)
-        return updated.with_changes(args=args)
-
-    def _address_index(self, call: cst.Call) -> int | None:
-        func = call.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "bind" and len(call.args) == 1:
-            return 0 if call.args[0].keyword is None and call.args[0].star == "" else None
-        if self.names.qualified(func) == "socket.create_server" or self.ctx.is_runtime_name(func):
-            if self.ctx.is_runtime_name(func) and not func_name_is(func, "create_vsock_server"):
-                return None
-            for index, arg in enumerate(call.args):
-                if (arg.keyword is None and index == 0 and arg.star == "") or (arg.keyword and arg.keyword.value == "address"):
-                    return index
+    def address_of(self, call: cst.Call) -> cst.Arg | None:
+        if method_name(call) == "bind":
+            return call.args[0] if len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star else None
+        qualified = self.names.qualified(call.func)
+        if qualified == "socket.create_server" or (self.names.is_runtime_name(call.func)
+                                                   and called_name(call.func) == "create_vsock_server"):
+            return argument(call, 0, "address")
         return None
-
-
-def func_name_is(func: cst.BaseExpression, name: str) -> bool:
-    return (isinstance(func, cst.Name) and func.value == name) or (isinstance(func, cst.Attribute) and func.attr.value == name)

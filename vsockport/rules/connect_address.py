@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import UnsafeFix, port_address
-from vsockport.rules.base import Example, Rule
-from vsockport.rules.bind_address import func_name_is
+from vsockport.rules.addresses import AddressRule
+from vsockport.rules.api import Example
+from vsockport.rules.helpers import argument, called_name, method_name, positional
 
 _HEADER = "import socket\nfrom vsock_runtime import {names}\n"
 
 
-class ConnectAddress(Rule):
+class ConnectAddress(AddressRule):
     """Turn `(host, port)` destinations into vsock `(CID, port)` addresses.
 
     ## What it does
@@ -71,33 +71,16 @@ class ConnectAddress(Rule):
         Example("import socket\ns.connect((2, 5000))\ndb = sqlite3.connect('x.db')\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        index = self._address_index(original)
-        if index is None:
-            return updated
-        new_value, messages = port_address(self, original.args[index].value, updated.args[index].value, bind=False)
-        if new_value is None:
-            return updated
-        for message in messages:
-            self.report(original.args[index], message, unsafe=isinstance(message, UnsafeFix))
-        args = list(updated.args)
-        args[index] = args[index].with_changes(value=new_value)
-        return updated.with_changes(args=args)
-
-    def _address_index(self, call: cst.Call) -> int | None:
-        func = call.func
-        positional = [a for a in call.args if a.keyword is None and a.star == ""]
-        if len(positional) != len(call.args):
-            positional = []
-        if isinstance(func, cst.Attribute) and func.attr.value in ("connect", "connect_ex") and len(positional) == 1:
-            return 0
-        if isinstance(func, cst.Attribute) and func.attr.value == "sendto" and len(positional) in (2, 3):
-            return len(positional) - 1
-        creates = self.names.qualified(func) == "socket.create_connection" or (
-            self.ctx.is_runtime_name(func) and func_name_is(func, "create_vsock_connection")
-        )
-        if creates:
-            for index, arg in enumerate(call.args):
-                if (arg.keyword is None and index == 0 and arg.star == "") or (arg.keyword and arg.keyword.value == "address"):
-                    return index
+    def address_of(self, call: cst.Call) -> cst.Arg | None:
+        args = positional(call)
+        if len(args) != len(call.args):
+            args = []
+        method = method_name(call)
+        if method in ("connect", "connect_ex") and len(args) == 1:
+            return args[0]
+        if method == "sendto" and len(args) in (2, 3):
+            return args[-1]
+        if self.names.qualified(call.func) == "socket.create_connection" or (
+                self.names.is_runtime_name(call.func) and called_name(call.func) == "create_vsock_connection"):
+            return argument(call, 0, "address")
         return None

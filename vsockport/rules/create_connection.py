@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule, runtime_name
+from vsockport.rules.helpers import source_of
 
 _REPLACEMENTS = {
     "socket.create_connection": "create_vsock_connection",
@@ -38,6 +39,7 @@ class CreateConnection(Rule):
 
     code = "VS005"
     name = "create-connection"
+    words = (b"create_connection", b"create_server")
     examples = (
         Example(
             "import socket\nconn = socket.create_connection(('localhost', 7000), timeout=5)\n",
@@ -54,10 +56,8 @@ class CreateConnection(Rule):
         Example("import asyncio\nasyncio.get_event_loop().create_server(factory, sock=s)\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        replacement = _REPLACEMENTS.get(self.names.qualified(original.func) or "")
-        if replacement is None:
-            return updated
-        shown = cst.Module([]).code_for_node(original.func)
-        self.report(original, f"{shown}() uses getaddrinfo and AF_INET -> {replacement}()")
-        return updated.with_changes(func=self.ctx.runtime_name(replacement))
+    def visit_Call(self, node: cst.Call) -> None:
+        replacement = _REPLACEMENTS.get(self.names.qualified(node.func) or "")
+        if replacement is not None:
+            self.report(node.func, f"{source_of(node.func)}() uses getaddrinfo and AF_INET -> {replacement}()",
+                        replacement=runtime_name(replacement))

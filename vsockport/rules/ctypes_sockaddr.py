@@ -3,8 +3,8 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.address_family import is_inet_family
-from vsockport.rules.addresses import LOOPBACK_HOSTS, literal_int, literal_string
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule, af_family, runtime_name
+from vsockport.rules.helpers import is_loopback, literal_int, literal_string
 
 _FIELD_RENAMES = {"sin_family": "svm_family", "sin_port": "svm_port", "sin_addr": "svm_cid", "sin_zero": "svm_zero"}
 _BYTE_ORDER_CALLS = ("socket.htons", "socket.ntohs", "socket.htonl", "socket.ntohl")
@@ -38,7 +38,9 @@ class CtypesSockaddr(Rule):
     - `.sin_family` -> `.svm_family` (and `AF_INET` assigned to it -> `afVMCI`);
     - `.sin_port = htons(p)` -> `.svm_port = p` and `ntohs(a.sin_port)` -> `a.svm_port`;
     - `.sin_addr` / `.sin_addr.s_addr` -> `.svm_cid`; `INADDR_ANY` (or `htonl(INADDR_ANY)`, `0`) becomes
-      `VMADDR_CID_ANY`, loopback values become `VMADDR_CID_LOCAL`; other addresses are reported.
+      `VMADDR_CID_ANY`, loopback values become `VMADDR_CID_LOCAL`; any other address is reported and
+      the assignment left as it is (a CID must be chosen there);
+    - other reads of the fields (`peer.sin_port`) use the `svm_` names.
 
     ## Why
     `struct sockaddr_vm` has a different layout: port and CID are 32-bit and in host byte order (no
@@ -70,66 +72,69 @@ class CtypesSockaddr(Rule):
             "import socket\nport = peer.svm_port\n",
             ("VS006",),
         ),
-        Example(
-            "import socket\npeer.sin_addr.s_addr = socket.inet_aton(host)\n",
-            "import socket\npeer.svm_cid = socket.inet_aton(host)\n",
-            ("VS006", "VS006"),
-        ),
+        Example("import socket\npeer.sin_addr.s_addr = some_address\n", None, ("VS006",)),
         Example("import ctypes\nclass sockaddr_un(ctypes.Structure):\n    pass\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call):
-        qualified = self.names.qualified(original.func)
-        if qualified in ("socket.ntohs", "socket.ntohl") and len(original.args) == 1 and self._is_field(original.args[0].value):
-            self.report(original, "ntohs() of a sockaddr_vm field: vsock ports are in host byte order")
-            return updated.args[0].value
-        changed = updated
-        if isinstance(original.func, cst.Name) and original.func.value == "sockaddr_in":
-            if any(a.keyword is None for a in original.args):
-                self.report(original, "positional sockaddr_in(...) arguments: sockaddr_vm's field order differs", fixable=False)
-                return updated
-            self.report(original, "sockaddr_in -> sockaddr_vm")
-            args = [self._renamed_keyword(a) for a in updated.args]
-            changed = changed.with_changes(func=self.ctx.runtime_name("sockaddr_vm"), args=args)
-        args = list(changed.args)
-        for index, arg in enumerate(original.args):
+    def __init__(self, names, options) -> None:
+        super().__init__(names, options)
+        self._handled: set[cst.CSTNode] = set()  # field nodes ported with the statement that holds them
+
+    def visit_Call(self, node: cst.Call) -> None:
+        qualified = self.names.qualified(node.func)
+        if qualified in ("socket.ntohs", "socket.ntohl") and len(node.args) == 1 and _is_field(node.args[0].value):
+            field = node.args[0].value
+            self._take(field)
+            self.report(node, f"{qualified.rpartition('.')[2]}() of a sockaddr_vm field: vsock ports are in host byte order",
+                        replacement=_renamed(field))
+            return
+        if isinstance(node.func, cst.Name) and node.func.value == "sockaddr_in":
+            if any(a.keyword is None for a in node.args):
+                self.report(node, "positional sockaddr_in(...) arguments: sockaddr_vm's field order differs")
+            else:
+                self.report(node, "sockaddr_in -> sockaddr_vm", replacement=node.with_changes(
+                    func=runtime_name("sockaddr_vm"), args=[_renamed_keyword(a) for a in node.args]))
+            return
+        for arg in node.args:
             if isinstance(arg.value, cst.Name) and arg.value.value == "sockaddr_in":
-                self.report(arg, "sockaddr_in -> sockaddr_vm")
-                args[index] = args[index].with_changes(value=self.ctx.runtime_name("sockaddr_vm"))
-        return changed.with_changes(args=args) if args != list(changed.args) else changed
+                self.report(arg.value, "sockaddr_in -> sockaddr_vm", replacement=runtime_name("sockaddr_vm"))
 
-    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute):
-        if original.attr.value == "s_addr" and isinstance(original.value, cst.Attribute) and original.value.attr.value == "sin_addr":
-            return updated.value  # the inner attribute, already renamed to svm_cid
-        new_name = _FIELD_RENAMES.get(original.attr.value)
-        if new_name is None:
-            return updated
-        return updated.with_changes(attr=cst.Name(new_name))
-
-    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
-        if len(original.targets) != 1 or not self._is_field(original.targets[0].target):
-            return updated
-        target = original.targets[0].target
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) != 1 or not _is_field(node.targets[0].target):
+            return
+        target = node.targets[0].target
+        self._take(target)
         field = target.attr.value if target.attr.value != "s_addr" else "sin_addr"
-        value = original.value
-        if field == "sin_family" and is_inet_family(self, value):
-            self.report(original, "sin_family = AF_INET -> svm_family = afVMCI")
-            return updated.with_changes(value=self.ctx.af_family())
-        if field == "sin_port":
-            self.report(original, "sin_port -> svm_port, in host byte order")
+        value = node.value
+        if field == "sin_family" and is_inet_family(self.names, value):
+            self.report(node, "sin_family = AF_INET -> svm_family = afVMCI",
+                        replacement=_assigned(node, _renamed(target), af_family()))
+        elif field == "sin_port":
             if isinstance(value, cst.Call) and self.names.qualified(value.func) in _BYTE_ORDER_CALLS and len(value.args) == 1:
-                return updated.with_changes(value=updated.value.args[0].value)
-            return updated
-        if field == "sin_addr":
+                value = value.args[0].value
+            self.report(node, "sin_port -> svm_port, in host byte order", replacement=_assigned(node, _renamed(target), value))
+        elif field == "sin_addr":
             cid = self._cid_for(value)
             if cid is None:
-                self.report(original, "sin_addr -> svm_cid: the assigned address is not a CID; set a CID here", fixable=False)
-                self.report(original, "sin_addr -> svm_cid")
-                return updated
-            self.report(original, f"sin_addr -> svm_cid = {cid}")
-            return updated.with_changes(value=self.ctx.runtime_name(cid))
-        self.report(original, f"{field} -> {_FIELD_RENAMES[field]}")
-        return updated
+                self.report(node, "sin_addr -> svm_cid: the assigned address is not a CID; set a CID here")
+            else:
+                self.report(node, f"sin_addr -> svm_cid = {cid}",
+                            replacement=_assigned(node, _renamed(target), runtime_name(cid)))
+        else:
+            self.report(node, f"{field} -> {_FIELD_RENAMES[field]}", replacement=_assigned(node, _renamed(target), value))
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node in self._handled or not _is_field(node):
+            return
+        self._take(node)
+        new = _renamed(node)
+        self.report(node, f"{node.attr.value} -> {new.attr.value}", replacement=new)
+
+    def _take(self, field: cst.Attribute) -> None:
+        """`field` is ported by the node being visited (`a.sin_addr.s_addr` is one field: `a.svm_cid`)."""
+        self._handled.add(field)
+        if field.attr.value == "s_addr":
+            self._handled.add(field.value)
 
     def _cid_for(self, value: cst.BaseExpression) -> str | None:
         if isinstance(value, cst.Call) and self.names.qualified(value.func) in _BYTE_ORDER_CALLS + ("socket.inet_aton",) and len(value.args) == 1:
@@ -138,20 +143,31 @@ class CtypesSockaddr(Rule):
         text = literal_string(value)
         if qualified == "socket.INADDR_ANY" or literal_int(value) == 0 or text in ("0.0.0.0", ""):
             return "VMADDR_CID_ANY"
-        if qualified == "socket.INADDR_LOOPBACK" or (text is not None and (text in LOOPBACK_HOSTS or text.startswith("127."))):
+        if qualified == "socket.INADDR_LOOPBACK" or (text is not None and is_loopback(text)):
             return "VMADDR_CID_LOCAL"
         return None
 
-    @staticmethod
-    def _is_field(node: cst.BaseExpression) -> bool:
-        if not isinstance(node, cst.Attribute):
-            return False
-        if node.attr.value == "s_addr":
-            return isinstance(node.value, cst.Attribute) and node.value.attr.value == "sin_addr"
-        return node.attr.value in _FIELD_RENAMES
 
-    @staticmethod
-    def _renamed_keyword(arg: cst.Arg) -> cst.Arg:
-        if arg.keyword is not None and arg.keyword.value in _FIELD_RENAMES:
-            return arg.with_changes(keyword=cst.Name(_FIELD_RENAMES[arg.keyword.value]))
-        return arg
+def _is_field(node: cst.BaseExpression) -> bool:
+    if not isinstance(node, cst.Attribute):
+        return False
+    if node.attr.value == "s_addr":
+        return isinstance(node.value, cst.Attribute) and node.value.attr.value == "sin_addr"
+    return node.attr.value in _FIELD_RENAMES
+
+
+def _renamed(field: cst.Attribute) -> cst.Attribute:
+    """`a.sin_port` -> `a.svm_port`; `a.sin_addr.s_addr` -> `a.svm_cid`."""
+    if field.attr.value == "s_addr":
+        field = field.value  # type: ignore[assignment]
+    return field.with_changes(attr=cst.Name(_FIELD_RENAMES[field.attr.value]))
+
+
+def _assigned(assign: cst.Assign, target: cst.BaseAssignTargetExpression, value: cst.BaseExpression) -> cst.Assign:
+    return assign.with_changes(targets=[assign.targets[0].with_changes(target=target)], value=value)
+
+
+def _renamed_keyword(arg: cst.Arg) -> cst.Arg:
+    if arg.keyword is not None and arg.keyword.value in _FIELD_RENAMES:
+        return arg.with_changes(keyword=cst.Name(_FIELD_RENAMES[arg.keyword.value]))
+    return arg

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import source
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule
+from vsockport.rules.helpers import source_of
 
 _SOCKET_CLASSES = ("socket.socket", "socket.SocketType")
 
@@ -55,8 +55,8 @@ class Datagram(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "create_datagram_endpoint":
-            self.report(node, f"{source(func)}() opens an IP datagram endpoint: not ported; use SOCK_STREAM "
-                              "over vsock, or vsock datagrams on VMware only", fixable=False)
+            self.report(node, f"{source_of(func)}() opens an IP datagram endpoint: not ported; use SOCK_STREAM "
+                              "over vsock, or vsock datagrams on VMware only")
             return
         if self.names.qualified(func) not in _SOCKET_CLASSES:
             return
@@ -72,4 +72,4 @@ class Datagram(Rule):
         if family is not None and self.names.qualified(family) in ("socket.AF_UNIX", "socket.AF_NETLINK", "socket.AF_PACKET"):
             return
         self.report(node, "SOCK_DGRAM socket: vsock datagrams exist only on VMware's VMCI transport; on virtio "
-                          "(KVM, Firecracker, Nitro) and Hyper-V socket() fails with ENODEV", fixable=False)
+                          "(KVM, Firecracker, Nitro) and Hyper-V socket() fails with ENODEV")

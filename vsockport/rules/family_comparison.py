@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.address_family import is_inet_family
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule
 
 
 class FamilyComparison(Rule):
@@ -39,15 +39,10 @@ class FamilyComparison(Rule):
         Example("import socket\nif s.family == socket.AF_UNIX:\n    pass\n"),
     )
 
-    def leave_Comparison(self, original: cst.Comparison, updated: cst.Comparison) -> cst.Comparison:
-        operands = [original.left, *(target.comparator for target in original.comparisons)]
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        operands = [node.left, *(target.comparator for target in node.comparisons)]
         for operand in operands:
             candidates = [e.value for e in operand.elements] if isinstance(operand, (cst.Tuple, cst.List, cst.Set)) else [operand]
-            if any(is_inet_family(self, c) for c in candidates):
-                self.report(
-                    original,
-                    "comparison with AF_INET/AF_INET6: ported sockets have family afVMCI; review this check",
-                    fixable=False,
-                )
+            if any(is_inet_family(self.names, c) for c in candidates):
+                self.report(node, "comparison with AF_INET/AF_INET6: ported sockets have family afVMCI; review this check")
                 break
-        return updated

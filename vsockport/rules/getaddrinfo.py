@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule, runtime_name
 
 
 class GetAddrInfo(Rule):
@@ -56,8 +56,7 @@ class GetAddrInfo(Rule):
         Example("import asyncio\nasync def f(loop):\n    await loop.getaddrinfo('a', 1)\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        if self.names.qualified(original.func) != "socket.getaddrinfo":
-            return updated
-        self.report(original, "socket.getaddrinfo() has no vsock entries -> vsock_getaddrinfo()")
-        return updated.with_changes(func=self.ctx.runtime_name("vsock_getaddrinfo"))
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.names.qualified(node.func) == "socket.getaddrinfo":
+            self.report(node.func, "socket.getaddrinfo() has no vsock entries -> vsock_getaddrinfo()",
+                        replacement=runtime_name("vsock_getaddrinfo"))

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import source
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule
+from vsockport.rules.helpers import source_of
 
 _IP_FUNCTIONS = {
     "socket.inet_aton", "socket.inet_ntoa", "socket.inet_pton", "socket.inet_ntop",
@@ -73,20 +73,17 @@ class IpAddressUse(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.names.qualified(node.func) or ""
         if qualified in _IP_FUNCTIONS:
-            self.report(node, f"{source(node.func)}() treats an address as IP: vsock addresses are (CID, port) integers",
-                        fixable=False)
+            self.report(node, f"{source_of(node.func)}() treats an address as IP: vsock addresses are (CID, port) integers")
         elif qualified in _IPADDRESS_FUNCTIONS and node.args and _peer_host(node.args[0].value):
-            self.report(node, f"{source(node.func)}() of a socket address: on vsock the host is an integer CID",
-                        fixable=False)
+            self.report(node, f"{source_of(node.func)}() of a socket address: on vsock the host is an integer CID")
         elif (
             isinstance(node.func, cst.Attribute)
             and node.func.attr.value in _STRING_METHODS
             and _peer_host(node.func.value)
         ):
             self.report(node, f"string method .{node.func.attr.value}() on a socket address host: on vsock it is "
-                              "an integer CID", fixable=False)
+                              "an integer CID")
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if isinstance(node.operator, cst.Add) and (_peer_host(node.left) or _peer_host(node.right)):
-            self.report(node, "string concatenation with a socket address host: on vsock it is an integer CID",
-                        fixable=False)
+            self.report(node, "string concatenation with a socket address host: on vsock it is an integer CID")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import LOOPBACK_HOSTS, literal_string
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule
+from vsockport.rules.helpers import called_name, is_loopback, literal_string, walk
 
 _LISTENING = ("bind", "create_server")
 _CONNECTING = ("connect", "connect_ex", "create_connection")
@@ -66,66 +66,38 @@ class LocalPair(Rule):
         ),
     )
 
-    def __init__(self, ctx) -> None:
-        super().__init__(ctx)
-        self._kept: set[int] = set()
-        self._depth = 0
+    whole_function_words = (tuple(w.encode() for w in _LISTENING), tuple(w.encode() for w in _CONNECTING))
 
-    keeps_types = (cst.FunctionDef,)
-    keeps_words = (tuple(w.encode() for w in _LISTENING), tuple(w.encode() for w in _CONNECTING))
-
-    def keeps(self, node: cst.CSTNode) -> bool:
-        return id(node) in self._kept
+    def __init__(self, names, options) -> None:
+        super().__init__(names, options)
+        self._depth = 0  # function nesting, within this walk
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         # The outermost function's scan covers its nested functions: one that is not kept holds no
-        # nested function that could be, and a kept one is not entered. So each node is scanned once.
+        # nested function that could be, and a kept one is left whole. So each node is scanned once.
         self._depth += 1
         if self._depth > 1:
             return
         listens = connects = False
-        calls = _SocketCalls()
-        node.visit(calls)
-        for method, call in calls.found:
-            if not self._loopback_address(call):
+        for call in walk(node):
+            method = called_name(call.func) if isinstance(call, cst.Call) else None
+            if method not in _LISTENING and method not in _CONNECTING or not self._loopback_address(call):
                 continue
             listens = listens or method in _LISTENING
             connects = connects or method in _CONNECTING
         if listens and connects:
-            self._kept.add(id(node))
             self.report(
                 node.name,
                 f"{node.name.value}() connects to a loopback socket it made itself: kept on TCP/IP "
                 "(both ends are in this program; vsock would need the vsock_loopback transport)",
-                note=True,
+                keep=node,
             )
 
-    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._depth -= 1
-        return updated
 
     def _loopback_address(self, call: cst.Call) -> bool:
         if not call.args or not isinstance(call.args[0].value, cst.Tuple) or not call.args[0].value.elements:
             return False
         host = literal_string(self.names.constant(call.args[0].value.elements[0].value))
-        return host is not None and (host.lower() in LOOPBACK_HOSTS or host.startswith("127."))
-
-
-class _SocketCalls(cst.CSTVisitor):
-    """Calls of listening or connecting methods, in source order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, cst.Call]] = []
-
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        pass  # no attribute hooks here: skip libcst's per-child method lookups
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        pass
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        method = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else None
-        if method in _LISTENING or method in _CONNECTING:
-            self.found.append((method, node))
+        return host is not None and is_loopback(host)

@@ -1,18 +1,41 @@
-"""What a name means in one module: import aliases and module-level constants, computed once per module
-and shared by every rule (not scope-aware on purpose: imports and constants are module-wide in the
-programs vsockport ports, and one flat table keeps the pass cheap)."""
+"""What a name means in one module: the names its imports bind and its module-level constants.
+
+Built once per module from Python's own `ast`, in one walk, and shared by every rule. Imports count
+wherever they are: at the top, under `try`/`except ImportError`, under `if sys.version_info ...`, or
+inside functions. A name bound more than once (`try: import socketserver / except ImportError: import
+SocketServer as socketserver`) keeps every meaning: Python 2 module names are read as their Python 3
+successors, and a standard-library meaning is preferred over a third-party one (`gevent.socket` or
+`socket`: the rules port `socket`). The table is flat, not scope-aware, on purpose: imports and
+constants are module-wide in the programs vsockport ports, and one table keeps the pass cheap.
+"""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import sys
 from functools import lru_cache
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import libcst as cst
 
-# Modules whose star-imports we expand; anything else star-imported is unknown to us.
+# Modules whose star-imports are expanded; anything else star-imported is unknown to us.
 _STAR_EXPANDABLE = ("socket", "ctypes", "socketserver")
+
+# Python 2 names of modules the rules know, read as their Python 3 successors.
+PY2_MODULES = {
+    "SocketServer": "socketserver",
+    "BaseHTTPServer": "http.server",
+    "SimpleHTTPServer": "http.server",
+    "CGIHTTPServer": "http.server",
+    "httplib": "http.client",
+    "xmlrpclib": "xmlrpc.client",
+    "SimpleXMLRPCServer": "xmlrpc.server",
+    "DocXMLRPCServer": "xmlrpc.server",
+    "urllib2": "urllib.request",
+}
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"socket", "socketserver", "http", "xmlrpc",
+                                                                  "asyncio", "ctypes", "ssl", "wsgiref", "urllib"}
 
 
 @lru_cache(maxsize=None)
@@ -37,114 +60,84 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     return ".".join(reversed(parts))
 
 
-class ModuleNames(cst.CSTVisitor):
-    """Import table (local name -> qualified name) and single-assignment module constants."""
+def _modern(qualified: str) -> str:
+    head, dot, rest = qualified.partition(".")
+    return PY2_MODULES[head] + dot + rest if head in PY2_MODULES else qualified
 
-    def __init__(self, module: cst.Module) -> None:
-        super().__init__()
-        self.aliases: dict[str, str] = {}
-        self.star_modules: list[str] = []
-        self.constants: dict[str, cst.BaseExpression] = {}
-        self._assign_counts: dict[str, int] = {}
-        self._depth = 0
-        module.visit(self)
-        self.constants = {k: v for k, v in self.constants.items() if self._assign_counts.get(k) == 1}
+
+class ModuleNames:
+    """Import table (local name -> qualified names) and single-assignment module constants."""
+
+    def __init__(self, bindings: dict[str, tuple[str, ...]], star_modules: tuple[str, ...],
+                 constant_values: dict[str, ast.expr], expression_at: Callable[[ast.expr], cst.BaseExpression],
+                 runtime_module: str = "vsock_runtime") -> None:
+        self.bindings = bindings
+        self.aliases = {name: _preferred(meanings) for name, meanings in bindings.items()}
+        self.star_modules = star_modules
+        self.constant_values = constant_values
+        self._expression_at = expression_at
+        self._constants: dict[str, cst.BaseExpression] = {}
+        self.runtime_module = runtime_module.rpartition(".")[2]
 
     @classmethod
-    def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression]) -> "ModuleNames":
-        """The same table built from Python's own (much faster) `ast`, for focused porting.
-
-        Constant values are turned into libcst nodes by `expression_at` only when a rule asks for them.
-        """
-        names = cls.__new__(cls)
-        names.aliases, names.star_modules, names._assign_counts = {}, [], {}
+    def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression],
+                 runtime_module: str = "vsock_runtime") -> "ModuleNames":
+        """The table of `tree`. Constant values become libcst nodes through `expression_at`, and
+        only when a rule asks for one."""
+        bindings: dict[str, list[str]] = {}
+        stars: list[str] = []
         values: dict[str, ast.expr] = {}
+        assignments: dict[str, int] = {}
+
+        def bind(local: str, qualified: str) -> None:
+            meanings = bindings.setdefault(local, [])
+            if _modern(qualified) not in meanings:
+                meanings.append(_modern(qualified))
+
         for stmt, depth in _statements(tree.body, 0):
             if isinstance(stmt, ast.Import):
                 for alias in stmt.names:
                     if alias.asname is not None:
-                        names.aliases[alias.asname] = alias.name
+                        bind(alias.asname, alias.name)
                     else:
                         top = alias.name.split(".")[0]
-                        names.aliases.setdefault(top, top)
+                        bind(top, top)
             elif isinstance(stmt, ast.ImportFrom):
                 module = "." * stmt.level + (stmt.module or "")
                 if stmt.names[0].name == "*":
-                    names.star_modules.append(module)
+                    stars.append(_modern(module))
                     continue
                 for alias in stmt.names:
-                    names.aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+                    bind(alias.asname or alias.name, f"{module}.{alias.name}")
             elif isinstance(stmt, ast.Assign):
                 for target in stmt.targets:
                     if isinstance(target, ast.Name):
-                        names._assign_counts[target.id] = names._assign_counts.get(target.id, 0) + 1
+                        assignments[target.id] = assignments.get(target.id, 0) + 1
                         if depth == 0 and len(stmt.targets) == 1:
                             values[target.id] = stmt.value
-            elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):
-                names._assign_counts[stmt.target.id] = 2
-        names.constant_values = {k: v for k, v in values.items() if names._assign_counts.get(k) == 1}
-        names.constants = _LazyConstants(names.constant_values, expression_at)
-        return names
+            elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) and isinstance(stmt.target, ast.Name):
+                assignments[stmt.target.id] = 2  # never a constant
+        constants = {k: v for k, v in values.items() if assignments.get(k) == 1}
+        return cls({k: tuple(v) for k, v in bindings.items()}, tuple(stars), constants, expression_at, runtime_module)
 
-    # -- collection -------------------------------------------------------------------------------
-    def visit_Import(self, node: cst.Import) -> bool:
-        for alias in node.names:
-            full = dotted_name(alias.name)
-            if full is None:
-                continue
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.aliases[alias.asname.name.value] = full
-            else:
-                top = full.split(".")[0]
-                self.aliases.setdefault(top, top)
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        module = "." * len(node.relative) + ((dotted_name(node.module) or "") if node.module else "")
-        if isinstance(node.names, cst.ImportStar):
-            self.star_modules.append(module)
-            return False
-        for alias in node.names:
-            if not isinstance(alias.name, cst.Name):
-                continue
-            local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else alias.name.value
-            self.aliases[local] = f"{module}.{alias.name.value}"
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._depth += 1
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._depth -= 1
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._depth += 1
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self._depth -= 1
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            if isinstance(target.target, cst.Name):
-                name = target.target.value
-                self._assign_counts[name] = self._assign_counts.get(name, 0) + 1
-                if self._depth == 0 and len(node.targets) == 1:
-                    self.constants[name] = node.value
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        if isinstance(node.target, cst.Name):
-            self._assign_counts[node.target.value] = 2  # never a constant
+    def with_runtime_names(self, names: Iterable[str], runtime_import: str) -> "ModuleNames":
+        """This table as it will be once `from <runtime_import> import <names>` is added: what later
+        fix passes see, so that code a fix produced is known to be ported already."""
+        bindings = dict(self.bindings)
+        for name in names:
+            bindings[name] = (f"{runtime_import}.{name}",)
+        return ModuleNames(bindings, self.star_modules, self.constant_values, self._expression_at, self.runtime_module)
 
     # -- queries ----------------------------------------------------------------------------------
     def qualified(self, node: cst.BaseExpression) -> str | None:
         """`s.AF_INET` -> `socket.AF_INET` under `import socket as s`; None when unknown."""
         dotted = dotted_name(node)
-        if dotted is None:
-            return None
+        return self.qualified_dotted(dotted) if dotted is not None else None
+
+    def qualified_dotted(self, dotted: str) -> str | None:
         head, _, rest = dotted.partition(".")
-        if head in self.aliases:
-            base = self.aliases[head]
-        else:
+        base = self.aliases.get(head)
+        if base is None:
             base = next((f"{m}.{head}" for m in self.star_modules if m in _STAR_EXPANDABLE and head in _public_names(m)), None)
             if base is None:
                 return None
@@ -155,13 +148,29 @@ class ModuleNames(cst.CSTVisitor):
 
     def constant(self, node: cst.BaseExpression) -> cst.BaseExpression:
         """The literal a module-level constant name stands for, else the node itself."""
-        if isinstance(node, cst.Name) and node.value in self.constants:
-            return self.constants[node.value]
+        if isinstance(node, cst.Name) and node.value in self.constant_values:
+            value = self._constants.get(node.value)
+            if value is None:
+                value = self._constants[node.value] = self._expression_at(self.constant_values[node.value])
+            return value
         return node
+
+    def is_runtime_name(self, node: cst.BaseExpression) -> bool:
+        """A name that comes from the vsock runtime (so a second run leaves it alone)."""
+        qualified = self.qualified(node)
+        if qualified is None:
+            return isinstance(node, cst.Name) and node.value == "afVMCI"
+        module = qualified.rpartition(".")[0]
+        return module.rpartition(".")[2] == self.runtime_module
+
+
+def _preferred(meanings: tuple[str, ...] | list[str]) -> str:
+    """Of several meanings of one name, a standard-library one (that is what the rules know)."""
+    return next((m for m in meanings if m.lstrip(".").split(".")[0] in _STDLIB and not m.startswith(".")), meanings[0])
 
 
 def _statements(body: list[ast.stmt], depth: int) -> Iterator[tuple[ast.stmt, int]]:
-    """Every statement in source order with its function/class nesting depth (as ModuleNames counts it)."""
+    """Every statement in source order with its function/class nesting depth."""
     for stmt in body:
         yield stmt, depth
         inner = depth + isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
@@ -171,19 +180,3 @@ def _statements(body: list[ast.stmt], depth: int) -> Iterator[tuple[ast.stmt, in
             yield from _statements(handler.body, inner)
         for case in getattr(stmt, "cases", None) or []:
             yield from _statements(case.body, inner)
-
-
-class _LazyConstants(dict):
-    """name -> libcst expression, converted from the ast value on first use."""
-
-    def __init__(self, values: dict[str, ast.expr], convert: Callable[[ast.expr], cst.BaseExpression]) -> None:
-        super().__init__()
-        self._values, self._convert = values, convert
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._values
-
-    def __getitem__(self, name: str) -> cst.BaseExpression:
-        if not dict.__contains__(self, name):
-            dict.__setitem__(self, name, self._convert(self._values[name]))
-        return dict.__getitem__(self, name)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule
 
 
 class SocketModuleValue(Rule):
@@ -51,11 +51,10 @@ class SocketModuleValue(Rule):
         Example("import socket\nimport unittest.mock\nwith unittest.mock.patch.object(socket, 'getaddrinfo'):\n    pass\n"),
     )
 
-    def leave_Param(self, original: cst.Param, updated: cst.Param) -> cst.Param:
-        if original.default is not None and self._is_socket_module(original.default):
-            self.report(original.default, f"the socket module as the default of {original.name.value}: "
-                        "calls made through it are invisible to vsockport; port them by hand", fixable=False)
-        return updated
+    def visit_Param(self, node: cst.Param) -> None:
+        if node.default is not None and self._is_socket_module(node.default):
+            self.report(node.default, f"the socket module as the default of {node.name.value}: "
+                        "calls made through it are invisible to vsockport; port them by hand")
 
     def _is_socket_module(self, node: cst.BaseExpression) -> bool:
         return isinstance(node, (cst.Name, cst.Attribute)) and self.names.qualified(node) == "socket"

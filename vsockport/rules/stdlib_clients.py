@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import source
-from vsockport.rules.base import Example
+from vsockport.rules.api import Example, runtime_name
 from vsockport.rules.class_references import ClassReferenceRule
+from vsockport.rules.helpers import source_of
 
 CLIENT_CLASSES = {
     name: "connects over TCP/IP"
@@ -94,14 +94,12 @@ class StdlibClients(ClassReferenceRule):
         Example("import http.client\nok = isinstance(conn, (http.client.HTTPConnection, http.client.HTTPSConnection))\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.BaseExpression) -> cst.BaseExpression:
-        if not isinstance(updated, cst.Call):
-            return updated
-        qualified = self.names.qualified(original.func) or ""
+    def visit_Call(self, node: cst.Call) -> None:
+        qualified = self.names.qualified(node.func) or ""
         if qualified == "urllib.request.urlopen":
-            self.report(original, f"{source(original.func)}() connects over TCP/IP -> vsock_urlopen()")
-            return updated.with_changes(func=self.ctx.runtime_name("vsock_urlopen"))
-        if qualified in UNPORTED_CLIENTS:
-            self.report(original, f"{source(original.func)}() stays on TCP/IP: {UNPORTED_CLIENTS[qualified]}", fixable=False)
-            return updated
-        return super().leave_Call(original, updated)
+            self.report(node.func, f"{source_of(node.func)}() connects over TCP/IP -> vsock_urlopen()",
+                        replacement=runtime_name("vsock_urlopen"))
+        elif qualified in UNPORTED_CLIENTS:
+            self.report(node, f"{source_of(node.func)}() stays on TCP/IP: {UNPORTED_CLIENTS[qualified]}")
+        else:
+            super().visit_Call(node)

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import source
-from vsockport.rules.base import Example
+from vsockport.rules.api import Example, runtime_name
 from vsockport.rules.class_references import ClassReferenceRule
+from vsockport.rules.helpers import source_of
 
 _WHY = "serves TCP/IP"
 SERVER_CLASSES = {
@@ -97,10 +97,9 @@ class StdlibServers(ClassReferenceRule):
         Example("import socketserver\nclass S(socketserver.UnixStreamServer):\n    pass\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.BaseExpression) -> cst.BaseExpression:
-        if not isinstance(updated, cst.Call):
-            return updated
-        if self.names.qualified(original.func) == "wsgiref.simple_server.make_server":
-            self.report(original, f"{source(original.func)}() serves TCP/IP -> vsock_make_server()")
-            return updated.with_changes(func=self.ctx.runtime_name("vsock_make_server"))
-        return super().leave_Call(original, updated)
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.names.qualified(node.func) == "wsgiref.simple_server.make_server":
+            self.report(node.func, f"{source_of(node.func)}() serves TCP/IP -> vsock_make_server()",
+                        replacement=runtime_name("vsock_make_server"))
+            return
+        super().visit_Call(node)

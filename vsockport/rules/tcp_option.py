@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.addresses import source
-from vsockport.rules.base import Example, Rule
+from vsockport.rules.api import Example, Rule, runtime_name
+from vsockport.rules.helpers import source_of
 
 # Levels whose options do not exist on vsock, and single options that fail at other levels.
 _TCP_LEVELS = ("socket.IPPROTO_TCP", "socket.SOL_TCP")
@@ -80,35 +80,30 @@ class TcpOption(Rule):
         Example("import socket\ns.setsockopt(1, 2, 1)\n"),
     )
 
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
-        func = original.func
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
         if not (isinstance(func, cst.Attribute) and func.attr.value == "setsockopt"):
-            return updated
-        if any(arg.keyword is not None or arg.star == "**" for arg in original.args):
-            return updated
+            return
+        if any(arg.keyword is not None or arg.star == "**" for arg in node.args):
+            return
         unknown = "may not exist on vsock -> setsockopt_or_skip() skips such options on vsock sockets"
-        if any(arg.star == "*" for arg in original.args):
+        if any(arg.star == "*" for arg in node.args):
             message = f"options applied from data {unknown}"
-        elif len(original.args) >= 3:
-            level, option = original.args[0].value, original.args[1].value
+        elif len(node.args) >= 3:
+            level, option = node.args[0].value, node.args[1].value
             level_name, option_name = self.names.qualified(level), self.names.qualified(option)
             if level_name in _TCP_LEVELS or option_name in _MISSING_OPTIONS or _is_tcp_level_number(level):
-                shown = option_name.rpartition(".")[2] if option_name else f"the TCP-level option {source(option)}"
+                shown = option_name.rpartition(".")[2] if option_name else f"the TCP-level option {source_of(option)}"
                 message = f"{shown} does not exist on vsock -> setsockopt_or_skip() skips it on vsock sockets"
             elif level_name is None and not isinstance(level, cst.Integer):
-                message = f"options at level {source(level)}, not known here, {unknown}"
+                message = f"options at level {source_of(level)}, not known here, {unknown}"
             else:
-                return updated  # a level and option vsock has (SOL_SOCKET, SO_RCVBUF, ...)
+                return  # a level and option vsock has (SOL_SOCKET, SO_RCVBUF, ...)
         else:
-            return updated  # not a socket's setsockopt (zmq's takes two arguments)
-        self.report(original, message)
-        receiver = cst.Arg(updated.func.value)  # type: ignore[attr-defined]
-        return cst.Call(
-            func=self.ctx.runtime_name("setsockopt_or_skip"),
-            args=[receiver, *updated.args],
-            lpar=updated.lpar,
-            rpar=updated.rpar,
-        )
+            return  # not a socket's setsockopt (zmq's takes two arguments)
+        replacement = cst.Call(func=runtime_name("setsockopt_or_skip"), args=[cst.Arg(func.value), *node.args],
+                               lpar=node.lpar, rpar=node.rpar)
+        self.report(node, message, replacement=replacement)
 
 
 def _is_tcp_level_number(level: cst.BaseExpression) -> bool:

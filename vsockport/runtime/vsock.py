@@ -138,7 +138,7 @@ else:
 
 _GLOBAL_DEFAULT_TIMEOUT = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT", object())
 _WILDCARD_HOSTS = frozenset(["", "0.0.0.0", "::", "*", "<any>", "<broadcast>"])
-_LOOPBACK_HOSTS = frozenset(["localhost", "localhost.localdomain", "ip6-localhost", "127.0.0.1", "::1"])
+_LOOPBACK_HOSTS = frozenset(["localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "127.0.0.1", "::1"])
 
 
 if _PLATFORM == "bsd":

@@ -1,5 +1,6 @@
-"""Focused porting (libcst sees only the statements rules could touch) must give exactly what porting
-the whole module gives: same bytes, same findings, same encoding, same runtime use."""
+"""The pipeline: focused porting (libcst sees only the statements rules could touch) and porting the
+whole module as one region are the same code path, so they must give the same bytes, findings,
+encoding and runtime use; and the splice, the fix loop and fidelity checks hold."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vsockport import focus
-from vsockport.engine import port_source
+from vsockport import pipeline
+from vsockport.pipeline import port_source, regions_of
+from vsockport.source import code_only
 from vsockport.rules import ALL_RULES, PortOptions
 
 ROOT = Path(__file__).parent
@@ -98,17 +100,17 @@ def test_shapes(name):
 def test_latin1_with_coding_cookie():
     data = "# -*- coding: latin-1 -*-\nimport socket\nNAME = 'caf\xe9'\ns = socket.socket()\n".encode("latin-1")
     assert_same(data)
-    assert port_source(data, PortOptions())[0].decode("latin-1").count("\xe9") == 1
+    assert port_source(data, PortOptions()).new.decode("latin-1").count("\xe9") == 1
 
 
 def test_cases_do_change_something():
     """The shapes above must exercise the splice, not pass because nothing was ported."""
-    changed = [name for name, text in CASES.items() if port_source(text.encode(), PortOptions(unsafe_fixes=True))[0]]
+    changed = [name for name, text in CASES.items() if port_source(text.encode(), PortOptions(unsafe_fixes=True)).new]
     assert len(changed) >= len(CASES) - 2  # word_only_in_strings and class_header_relevant's handle() aside
 
 
 def regions(text: str) -> list[tuple[int, int, bool]]:
-    return focus.regions_of(text.encode(), ALL_RULES)
+    return [(r.start, r.end, bool(r.prefix)) for r in regions_of(text.encode(), ALL_RULES)]
 
 
 def test_only_relevant_methods_reach_libcst():
@@ -129,7 +131,7 @@ def test_a_class_header_reaches_libcst_without_its_members():
     members that need porting get regions of their own, and the rest of a big class stays out."""
     text = CASES["class_header_alone"]
     assert regions(text) == [(1, 1, False), (4, 9, False), (16, 16, True)]
-    new = port_source(text.encode(), PortOptions())[0].decode()
+    new = port_source(text.encode(), PortOptions()).new.decode()
     assert "    vsock_server_class(socketserver.TCPServer),\n):  # serves\n\n    # the body\n    '''Docstring.'''" in new
     assert "pass" not in new
 
@@ -147,29 +149,38 @@ def test_standins_make_their_users_relevant():
     assert (7, 7, True) in regions(CASES["constant_standing_in"])
 
 
-def test_lone_carriage_returns_are_refused_not_rewritten():
-    data = b"import socket\rs = socket.socket()\r"  # lone CRs: ast and libcst would count lines apart
-    with pytest.raises(focus.Unfocusable):
-        focus.port_focused(data, PortOptions(), ALL_RULES)
-    # ...and whole-module porting refuses it too: libcst rewrites old-Mac line ends.
-    with pytest.raises(focus.Unfaithful):
-        port_source(data, PortOptions())
-
-
-def test_statement_libcst_cannot_reproduce_is_an_error_not_a_silent_change():
-    """libcst drops the space in `except E :`; a file it would alter beyond the rules is left alone."""
-    data = b"import socket\ntry:\n    s = socket.socket()\nexcept OSError :\n    pass\n"
+def test_lone_carriage_returns_are_kept():
+    """Old-Mac line ends: lines are counted as ast and libcst count them, and only the ported
+    expressions change, so every other byte stays."""
+    data = b"import socket\rs = socket.socket()\r\nt = 1\r"
     for focused in (True, False):
-        with pytest.raises(focus.Unfaithful, match="reformat line 4"):
-            port_source(data, PortOptions(), focused=focused)
-    untouched = b"import socket\ns = socket.socket()\ntry:\n    pass\nexcept OSError :\n    pass\n"
-    new = port_source(untouched, PortOptions())[0]  # the odd statement is not ported, so not touched
-    assert new is not None and new.endswith(b"except OSError :\n    pass\n")
+        new = port_source(data, PortOptions(), focused=focused).new
+        assert new == (b"import socket\rfrom vsock_runtime import VMCISock_GetAFValue\rafVMCI = VMCISock_GetAFValue()\r"
+                       b"s = socket.socket(afVMCI)\r\nt = 1\r")
+
+
+def test_what_libcst_would_reformat_elsewhere_stays_as_written():
+    """libcst prints `except E :` as `except E:`. Edits replace only the ported nodes' own text, so the
+    odd spacing survives, before or after the edit, focused or whole."""
+    for data in (b"import socket\ntry:\n    s = socket.socket()\nexcept OSError :\n    pass\n",
+                 b"import socket\ntry:\n    pass\nexcept OSError :\n    s = socket.socket()\n"):
+        for focused in (True, False):
+            new = port_source(data, PortOptions(), focused=focused).new
+            assert b"except OSError :\n" in new and b"socket.socket(afVMCI)" in new
+
+
+def test_an_edit_libcst_cannot_place_is_refused():
+    """Where libcst's text and the file cannot be lined up (different line counts), offsets are
+    unknown (-1), and a fix there is refused as unfaithful instead of landing in the wrong place."""
+    moved = pipeline._OffsetMap("a = f(x)\n", "a = f(x)\n\n")
+    assert moved(4) == -1
+    shifted = pipeline._OffsetMap("try:\n    pass\nexcept E:\n    f(x)\n", "try:\n    pass\nexcept E :\n    f(x)\n")
+    assert shifted(len("try:\n    pass\nexcept E:\n    ")) == len("try:\n    pass\nexcept E :\n    ")
 
 
 def test_blanking_strings_and_comments():
     source = b"a = '''x # y''' + \"it's\" + r'\\'' # socket\nb = \"\"\"one\n\\\"\"\" two\"\"\"; c = 'q\\\n'\n"
-    assert focus.code_only(source) == b"a =  +  +  \nb = \n; c = \n\n"
+    assert code_only(source) == b"a =  +  +  \nb = \n; c = \n\n"
 
 
 def test_blanking_a_huge_string_literal_stays_small():
@@ -177,7 +188,7 @@ def test_blanking_a_huge_string_literal_stays_small():
     backtracking state per character: +480 MiB on this one. Possessive loops (Python 3.11+) keep none;
     older Pythons keep some per escape (+160 MiB here). Measured in a fresh process."""
     script = (
-        "import resource; from vsockport.focus import code_only\n"
+        "import resource; from vsockport.source import code_only\n"
         "data = b'DATA = \"\"\"\\n' + b'{\"socket\": \"a \\\\\\\\\"quoted\\\\\\\\\" \\'word\\'\"},\\n' * 120_000 + b'\"\"\"\\n'\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "assert code_only(data) == b'DATA = ' + b'\\n' * 120_002, code_only(data)[:80]\n"

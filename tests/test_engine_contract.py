@@ -1,0 +1,180 @@
+"""The engine's contract with rules: order does not matter, fixes are data that the pipeline filters and
+applies in a fix loop, and every rule keeps to the words it declares."""
+
+from __future__ import annotations
+
+import ast
+import random
+import sysconfig
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from vsockport.pipeline import InternalError, port_source
+from vsockport.results import State
+from vsockport.rules import ALL_RULES, PortOptions
+from vsockport.rules.api import RUNTIME_EXPORTS, Example, Rule
+from vsockport.rules.names import ModuleNames
+from vsockport.source import code_only
+
+ROOT = Path(__file__).parent
+GOLDEN = sorted(p for p in (ROOT / "fixtures" / "golden").glob("*.py") if not p.name.endswith(".expected.py"))
+EXAMPLES = [ex.before for rule in ALL_RULES for ex in rule.examples]
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+# A corpus sample: standard-library modules that open, serve and configure sockets.
+CORPUS = [STDLIB / name for name in ("socketserver.py", "http/server.py", "http/client.py", "smtplib.py", "ftplib.py",
+                                     "asyncio/base_events.py", "asyncio/selector_events.py", "asyncio/streams.py",
+                                     "xmlrpc/server.py", "multiprocessing/connection.py", "imaplib.py", "socket.py")]
+
+
+def orders():
+    shuffled = list(ALL_RULES)
+    random.Random(13).shuffle(shuffled)
+    return [tuple(reversed(ALL_RULES)), tuple(shuffled)]
+
+
+@pytest.mark.parametrize("data", [p.read_bytes() for p in GOLDEN] + [e.encode() for e in EXAMPLES]
+                         + [p.read_bytes() for p in CORPUS],
+                         ids=[p.stem for p in GOLDEN] + [f"example-{i}" for i in range(len(EXAMPLES))]
+                         + [p.stem for p in CORPUS])
+def test_rule_order_does_not_matter(data):
+    options = PortOptions(unsafe_fixes=True)
+    expected = port_source(data, options, ALL_RULES)
+    for order in orders():
+        assert port_source(data, options, order) == expected
+
+
+def test_the_corpus_sample_ports_something():
+    changed = [p.name for p in CORPUS if port_source(p.read_bytes(), PortOptions(unsafe_fixes=True)).new is not None]
+    assert len(changed) >= len(CORPUS) - 2
+
+
+def _enclosing_statement(tree: ast.Module, line: int) -> ast.stmt | None:
+    best = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.stmt):
+            start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+            if start <= line <= (node.end_lineno or node.lineno):
+                if best is None or (node.end_lineno - start) <= (best.end_lineno - best.lineno):
+                    best = node
+    return best
+
+
+def _changed_lines(before: str, after: str) -> set[int]:
+    import difflib
+
+    old, new = before.splitlines(), after.splitlines()
+    lines = set()
+    for tag, i1, i2, _, _ in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag in ("replace", "delete"):
+            lines.update(range(i1 + 1, i2 + 1))
+    return lines
+
+
+@pytest.mark.parametrize("rule, example", [(r, e) for r in ALL_RULES for e in r.examples if r.code != "VS100"],
+                         ids=lambda value: value.code if isinstance(value, type) else "")
+def test_every_changed_or_reported_statement_holds_a_rule_word(rule, example):
+    """The planner hands libcst only statements with a rule's words (or a local alias of one): a rule
+    that acted elsewhere would silently act only when porting whole modules. (VS100 acts on
+    comments, judged by the pipeline.)"""
+    result = port_source(example.before.encode(), PortOptions(unsafe_fixes=True), [rule], focused=False)
+    after = result.new.decode() if result.new is not None else example.before
+    tree = ast.parse(example.before)
+    words = list(rule.words_and_triggers())
+    # As the planner does: a local alias for a word stands in for it (`import socket as s`).
+    names = ModuleNames.from_ast(tree, lambda node: cst.Name("unknown"))
+    words += [local.encode() for local, meanings in names.bindings.items()
+              if any(w.decode() in meaning for meaning in meanings for w in rule.words_and_triggers())]
+    lines = _changed_lines(example.before, after) | {f.line for f in result.findings}
+    for line in lines:
+        stmt = _enclosing_statement(tree, line)
+        assert stmt is not None, line
+        code = code_only(ast.get_source_segment(example.before, stmt, padded=True).encode())
+        assert any(w in code for w in words), f"{rule.code}: line {line} holds none of {words}"
+
+
+# -- the fix loop, with rules written for the test ----------------------------------------------------
+
+class OuterCall(Rule):
+    """Test rule: `f(...)` -> `F(...)`, replacing the whole call."""
+
+    code, name, triggers = "VT001", "outer-call", (b"f(",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value == "f":
+            self.report(node, "f -> F", replacement=node.with_changes(func=cst.Name("F")))
+
+
+class InnerCall(Rule):
+    """Test rule: `g(...)` -> `G(...)`, inside the call the other rule replaces."""
+
+    code, name, triggers = "VT002", "inner-call", (b"g(",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name) and node.func.value == "g":
+            self.report(node, "g -> G", replacement=node.with_changes(func=cst.Name("G")))
+
+
+class NeverDone(Rule):
+    """Test rule: wraps `x` in parentheses, and finds it again every time."""
+
+    code, name, triggers = "VT003", "never-done", (b"x",)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == "x":
+            self.report(node, "more parentheses", replacement=node.with_changes(
+                lpar=[cst.LeftParen(), *node.lpar], rpar=[*node.rpar, cst.RightParen()]))
+
+
+def test_overlapping_fixes_apply_in_later_passes_and_both_are_reported():
+    """The outer fix applies first; the inner one, held for the overlap, applies in the next pass."""
+    for focused in (True, False):
+        result = port_source(b"y = f(g(1))\n", PortOptions(), [InnerCall, OuterCall], focused=focused)
+        assert result.new == b"y = F(G(1))\n"
+        assert [(f.code, f.column, f.state) for f in result.findings] == [("VT001", 5, State.FIXABLE),
+                                                                          ("VT002", 7, State.FIXABLE)]
+
+
+def test_a_fix_that_never_converges_is_an_internal_error():
+    with pytest.raises(InternalError, match="do not converge"):
+        port_source(b"y = x\n", PortOptions(), [NeverDone])
+
+
+def test_rules_are_pure_reporters():
+    """A rule instance only collects reports: running one twice over the same tree gives the same."""
+    from vsockport.pipeline import _run
+
+    data = (GOLDEN[0]).read_bytes()
+    tree = ast.parse(data)
+    names = ModuleNames.from_ast(tree, lambda node: cst.Name("unknown"))
+    module = cst.parse_module(data)
+    first = _run(module, ALL_RULES, names, PortOptions())
+    second = _run(module, ALL_RULES, names, PortOptions())
+    assert first and [(r.code, r.node, r.message) for r in first] == [(r.code, r.node, r.message) for r in second]
+    assert module.code == data.decode()  # nothing was changed in place
+
+
+def test_runtime_exports_are_the_runtimes():
+    runtime = ast.parse((ROOT.parent / "vsockport" / "runtime" / "vsock.py").read_text())
+    exported = next(n.value for n in runtime.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "__all__")
+    assert RUNTIME_EXPORTS == {e.value for e in exported.elts}
+
+
+def test_a_statement_line_is_no_replacement():
+    rule = OuterCall(None, PortOptions())
+    with pytest.raises(TypeError):
+        rule.report(cst.Name("a"), "no", replacement=cst.parse_statement("pass\n"))
+
+
+def test_example_type_is_exported():
+    assert Example("x").after is None
+
+
+def test_the_runtime_reads_hosts_as_the_rules_do():
+    from vsockport.rules.helpers import LOOPBACK_HOSTS, WILDCARD_HOSTS
+
+    runtime = ast.parse((ROOT.parent / "vsockport" / "runtime" / "vsock.py").read_text())
+    sets = {n.targets[0].id: {e.value for e in n.value.args[0].elts} for n in runtime.body
+            if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") in ("_LOOPBACK_HOSTS", "_WILDCARD_HOSTS")}
+    assert sets == {"_LOOPBACK_HOSTS": LOOPBACK_HOSTS, "_WILDCARD_HOSTS": WILDCARD_HOSTS}

@@ -1,0 +1,148 @@
+"""Small helpers every rule may use: printed source, literals, hosts, the shapes of calls and addresses.
+
+A rule file holds only what is specific to it; anything two rules need lives here (or, for porting
+addresses, in `addresses.py`).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+# Host spellings, as the runtime's `vsock_cid`/`vsock_bind_cid` read them (a test keeps them equal).
+LOOPBACK_HOSTS = frozenset(["localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "127.0.0.1", "::1"])
+WILDCARD_HOSTS = frozenset(["", "0.0.0.0", "::", "*", "<any>", "<broadcast>"])
+
+_EMPTY_MODULE = cst.Module([])
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _node_classes(base: type) -> set[type]:
+    found = set()
+    stack = [base]
+    while stack:
+        cls = stack.pop()
+        found.add(cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+# Whitespace, comments and operator tokens hold nothing a rule looks at: the walk skips them.
+_TRIVIA = frozenset(c for c in _node_classes(cst.CSTNode) if c.__module__ in ("libcst._nodes.whitespace", "libcst._nodes.op"))
+_NODES = frozenset(_node_classes(cst.CSTNode)) - _TRIVIA
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The node's children in source order, without whitespace and operator tokens, read from its
+    fields (libcst's `children` and visitors rebuild every node they pass: three times the cost)."""
+    kind = type(node)
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = _FIELDS[kind] = tuple(kind.__dataclass_fields__)
+    found: list[cst.CSTNode] = []
+    for name in fields:
+        value = getattr(node, name)
+        value_type = type(value)
+        if value_type in _NODES:
+            found.append(value)
+        elif value_type is tuple or value_type is list:
+            found.extend(v for v in value if type(v) in _NODES)
+    return found
+
+
+def walk(node: cst.CSTNode):
+    """`node` and everything in it, in source order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(children(current)))
+
+
+def source_of(node: cst.CSTNode) -> str:
+    """The code of `node`, as written."""
+    return _EMPTY_MODULE.code_for_node(node)
+
+
+def literal_string(node: cst.BaseExpression) -> str | None:
+    """The value of a string (or bytes) literal, else None."""
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+        try:
+            value = node.evaluated_value
+        except Exception:  # noqa: BLE001 - f-strings inside a concatenation have no static value
+            return None
+        if isinstance(value, bytes):
+            return value.decode("latin-1")
+        return value
+    return None
+
+
+def literal_int(node: cst.BaseExpression) -> int | None:
+    if isinstance(node, cst.Integer):
+        return int(node.evaluated_value)
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip().lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def is_wildcard(host: str) -> bool:
+    return host.strip().lower() in WILDCARD_HOSTS
+
+
+def called_name(func: cst.BaseExpression) -> str | None:
+    """The last name of what is called: `connect` for `sock.connect(...)` or `connect(...)`."""
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    if isinstance(func, cst.Name):
+        return func.value
+    return None
+
+
+def method_name(call: cst.Call) -> str | None:
+    """`bind` for `sock.bind(...)`; None when the call is not a method call."""
+    return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
+
+
+def keyword(call: cst.Call, name: str) -> cst.Arg | None:
+    return next((arg for arg in call.args if arg.keyword is not None and arg.keyword.value == name), None)
+
+
+def keywords(call: cst.Call) -> set[str]:
+    return {arg.keyword.value for arg in call.args if arg.keyword is not None}
+
+
+def positional(call: cst.Call) -> list[cst.Arg]:
+    """The plain positional arguments (no `*args`), in order."""
+    return [arg for arg in call.args if arg.keyword is None and arg.star == ""]
+
+
+def has_star(call: cst.Call) -> bool:
+    return any(arg.star for arg in call.args)
+
+
+def argument(call: cst.Call, index: int, name: str) -> cst.Arg | None:
+    """The argument at position `index` or named `name` (a plain call without `*args` before it)."""
+    found = keyword(call, name)
+    if found is not None:
+        return found
+    for position, arg in enumerate(call.args):
+        if arg.star or arg.keyword is not None:
+            return None
+        if position == index:
+            return arg
+    return None
+
+
+def is_address_tuple(node: cst.BaseExpression) -> bool:
+    """`(host, port)` or `(host, port, flowinfo, scope_id)` written out."""
+    return isinstance(node, cst.Tuple) and len(node.elements) in (2, 4) and all(
+        isinstance(e, cst.Element) for e in node.elements
+    )
+
+
+def call_to(name: cst.Name | cst.Attribute | str, *args: cst.BaseExpression | cst.Arg) -> cst.Call:
+    """`name(args...)` as a new node."""
+    func = cst.Name(name) if isinstance(name, str) else name
+    return cst.Call(func=func, args=[a if isinstance(a, cst.Arg) else cst.Arg(a) for a in args])

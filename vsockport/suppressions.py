@@ -1,0 +1,49 @@
+"""`# vsockport: ignore[CODES]` comments: which lines hold back which findings, and which are stale."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Mapping
+
+from vsockport.source import Source
+
+# `# vsockport: ignore` (every code) or `# vsockport: ignore[VS008, VS012]`, at the end of a line.
+_SUPPRESSION = re.compile(r"#\s*vsockport:\s*ignore(?:\[([A-Za-z0-9_,\s]*)\])?")
+
+Suppressions = Mapping[int, "frozenset[str] | None"]  # line -> codes (None: every code)
+
+
+def find_suppressions(source: Source) -> dict[int, frozenset[str] | None]:
+    if "vsockport:" not in source.text:
+        return {}
+    found: dict[int, frozenset[str] | None] = {}
+    for match in _SUPPRESSION.finditer(source.text):
+        line, _ = source.position(match.start())
+        codes = match.group(1)
+        found[line] = None if codes is None else frozenset(c.strip().upper() for c in codes.split(",") if c.strip())
+    return found
+
+
+def suppresses(suppressions: Suppressions, line: int, code: str) -> bool:
+    if line not in suppressions:
+        return False
+    codes = suppressions[line]
+    return codes is None or code in codes
+
+
+def unused(suppressions: Suppressions, used: Mapping[int, set[str]], active: Iterable[str],
+           every_rule_ran: bool) -> list[tuple[int, str]]:
+    """(line, message) for each suppression that held back nothing (ruff's RUF100). Codes of rules
+    that did not run (deselected) cannot be judged and are left alone."""
+    active = set(active)
+    stale_lines = []
+    for line, codes in sorted(suppressions.items()):
+        held = used.get(line, set())
+        if codes is None:
+            if not held and every_rule_ran:
+                stale_lines.append((line, "`# vsockport: ignore` suppresses nothing on this line"))
+            continue
+        stale = sorted(code for code in codes - held if code in active or not code.startswith("VS"))
+        if stale:
+            stale_lines.append((line, f"unused suppression of {', '.join(stale)}"))
+    return stale_lines
