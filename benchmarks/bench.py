@@ -1,12 +1,15 @@
 """Benchmark `vsockport diff` on big trees, cold (empty cache) and warm, against a single-rule LibCST codemod.
 
-    python benchmarks/bench.py [--jobs N] [--tree PATH ...] [--libcst-on-all | --no-libcst]
+    python benchmarks/bench.py [--jobs N] [--tree PATH ...] [--libcst-on-all | --no-libcst] [--against CHECKOUT]
 
 Trees default to fresh copies of this interpreter's standard library and of its site-packages. For each
 tree it prints files, lines, wall time, files/s, lines/s and peak memory (max RSS, as wait4 reports it)
 for vsockport cold and warm, and, on the first tree (all trees with --libcst-on-all), the wall time of
 `python -m libcst.tool codemod` running the one-rule codemod in benchmarks/af_inet_codemod.py in diff
-mode, and the ratio. A script, not a test: timings belong in README, not in assertions.
+mode, and the ratio. `--against CHECKOUT` also runs another checkout of vsockport (an older commit:
+`git worktree add /tmp/old HEAD~5`) on the same copies, cold and warm interleaved with this one, and
+prints this one's time as a ratio of the other's. A script, not a test: timings belong in README, not in
+assertions.
 """
 
 from __future__ import annotations
@@ -62,8 +65,12 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     parser.add_argument("--libcst-on-all", action="store_true", help="run the LibCST codemod on every tree")
     parser.add_argument("--no-libcst", action="store_true", help="do not run the LibCST codemod at all")
+    parser.add_argument("--against", type=Path, help="another vsockport checkout to run side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="cold+warm rounds per tree (with --against)")
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if args.against:
+        return compare(args)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.jobs} jobs")
     with tempfile.TemporaryDirectory() as scratch:
         trees = args.tree or [
@@ -86,6 +93,38 @@ def main() -> int:
                 libcst = measure(codemod, env)
                 print(line("libcst", libcst[0], files, lines, libcst[1], libcst[2]))
                 print(f"  vsockport cold is {libcst[0] / cold[0]:.1f}x faster than the one-rule LibCST codemod")
+    return 0
+
+
+def compare(args) -> int:
+    """This checkout and `--against`, on the same tree copies, A/B interleaved, each with its own cache."""
+    checkouts = {"this": REPO, "other": args.against.resolve()}
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.jobs} jobs; other = {checkouts['other']}")
+    with tempfile.TemporaryDirectory() as scratch:
+        trees = args.tree or [
+            copy_tree(Path(sysconfig.get_paths()["stdlib"]), Path(scratch) / "stdlib", skip_site_packages=True),
+            copy_tree(Path(site.getsitepackages()[0]), Path(scratch) / "site-packages", skip_site_packages=False),
+        ]
+        os.sync()
+        for number, tree in enumerate(trees):
+            files, lines = tree_size(tree)
+            print(f"{tree.name}: {files} files, {lines} lines")
+            times: dict[tuple[str, str], list[float]] = {}
+            for round_number in range(args.rounds):
+                for phase in ("cold", "warm"):
+                    for name, checkout in checkouts.items():
+                        cache = Path(scratch) / f"cache-{name}-{number}-{round_number}"
+                        if phase == "cold":
+                            shutil.rmtree(cache, ignore_errors=True)
+                        env = {**os.environ, "PYTHONPATH": str(checkout), "VSOCKPORT_CACHE_DIR": str(cache)}
+                        command = [sys.executable, "-m", "vsockport", "diff", "-q", "--no-gitignore", "-j", str(args.jobs), str(tree)]
+                        result = measure(command, env)
+                        times.setdefault((name, phase), []).append(result[0])
+                        print(line(f"{name} {phase}", result[0], files, lines, result[1], result[2]))
+            for phase in ("cold", "warm"):
+                ratios = sorted(a / b for a, b in zip(times[("this", phase)], times[("other", phase)]))
+                print(f"  {phase}: this/other = {ratios[len(ratios) // 2]:.3f} (median of {len(ratios)}; "
+                      f"{ratios[0]:.3f}-{ratios[-1]:.3f})")
     return 0
 
 
