@@ -31,7 +31,7 @@ from vsockport import regions as planning
 from vsockport.regions import Region
 from vsockport.results import Applicability, Edit, Finding, Fix, PortResult, State
 from vsockport.rules import ALL_RULES, UNUSED_SUPPRESSION
-from vsockport.rules.api import DEFINITIONS, PortOptions, Report, Rule
+from vsockport.rules.api import DEFINITIONS, Parents, PortOptions, Report, Rule
 from vsockport.rules.helpers import children
 from vsockport.rules.names import ModuleNames
 from vsockport.source import DecodeFailure, LineIndex, Source, code_only
@@ -246,9 +246,16 @@ class _Module:
 
             decided = _decide(reports, spans, file_line, self.suppressions, self.options, self.used_suppressions)
             if number == 0:
-                findings = [_finding(report, state, spans, first_index, first_line) for report, state, _ in decided]
+                findings = [_finding(report, state, spans, first_index, first_line)
+                            for report, state, _ in decided if not report.audit]
             edits = _choose([r for r, _, applies in decided if applies], spans, text, file_line)
             if not edits:
+                # The ported code, as it will be written: what the auditing rules say of it, placed in
+                # the original file, where no other finding stands already.
+                taken = {(f.line, f.column) for f in findings}
+                audited = [_finding(report, state, _Mapped(spans, passes), first_index, first_line)
+                           for report, state, _ in decided if report.audit]
+                findings += [f for f in audited if (f.line, f.column) not in taken]
                 break
             if number == MAX_PASSES:
                 line = file_line(edits[0][0][0])
@@ -329,6 +336,19 @@ class _Module:
                 for line, message in stale]
 
 
+class _Mapped:
+    """Spans of a later pass, read as offsets of the region's original text."""
+
+    def __init__(self, spans: "_Spans", passes: list[_Pass]) -> None:
+        self._spans, self._passes = spans, passes
+
+    def __getitem__(self, node: cst.CSTNode) -> tuple[int, int]:
+        start, end = self._spans[node]
+        for done in reversed(self._passes):
+            start, end = done.to_earlier(start), done.to_earlier(end)
+        return start, end
+
+
 def _finding(report: Report, state: State, spans: "_Spans", index: LineIndex, first_line: int) -> Finding:
     start, end = spans[report.node]
     line, column = index.position(max(start, 0))
@@ -345,7 +365,8 @@ def _finding(report: Report, state: State, spans: "_Spans", index: LineIndex, fi
 def _run(module: cst.Module, rule_classes: Sequence[type[Rule]], names: ModuleNames, options: PortOptions) -> list[Report]:
     """Every rule over one tree, in one walk: each node is offered to the rules with a method for its
     type (libcst's own visitors would rebuild every node they pass)."""
-    rules = [cls(names, options) for cls in rule_classes]
+    parents = Parents(module)
+    rules = [cls(names, options, parents) for cls in rule_classes]
     visitors: dict[type, list] = {}
     leavers: dict[type, list] = {}
     for rule in rules:
@@ -485,6 +506,8 @@ def _decide(reports: list[Report], spans: dict, line_of, suppressions, options: 
         if suppresses(suppressions, line, report.code):
             used.setdefault(line, set()).add(report.code)
             continue
+        if report.audit and line in suppressions:
+            continue  # a line whose findings someone suppressed is theirs: the audit says nothing more
         if report.note:
             decided.append((report, State.NOTE, False))
         elif report.replacement is None:

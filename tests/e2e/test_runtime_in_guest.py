@@ -48,7 +48,7 @@ def test_native_and_ctypes_paths_interoperate(ported, port, server_backend, clie
 
 def test_addresses_seen_by_both_ends(ported, backend):
     out = run(SERVE + """
-client = socket.socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+client = rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
 client.connect((rt.VMADDR_CID_LOCAL, port))
 client.sendall(b"ping")
 print(rt.vsock_backend(), client.recv(10).decode(), client.getpeername() == (1, port))
@@ -62,7 +62,7 @@ print(peer == peername == (1, client.getsockname()[1]), sockname == (1, port))
 def test_plain_connect_to_a_closed_port_is_explained(ported, port, backend):
     out = run(f"""
 import socket, vsock_runtime as rt
-sock = socket.socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+sock = rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
 try:
     sock.connect((rt.VMADDR_CID_LOCAL, {port}))
 except ConnectionResetError as exc:
@@ -75,7 +75,7 @@ except ConnectionResetError as exc:
 def test_unreachable_cid_is_explained(ported, port, backend):
     out = run(f"""
 import socket, vsock_runtime as rt
-sock = socket.socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+sock = rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
 print(sock.connect_ex((7, {port})))
 try:
     sock.connect((7, {port}))
@@ -88,7 +88,7 @@ except OSError as exc:
 
 def test_socket_timeout_becomes_the_kernel_connect_timeout(ported, backend):
     out = run(SERVE + """
-plain = socket.socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+plain = rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
 plain.settimeout(4.5)
 plain.connect((1, port))
 made = rt.create_vsock_connection(("localhost", port), timeout=6.5)
@@ -106,7 +106,7 @@ def test_nonblocking_connect_behaves_like_cpython(ported, backend):
     """asyncio-style: connect raises BlockingIOError, then SO_ERROR says whether it worked."""
     out = run(SERVE + """
 import select
-sock = socket.socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+sock = rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
 sock.setblocking(False)
 try:
     sock.connect((1, port))
@@ -124,7 +124,7 @@ def test_vsock_connect_passes_svm_flags_to_the_kernel(ported, backend):
     """CPython cannot send svm_flags; the kernel rejects unknown flag bits, which proves they arrive."""
     out = run(SERVE + """
 for flags in (0, rt.VMADDR_FLAG_TO_HOST, 0x80):
-    sock = socket.socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+    sock = rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
     try:
         rt.vsock_connect(sock, ("localhost", port), flags)
         sock.sendall(b"flag")
@@ -140,13 +140,13 @@ def test_getaddrinfo_loops_round_trip(ported, backend):
     out = run("""
 import socket, threading, vsock_runtime as rt
 for af, kind, proto, _, addr in rt.getaddrinfo(None, 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE):
-    server = socket.socket(af, kind, proto)
+    server = rt.vsock_socket(af, kind, proto)
     server.bind(addr)
     server.listen()
 port = server.getsockname()[1]
 threading.Thread(target=lambda: server.accept()[0].sendall(b"from getaddrinfo"), daemon=True).start()
 for af, kind, proto, _, addr in rt.getaddrinfo("localhost", str(port), socket.AF_INET, socket.SOCK_STREAM):
-    client = socket.socket(af, kind, proto)
+    client = rt.vsock_socket(af, kind, proto)
     client.connect(addr)
 print(client.recv(100).decode())
 """, ported, backend)

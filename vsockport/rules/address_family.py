@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.api import Example, Rule, af_family
-from vsockport.rules.helpers import keywords, positional, source_of
+from vsockport.rules.api import Example, Rule, af_family, runtime_name
+from vsockport.rules.helpers import is_value_use, keywords, literal_int, positional, source_of
 from vsockport.rules.names import ModuleNames
 
 INET_FAMILIES = ("socket.AF_INET", "socket.AF_INET6")
+_SOCKET_CLASSES = ("socket.socket", "socket.SocketType")
 # ctypes programs often define the numbers themselves: AF_INET = 2, AF_INET6 = 10.
 _INET_NUMBERS = {"AF_INET": 2, "AF_INET6": 10}
 
@@ -27,23 +28,40 @@ def is_family_choice(names: ModuleNames, node: cst.BaseExpression) -> bool:
     return is_inet_family(names, node)
 
 
+def is_other_family(names: ModuleNames, node: cst.BaseExpression) -> bool:
+    """A family written out that is not IP (AF_UNIX, AF_PACKET, AF_VSOCK, a number): left alone."""
+    qualified = names.qualified(node)
+    if qualified is not None and qualified.startswith("socket.AF_"):
+        return qualified not in INET_FAMILIES
+    number = literal_int(names.constant(node))
+    return number is not None and number not in (-1, 2, 10)
+
+
 class AddressFamily(Rule):
-    """Create sockets in the vSockets address family instead of AF_INET / AF_INET6.
+    """Create vsock sockets where the program creates IP sockets.
 
     ## What it does
-    Replaces `AF_INET` and `AF_INET6` where they choose the family of a new socket with `afVMCI`:
-    - in `socket.socket(...)`, `socket(family=...)` and raw `libc.socket(AF_INET, ...)` calls;
-    - where a family is kept for later: an assignment (`family = socket.AF_INET`, a `socketserver`
-      class's `address_family`), a `return`, a parameter default, `getattr(socket, "AF_INET")`, or
-      `AF_INET6 if ":" in host else AF_INET`.
+    - `socket.socket(...)` (and `socket(...)`, `SocketType(...)`) becomes `vsock_socket(...)`, with the
+      same arguments, when the family is `AF_INET`/`AF_INET6`, a choice between them
+      (`AF_INET6 if ":" in host else AF_INET`), missing (CPython's default is `AF_INET`), or known only
+      at run time (`socket.socket(family, ...)`, `socket.socket(fileno=fd)`). A family written out that
+      is not IP (`AF_UNIX`) is left alone.
+    - A reference to `socket.socket` used as a value (`factory=socket.socket`,
+      `partial(socket.socket, AF_INET)`) becomes `vsock_socket`. A class that derives from
+      `socket.socket` is reported: its callers choose the family.
+    - Raw C calls (`libc.socket(AF_INET, ...)`) get the vsock family itself, `afVMCI`, set once per
+      module from the runtime's `VMCISock_GetAFValue()`.
 
-    `afVMCI` is set once per ported module from the runtime's `VMCISock_GetAFValue()`. A `socket.socket()` call with no family gets `afVMCI` added, because its
-    default is `AF_INET`.
+    Family values elsewhere (`family = socket.AF_INET`, a socketserver's `address_family`) stay as
+    written: they reach a socket through `vsock_socket()`, which makes IP families vsock, and the
+    program's own family checks keep taking its IP path.
 
     ## Why
-    A vSocket is a socket of the vSockets family. Its number is not a constant everywhere (VMware's
-    driver assigns it at run time on some systems), which is why VMware's porting guide asks for
-    `VMCISock_GetAFValue()` instead of a literal.
+    A vSocket is a socket of the vSockets family. `vsock_socket()` returns a `socket.socket` subclass
+    whose control calls take TCP/IP-style addresses and explain vsock's errors; any other family gives
+    a plain socket, as before. The family number is not a constant everywhere (VMware's driver assigns
+    it at run time on some systems): that is why raw calls use `VMCISock_GetAFValue()`, as VMware's
+    porting guide asks.
 
     ## Example
     ```python
@@ -51,13 +69,13 @@ class AddressFamily(Rule):
     ```
     becomes
     ```python
-    from vsock_runtime import VMCISock_GetAFValue
-    afVMCI = VMCISock_GetAFValue()
-    s = socket.socket(afVMCI, socket.SOCK_STREAM)
+    from vsock_runtime import vsock_socket
+    s = vsock_socket(socket.AF_INET, socket.SOCK_STREAM)
     ```
 
     ## Fix safety
-    Safe: only the family argument changes. Comparisons with `AF_INET` are reported by VS002, not changed.
+    Safe: only IP families become vsock; every argument is kept. Comparisons with `AF_INET` are
+    VS002's.
     """
 
     code = "VS001"
@@ -66,95 +84,88 @@ class AddressFamily(Rule):
     examples = (
         Example(
             "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n",
-            "import socket\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
-            "s = socket.socket(afVMCI, socket.SOCK_STREAM)\n",
+            "import socket\nfrom vsock_runtime import vsock_socket\ns = vsock_socket(socket.AF_INET, socket.SOCK_STREAM)\n",
             ("VS001",),
         ),
         Example(
             "from socket import *\ns = socket(AF_INET6, SOCK_STREAM)\n",
-            "from socket import *\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
-            "s = socket(afVMCI, SOCK_STREAM)\n",
+            "from socket import *\nfrom vsock_runtime import vsock_socket\ns = vsock_socket(AF_INET6, SOCK_STREAM)\n",
             ("VS001",),
         ),
         Example(
             "import socket as s\nconn = s.socket()\n",
-            "import socket as s\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
-            "conn = s.socket(afVMCI)\n",
+            "import socket as s\nfrom vsock_runtime import vsock_socket\nconn = vsock_socket()\n",
             ("VS001",),
         ),
         Example(
-            "from socket import AF_INET, socket as S\nsock = S(family=AF_INET)\n",
-            "from socket import AF_INET, socket as S\nfrom vsock_runtime import VMCISock_GetAFValue\n"
-            "afVMCI = VMCISock_GetAFValue()\nsock = S(family=afVMCI)\n",
-            ("VS001",),
-        ),
-        Example(
-            "import socketserver, socket\nclass Server(socketserver.TCPServer):\n    address_family = socket.AF_INET6\n",
-            "import socketserver, socket\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
-            "class Server(socketserver.TCPServer):\n    address_family = afVMCI\n",
-            ("VS001",),
-        ),
-        Example(
-            "import socket\ndef bind(host):\n    family = socket.AF_INET6 if ':' in host else socket.AF_INET\n"
-            "    return socket.socket(family=family)\n",
-            "import socket\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
-            "def bind(host):\n    family = afVMCI\n    return socket.socket(family=family)\n",
-            ("VS001",),
-        ),
-        Example(
-            "import socket\ndef family(name='AF_INET', default=socket.AF_INET):\n    return getattr(socket, 'AF_INET6')\n",
-            "import socket\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
-            "def family(name='AF_INET', default=afVMCI):\n    return afVMCI\n",
+            "import socket\ndef bind(host, family):\n    a = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)\n"
+            "    return a, socket.socket(family, socket.SOCK_STREAM)\n",
+            "import socket\nfrom vsock_runtime import vsock_socket\ndef bind(host, family):\n"
+            "    a = vsock_socket(socket.AF_INET6 if ':' in host else socket.AF_INET)\n"
+            "    return a, vsock_socket(family, socket.SOCK_STREAM)\n",
             ("VS001", "VS001"),
         ),
-        Example("import socket\nu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\nf = socket.socket(fileno=3)\n"),
-        Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nok = s.family == socket.AF_INET\n"),
+        Example(
+            "import functools, socket\nmake = functools.partial(socket.socket, socket.AF_INET)\n",
+            "import functools, socket\nfrom vsock_runtime import vsock_socket\nmake = functools.partial(vsock_socket, socket.AF_INET)\n",
+            ("VS001",),
+        ),
+        Example(
+            "import ctypes\nAF_INET = 2\nfd = libc.socket(AF_INET, 1, 0)\n",
+            "import ctypes\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
+            "AF_INET = 2\nfd = libc.socket(afVMCI, 1, 0)\n",
+            ("VS001",),
+        ),
+        Example("import socket\nclass Sock(socket.socket):\n    pass\n", None, ("VS001",)),
+        Example("import socket\nu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\nok = isinstance(u, socket.socket)\n"
+                "def f(s: socket.socket) -> None:\n    pass\n"),
+        Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nfamily = socket.AF_INET\n"),
     )
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if isinstance(func, cst.Name) and func.value == "getattr":
-            self._port_getattr(node)
+        if self.names.qualified(func) in _SOCKET_CLASSES:
+            family = self._family_arg(node)
+            if family is not None and is_other_family(self.names, family.value):
+                return
+            self.report(func, self._message(node, family), replacement=runtime_name("vsock_socket"))
+        elif isinstance(func, cst.Attribute) and func.attr.value == "socket":
+            family = self._family_arg(node)  # a raw C call: libc.socket(AF_INET, SOCK_STREAM, 0)
+            if family is not None and is_inet_family(self.names, family.value):
+                self.report(family.value, f"socket family {source_of(family.value)} -> afVMCI", replacement=af_family())
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._reference(node)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._reference(node)
+
+    def _reference(self, node: cst.BaseExpression) -> None:
+        """`socket.socket` used as a value, not called: a factory kept for later."""
+        if self.names.qualified(node) != "socket.socket":
             return
-        is_socket_class = self.names.qualified(func) in ("socket.socket", "socket.SocketType")
-        is_raw_socket_call = isinstance(func, cst.Attribute) and func.attr.value == "socket"
-        if not (is_socket_class or is_raw_socket_call):
+        parent = self.parents(node)
+        if isinstance(parent, cst.Call) and parent.func is node:
+            return  # a call: visit_Call's
+        if isinstance(parent, cst.Arg) and isinstance(self.parents(parent), cst.ClassDef):
+            if parent.keyword is None:
+                self.report(node, f"a subclass of {source_of(node)}: its instances get the family its callers give; "
+                                  "make them with vsock_socket(), or derive from VsockSocket for vsock only")
             return
-        family = self._family_arg(node)
+        if is_value_use(node, self.parents, self.names):
+            self.report(node, f"{source_of(node)} kept as a socket factory -> vsock_socket",
+                        replacement=runtime_name("vsock_socket"))
+
+    def _message(self, call: cst.Call, family: cst.Arg | None) -> str:
+        shown = source_of(call.func)
         if family is None:
-            if is_socket_class and not positional(node) and not keywords(node) & {"family", "fileno"}:
-                self.report(node, "socket() defaults to AF_INET -> afVMCI",
-                            replacement=node.with_changes(args=[cst.Arg(af_family()), *node.args]))
-        elif is_family_choice(self.names, family.value):
-            self.report(family.value, f"socket family {source_of(family.value)} -> afVMCI", replacement=af_family())
-
-    # A family kept in a variable, returned, or used as a default still ends up in socket().
-    def visit_Assign(self, node: cst.Assign) -> None:
-        self._port_value(node.value, " = ".join(source_of(t.target) for t in node.targets))
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if node.value is not None:
-            self._port_value(node.value, "assigned family")
-
-    def visit_Return(self, node: cst.Return) -> None:
-        if node.value is not None:
-            self._port_value(node.value, "returned family")
-
-    def visit_Param(self, node: cst.Param) -> None:
-        if node.default is not None:
-            self._port_value(node.default, "default family")
-
-    def _port_getattr(self, call: cst.Call) -> None:
-        """`getattr(socket, "AF_INET")`: the family chosen by name."""
-        if len(call.args) != 2 or self.names.qualified(call.args[0].value) != "socket":
-            return
-        attr = call.args[1].value
-        if isinstance(attr, cst.SimpleString) and attr.evaluated_value in ("AF_INET", "AF_INET6"):
-            self.report(call, f"socket family chosen by name {source_of(call)} -> afVMCI", replacement=af_family())
-
-    def _port_value(self, value: cst.BaseExpression, what: str) -> None:
-        if is_family_choice(self.names, value):
-            self.report(value, f"{what} {source_of(value)} -> afVMCI", replacement=af_family())
+            if any(a.keyword is not None and a.keyword.value == "fileno" for a in call.args):
+                return f"{shown}(fileno=...) adopts a socket of any family -> vsock_socket(), which keeps vsock ones vsock"
+            return f"{shown}() defaults to AF_INET -> vsock_socket()"
+        if is_family_choice(self.names, family.value):
+            return f"{shown}({source_of(family.value)}) makes an IP socket -> vsock_socket()"
+        return (f"{shown}({source_of(family.value)}): a family known only at run time -> vsock_socket(), "
+                "which makes IP families vsock and leaves the others as they are")
 
     @staticmethod
     def _family_arg(call: cst.Call) -> cst.Arg | None:

@@ -58,8 +58,10 @@ def bind_host(names: ModuleNames, host: cst.BaseExpression) -> Proposal | None:
     if qualified == "socket.INADDR_ANY" or (text is not None and is_wildcard(text)):
         return Proposal(host, any_cid, f"bind to {shown} (all interfaces) -> VMADDR_CID_ANY")
     if qualified == "socket.INADDR_LOOPBACK" or (text is not None and is_loopback(text)):
-        return Proposal(host, any_cid, f"loopback-only bind to {shown} -> VMADDR_CID_ANY: vsock has no loopback-only "
-                                       "address, so this socket becomes reachable from the host over vsock")
+        return Proposal(host, call_to(runtime_name("vsock_bind_cid"), host),
+                        f"loopback-only bind to {shown} -> vsock_bind_cid({shown}): VMADDR_CID_LOCAL where the "
+                        "vsock_loopback transport offers it, else VMADDR_CID_ANY (reachable from the host; the "
+                        "runtime warns)")
     if isinstance(value, cst.Call) and names.qualified(value.func) in _THIS_MACHINE:
         return Proposal(host, any_cid, f"bind to this machine's name {shown} -> VMADDR_CID_ANY")
     if text is not None:

@@ -23,7 +23,7 @@ from typing import ClassVar, Mapping, Sequence
 import libcst as cst
 
 from vsockport.results import Applicability
-from vsockport.rules.helpers import walk
+from vsockport.rules.helpers import children, walk
 from vsockport.rules.names import ModuleNames
 
 # The name a ported module binds to the vsock address family, as VMware's porting guide does.
@@ -35,12 +35,14 @@ RUNTIME_EXPORTS = frozenset([
     "VMADDR_CID_ANY", "VMADDR_PORT_ANY", "VMADDR_CID_HYPERVISOR", "VMADDR_CID_LOCAL", "VMADDR_CID_HOST",
     "VMADDR_FLAG_TO_HOST", "SO_VM_SOCKETS_BUFFER_SIZE", "SO_VM_SOCKETS_BUFFER_MIN_SIZE",
     "SO_VM_SOCKETS_BUFFER_MAX_SIZE", "SO_VM_SOCKETS_CONNECT_TIMEOUT", "VMCISock_GetAFValue",
-    "VMCISock_ReleaseAFValueFd", "VMCISock_GetLocalCID", "VsockAddressError", "sockaddr_vm", "vsock_backend",
-    "vsock_local_cid", "vsock_cid", "vsock_bind_cid", "vsock_address", "getaddrinfo", "vsock_connect",
-    "set_connect_timeout", "get_connect_timeout", "create_vsock_connection", "create_vsock_server",
-    "vsock_diagnose", "setsockopt_or_skip", "VsockServerMixin", "vsock_server_class", "vsock_make_server",
-    "vsock_client_class", "vsock_urlopen", "vsock_open_connection", "vsock_start_server",
-    "vsock_loop_create_connection", "vsock_loop_create_server", "vsock_getaddrinfo",
+    "VMCISock_ReleaseAFValueFd", "VMCISock_GetLocalCID", "VsockAddressError", "VsockStrictError",
+    "VsockHost", "VsockSocket", "sockaddr_vm", "vsock_backend", "vsock_runtime_version", "vsock_local_cid",
+    "vsock_cid", "vsock_bind_cid", "vsock_address", "getaddrinfo", "vsock_gethostbyname", "vsock_gethostbyname_ex", "vsock_socket", "vsock_family",
+    "vsock_ip_family", "vsock_socket_module", "vsock_connect", "set_connect_timeout", "get_connect_timeout",
+    "create_vsock_connection", "create_vsock_server", "vsock_diagnose", "setsockopt_or_skip",
+    "VsockServerMixin", "vsock_server_class", "vsock_make_server", "vsock_client_class", "vsock_urlopen",
+    "vsock_open_connection", "vsock_start_server", "vsock_loop", "vsock_loop_create_connection",
+    "vsock_loop_create_server", "vsock_loop_getaddrinfo", "vsock_getaddrinfo",
 ])
 # Names a ported module defines itself, once, after importing what they need from the runtime.
 DEFINITIONS: Mapping[str, tuple[str, str]] = {AF_NAME: (AF_FACTORY, f"{AF_NAME} = {AF_FACTORY}()")}
@@ -78,6 +80,29 @@ class Report:
     note: bool = False  # left alone on purpose: informational, never fails a run
     keep: cst.CSTNode | None = None  # a node (holding `node`) no rule may touch or report inside
     needs: frozenset[str] = frozenset()  # runtime names the replacement uses
+    audit: bool = False  # said of the ported code (see Rule.audits)
+
+
+class Parents:
+    """The parent of each node of one tree, computed on first use (most trees are never asked)."""
+
+    def __init__(self, tree: cst.CSTNode | None) -> None:
+        self._tree = tree
+        self._parents: dict[cst.CSTNode, cst.CSTNode] | None = None
+
+    def __call__(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        if self._parents is None:
+            self._parents = {}
+            for parent in walk(self._tree) if self._tree is not None else ():
+                for child in children(parent):
+                    self._parents[child] = parent
+        return self._parents.get(node)
+
+    def ancestors(self, node: cst.CSTNode):
+        parent = self(node)
+        while parent is not None:
+            yield parent
+            parent = self(parent)
 
 
 def runtime_name(name: str) -> cst.Name:
@@ -113,10 +138,14 @@ class Rule:
     # A rule that judges whole functions (VS013): groups of byte strings, a word of each occurring in
     # every function it keeps. Such functions reach libcst whole.
     whole_function_words: ClassVar[tuple[tuple[bytes, ...], ...]] = ()
+    # A rule that audits the port (VS016): its findings are taken from the ported code, the last pass
+    # of the fix loop, instead of the original. It proposes no fixes.
+    audits: ClassVar[bool] = False
 
-    def __init__(self, names: ModuleNames, options: PortOptions) -> None:
+    def __init__(self, names: ModuleNames, options: PortOptions, parents: Parents | None = None) -> None:
         self.names = names
         self.options = options
+        self.parents = parents or Parents(None)  # node -> the node holding it (computed when first asked)
         self.reports: list[Report] = []
 
     def report(self, node: cst.CSTNode, message: str, *, replacement: cst.CSTNode | None = None,
@@ -131,7 +160,7 @@ class Rule:
         applicability = Applicability.UNSAFE if unsafe else Applicability.SAFE
         needs = _runtime_names_in(replacement) if replacement is not None else frozenset()
         self.reports.append(Report(self.code, self.name, node, message, replacement, applicability,
-                                   note or keep is not None, keep, needs))
+                                   note or keep is not None, keep, needs, self.audits))
 
     @classmethod
     def documentation(cls) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, runtime_name
-from vsockport.rules.helpers import keywords, source_of
+from vsockport.rules.helpers import call_to, is_value_use, keywords, source_of
 
 _MODULE_FUNCTIONS = {
     "asyncio.open_connection": "vsock_open_connection",
@@ -14,6 +14,7 @@ _MODULE_FUNCTIONS = {
 _LOOP_METHODS = {
     "create_connection": "vsock_loop_create_connection",
     "create_server": "vsock_loop_create_server",
+    "getaddrinfo": "vsock_loop_getaddrinfo",
 }
 _LOOP_FACTORIES = ("asyncio.get_event_loop", "asyncio.get_running_loop", "asyncio.new_event_loop")
 # Keywords that mean the caller already supplies the socket (or a Unix path): nothing to port.
@@ -29,10 +30,15 @@ class AsyncioEndpoints(Rule):
     - `asyncio.start_server(...)` becomes `vsock_start_server(...)`.
     - `loop.create_connection(...)` becomes `vsock_loop_create_connection(loop, ...)`.
     - `loop.create_server(...)` becomes `vsock_loop_create_server(loop, ...)`.
+    - `loop.getaddrinfo(...)`, whose answers make the sockets of asyncio frameworks, becomes
+      `vsock_loop_getaddrinfo(loop, ...)`.
+    - A loop's method kept for a later call (`partial(loop.create_server, factory)`) becomes
+      `vsock_loop(loop).create_server`, and so on.
 
     A loop is recognised as a name or attribute called `loop` or `*_loop`, or a call to
     `asyncio.get_event_loop()`, `asyncio.get_running_loop()` or `asyncio.new_event_loop()`. Calls that
-    already pass `sock=` (or `path=`) are left alone.
+    pass `sock=` (or `path=`) are left alone; when those arrive inside `**kwargs`, the runtime sees
+    them and hands the call to asyncio as it is.
 
     ## Why
     asyncio resolves hosts with `getaddrinfo` and opens IP sockets, so it cannot reach vsock by itself.
@@ -62,7 +68,7 @@ class AsyncioEndpoints(Rule):
 
     code = "VS009"
     name = "asyncio-endpoints"
-    triggers = (b"open_connection", b"start_server", b"create_connection", b"create_server")
+    triggers = (b"open_connection", b"start_server", b"create_connection", b"create_server", b"getaddrinfo")
     examples = (
         Example(
             "import asyncio\nasync def main():\n    r, w = await asyncio.open_connection('localhost', 6379)\n",
@@ -90,6 +96,14 @@ class AsyncioEndpoints(Rule):
             "    await vsock_loop_create_connection(self._loop, P, 'db', 5432)\n",
             ("VS009",),
         ),
+        Example(
+            "import asyncio, functools\nasync def main(self, P):\n"
+            "    serve = functools.partial(self.loop.create_server, P)\n    infos = await self.loop.getaddrinfo('db', 5432)\n",
+            "import asyncio, functools\nfrom vsock_runtime import vsock_loop, vsock_loop_getaddrinfo\nasync def main(self, P):\n"
+            "    serve = functools.partial(vsock_loop(self.loop).create_server, P)\n"
+            "    infos = await vsock_loop_getaddrinfo(self.loop, 'db', 5432)\n",
+            ("VS009", "VS009"),
+        ),
         Example("import asyncio\nasync def main(s):\n    await asyncio.open_connection(sock=s)\n"),
         Example("import asyncio\nasync def main(P):\n    await loop.create_server(P, sock=s)\n"),
     )
@@ -108,8 +122,24 @@ class AsyncioEndpoints(Rule):
         if not self._is_loop(func.value) or not node.args:
             return
         replacement = _LOOP_METHODS[func.attr.value]
-        self.report(node, f"{source_of(func)}() opens an IP socket -> {replacement}()", replacement=node.with_changes(
+        self.report(node, f"{source_of(func)}() {self._what(func)} -> {replacement}()", replacement=node.with_changes(
             func=runtime_name(replacement), args=[cst.Arg(func.value), *node.args]))
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        """A loop's method kept for later: `partial(loop.create_server, ...)`."""
+        if node.attr.value not in _LOOP_METHODS or not self._is_loop(node.value):
+            return
+        parent = self.parents(node)
+        if isinstance(parent, cst.Call) and parent.func is node:
+            return  # a call: visit_Call's
+        if is_value_use(node, self.parents, self.names):
+            self.report(node, f"{source_of(node)}, kept for a later call, {self._what(node)} -> "
+                              f"vsock_loop({source_of(node.value)}).{node.attr.value}",
+                        replacement=node.with_changes(value=call_to(runtime_name("vsock_loop"), node.value)))
+
+    @staticmethod
+    def _what(method: cst.Attribute) -> str:
+        return "resolves IP addresses" if method.attr.value == "getaddrinfo" else "opens an IP socket"
 
     def _is_loop(self, node: cst.BaseExpression) -> bool:
         if isinstance(node, cst.Call):

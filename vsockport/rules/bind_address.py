@@ -16,8 +16,9 @@ class BindAddress(AddressRule):
     In `sock.bind((host, port))` and `socket.create_server((host, port))`:
     - `''`, `'0.0.0.0'`, `'::'`, `INADDR_ANY`, a specific interface address or `gethostname()` become
       `VMADDR_CID_ANY`;
-    - loopback hosts (`'localhost'`, `'127.0.0.1'`, `'::1'`) also become `VMADDR_CID_ANY`, and this is
-      reported: the socket becomes reachable from the host over vsock;
+    - loopback hosts (`'localhost'`, `'127.0.0.1'`, `'::1'`) become `vsock_bind_cid(host)`: the local
+      CID where the `vsock_loopback` transport offers one, else `VMADDR_CID_ANY`, which makes the socket
+      reachable from the host (the runtime warns once);
     - port `0` becomes `VMADDR_PORT_ANY`;
     - a computed host becomes `vsock_bind_cid(host)`, resolved at run time;
     - IPv6 4-tuples lose `flowinfo` and `scope_id`.
@@ -57,7 +58,7 @@ class BindAddress(AddressRule):
         ),
         Example(
             "import socket\nHOST = 'localhost'\nPORT = 8080\ns.bind((HOST, PORT))\n",
-            _HEADER.format(names="VMADDR_CID_ANY") + "HOST = 'localhost'\nPORT = 8080\ns.bind((VMADDR_CID_ANY, PORT))\n",
+            _HEADER.format(names="vsock_bind_cid") + "HOST = 'localhost'\nPORT = 8080\ns.bind((vsock_bind_cid(HOST), PORT))\n",
             ("VS003",),
         ),
         Example(

@@ -1,9 +1,10 @@
 """Wrap references to standard-library classes in a runtime adapter: `X` -> `adapter(X)`.
 
-Shared by the server (VS010) and client (VS011) rules. A reference is wrapped where it makes or names
-a class to instantiate: a base class, the function of a call, an argument, or an assigned value.
-It is not wrapped in imports, in isinstance/issubclass checks, or inside an adapter call already
-(which keeps a second run from changing anything).
+Shared by the server (VS010) and client (VS011) rules. A reference is wrapped wherever the class is
+used as a value: a base class, the function of a call, an argument, an assigned or returned value, a
+default, a dict value, either side of `A if threaded else B`. It is not wrapped in imports, annotations,
+isinstance/issubclass/super() calls, comparisons, as the object of an attribute
+(`HTTPServer.protocol_version`), or inside an adapter call already (so a second run changes nothing).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from typing import Mapping
 import libcst as cst
 
 from vsockport.rules.api import Rule, runtime_name
-from vsockport.rules.helpers import call_to, source_of
-
-_TYPE_CHECKS = ("isinstance", "issubclass")
+from vsockport.rules.helpers import call_to, is_value_use, source_of
 
 
 class ClassReferenceRule(Rule):
@@ -24,25 +23,20 @@ class ClassReferenceRule(Rule):
     classes: Mapping[str, str] = {}  # qualified name -> why it needs the adapter
     adapter = ""
 
-    def wrap(self, reference: cst.BaseExpression) -> None:
-        qualified = self.names.qualified(reference)
-        if qualified in self.classes:
-            shown = source_of(reference)
-            self.report(reference, f"{shown} {self.classes[qualified]} -> {self.adapter}({shown})",
-                        replacement=call_to(runtime_name(self.adapter), reference))
+    def visit_Name(self, node: cst.Name) -> None:
+        self._reference(node)
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        for base in node.bases:
-            if base.keyword is None:
-                self.wrap(base.value)
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._reference(node)
 
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if (isinstance(func, cst.Name) and func.value in _TYPE_CHECKS) or self.names.is_runtime_name(func):
-            return  # a type check, or an adapter already: the classes named here stay as they are
-        self.wrap(func)
-        for arg in node.args:
-            self.wrap(arg.value)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        self.wrap(node.value)
+    def _reference(self, node: cst.BaseExpression) -> None:
+        qualified = self.names.qualified(node)
+        if qualified not in self.classes:
+            return
+        parent = self.parents(node)
+        if isinstance(parent, cst.Arg) and parent.keyword is not None and isinstance(self.parents(parent), cst.ClassDef):
+            return  # `metaclass=...`
+        if is_value_use(node, self.parents, self.names):
+            shown = source_of(node)
+            self.report(node, f"{shown} {self.classes[qualified]} -> {self.adapter}({shown})",
+                        replacement=call_to(runtime_name(self.adapter), node))

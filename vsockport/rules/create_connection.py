@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, runtime_name
-from vsockport.rules.helpers import source_of
+from vsockport.rules.helpers import is_value_use, source_of
 
 _REPLACEMENTS = {
     "socket.create_connection": "create_vsock_connection",
@@ -15,8 +15,11 @@ class CreateConnection(Rule):
     """Use the runtime's vsock versions of `socket.create_connection` and `socket.create_server`.
 
     ## What it does
-    Replaces calls to `socket.create_connection(...)` with `create_vsock_connection(...)` and
-    `socket.create_server(...)` with `create_vsock_server(...)`, keeping every argument.
+    Replaces `socket.create_connection` with `create_vsock_connection` and `socket.create_server` with
+    `create_vsock_server`, keeping every argument: in calls, and where the function is kept for a
+    later call (`self._create_connection = socket.create_connection`, a default argument
+    `connect=socket.create_connection`, `functools.partial(socket.create_connection, ...)`). Imports,
+    annotations, assignments to it (a test's monkeypatch) and comparisons are left alone.
 
     ## Why
     CPython's versions call `getaddrinfo()`, which has no vsock support, and create AF_INET sockets.
@@ -53,11 +56,29 @@ class CreateConnection(Rule):
             "srv = create_vsock_server(('', 0), backlog=5)\n",
             ("VS005",),
         ),
+        Example(
+            "import socket\nclass Pool:\n    def __init__(self, connect=socket.create_connection):\n"
+            "        self._connect = connect or socket.create_connection\n",
+            "import socket\nfrom vsock_runtime import create_vsock_connection\nclass Pool:\n"
+            "    def __init__(self, connect=create_vsock_connection):\n        self._connect = connect or create_vsock_connection\n",
+            ("VS005", "VS005"),
+        ),
         Example("import asyncio\nasyncio.get_event_loop().create_server(factory, sock=s)\n"),
+        Example("import socket\nfrom socket import create_connection\nsocket.create_connection = fake\n"
+                "same = opener is socket.create_connection\n"),
     )
 
-    def visit_Call(self, node: cst.Call) -> None:
-        replacement = _REPLACEMENTS.get(self.names.qualified(node.func) or "")
-        if replacement is not None:
-            self.report(node.func, f"{source_of(node.func)}() uses getaddrinfo and AF_INET -> {replacement}()",
-                        replacement=runtime_name(replacement))
+    def visit_Name(self, node: cst.Name) -> None:
+        self._reference(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._reference(node)
+
+    def _reference(self, node: cst.BaseExpression) -> None:
+        replacement = _REPLACEMENTS.get(self.names.qualified(node) or "")
+        if replacement is None or not is_value_use(node, self.parents, self.names):
+            return
+        parent = self.parents(node)
+        called = isinstance(parent, cst.Call) and parent.func is node
+        what = f"{source_of(node)}()" if called else f"{source_of(node)}, kept for a later call,"
+        self.report(node, f"{what} uses getaddrinfo and AF_INET -> {replacement}", replacement=runtime_name(replacement))

@@ -4,10 +4,14 @@ import libcst as cst
 
 from vsockport.rules.address_family import is_inet_family
 from vsockport.rules.api import Example, Rule, af_family, runtime_name
-from vsockport.rules.helpers import is_loopback, literal_int, literal_string
+from vsockport.rules.helpers import call_to, called_name, is_loopback, literal_int, literal_string, source_of
 
 _FIELD_RENAMES = {"sin_family": "svm_family", "sin_port": "svm_port", "sin_addr": "svm_cid", "sin_zero": "svm_zero"}
 _BYTE_ORDER_CALLS = ("socket.htons", "socket.ntohs", "socket.htonl", "socket.ntohl")
+# Functions that turn a host into an IPv4 address: socket's and the C library's (libc.inet_addr(b"...")).
+_ADDRESS_PARSERS = ("inet_aton", "inet_addr", "inet_pton")
+# The C socket calls a sockaddr is for; a module that makes none hands its sockaddr_in to something else.
+_C_SOCKET_CALLS = frozenset(["bind", "connect", "accept", "accept4", "sendto", "recvfrom", "getsockname", "getpeername"])
 
 _CTYPES_BEFORE = """\
 import ctypes, socket
@@ -38,9 +42,15 @@ class CtypesSockaddr(Rule):
     - `.sin_family` -> `.svm_family` (and `AF_INET` assigned to it -> `afVMCI`);
     - `.sin_port = htons(p)` -> `.svm_port = p` and `ntohs(a.sin_port)` -> `a.svm_port`;
     - `.sin_addr` / `.sin_addr.s_addr` -> `.svm_cid`; `INADDR_ANY` (or `htonl(INADDR_ANY)`, `0`) becomes
-      `VMADDR_CID_ANY`, loopback values become `VMADDR_CID_LOCAL`; any other address is reported and
-      the assignment left as it is (a CID must be chosen there);
-    - other reads of the fields (`peer.sin_port`) use the `svm_` names.
+      `VMADDR_CID_ANY`; a loopback address (`htonl(INADDR_LOOPBACK)`, `inet_addr(b"127.0.0.1")`,
+      `inet_aton("localhost")`, `inet_pton(AF_INET, "::1")`) becomes `VMADDR_CID_LOCAL`; a host parsed at
+      run time (`inet_addr(host)`) becomes `vsock_cid(host)`; any other value is reported and the
+      assignment left as it is (a CID must be chosen there);
+    - other reads of the fields (`peer.sin_port`) use the `svm_` names;
+    - your own `class sockaddr_in` is noted: unused after the port, it can go.
+
+    A module that makes none of the C socket calls (`bind`, `connect`, `accept`, `sendto`, ...) hands
+    its `sockaddr_in` to some other library: it is reported and left as it is.
 
     ## Why
     `struct sockaddr_vm` has a different layout: port and CID are 32-bit and in host byte order (no
@@ -56,8 +66,9 @@ class CtypesSockaddr(Rule):
     ```
 
     ## Fix safety
-    Safe for the patterns above. Addresses assigned to `sin_addr` that are not wildcard or loopback, and
-    positional `sockaddr_in(...)` constructors (the field order differs), are reported, not changed.
+    Safe for the patterns above; `vsock_cid(host)` for a host parsed at run time is unsafe (the host
+    needs a CID in VSOCK_CID_MAP). Other addresses assigned to `sin_addr`, and positional
+    `sockaddr_in(...)` constructors (the field order differs), are reported, not changed.
     """
 
     code = "VS006"
@@ -72,15 +83,41 @@ class CtypesSockaddr(Rule):
             "import socket\nport = peer.svm_port\n",
             ("VS006",),
         ),
-        Example("import socket\npeer.sin_addr.s_addr = some_address\n", None, ("VS006",)),
+        Example("import socket\npeer.sin_addr.s_addr = some_address\nlibc.connect(fd, ctypes.byref(peer), 16)\n",
+                None, ("VS006",)),
+        Example(
+            "import ctypes\nlocal.sin_addr.s_addr = libc.inet_addr(b'127.0.0.1')\nremote.sin_addr.s_addr = libc.inet_addr(host)\n"
+            "libc.connect(fd, ctypes.byref(local), 16)\n",
+            "import ctypes\nfrom vsock_runtime import VMADDR_CID_LOCAL, vsock_cid\nlocal.svm_cid = VMADDR_CID_LOCAL\n"
+            "remote.svm_cid = vsock_cid(host)\nlibc.connect(fd, ctypes.byref(local), 16)\n",
+            ("VS006", "VS006"),
+        ),
+        Example("import ctypes\nclass sockaddr_in(ctypes.Structure):\n    _fields_ = []\nlibc.bind(fd, None, 0)\n",
+                None, ("VS006",)),
+        Example("import ctypes\naddr = sockaddr_in()\naddr.sin_port = 80\npcap.set_filter(ctypes.byref(addr))\n",
+                None, ("VS006",)),
         Example("import ctypes\nclass sockaddr_un(ctypes.Structure):\n    pass\n"),
     )
 
-    def __init__(self, names, options) -> None:
-        super().__init__(names, options)
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
         self._handled: set[cst.CSTNode] = set()  # field nodes ported with the statement that holds them
 
+    def _for_sockets(self) -> bool:
+        """False when the module builds a sockaddr_in but makes no C socket call with it."""
+        return "sockaddr_in" not in self.names.identifiers() or bool(self.names.called_names() & _C_SOCKET_CALLS)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if node.name.value == "sockaddr_in":
+            self.report(node.name, "your own sockaddr_in: the port uses the runtime's sockaddr_vm instead, so "
+                                   "this class is left unused; remove it", note=True)
+
     def visit_Call(self, node: cst.Call) -> None:
+        if not self._for_sockets():
+            if isinstance(node.func, cst.Name) and node.func.value == "sockaddr_in":
+                self.report(node, "sockaddr_in, in a module that makes no C socket call (bind, connect, accept, "
+                                  "sendto, ...): it goes to another library, which vsock cannot serve; left as it is")
+            return
         qualified = self.names.qualified(node.func)
         if qualified in ("socket.ntohs", "socket.ntohl") and len(node.args) == 1 and _is_field(node.args[0].value):
             field = node.args[0].value
@@ -100,6 +137,8 @@ class CtypesSockaddr(Rule):
                 self.report(arg.value, "sockaddr_in -> sockaddr_vm", replacement=runtime_name("sockaddr_vm"))
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        if not self._for_sockets():
+            return
         if len(node.targets) != 1 or not _is_field(node.targets[0].target):
             return
         target = node.targets[0].target
@@ -114,17 +153,22 @@ class CtypesSockaddr(Rule):
                 value = value.args[0].value
             self.report(node, "sin_port -> svm_port, in host byte order", replacement=_assigned(node, _renamed(target), value))
         elif field == "sin_addr":
-            cid = self._cid_for(value)
-            if cid is None:
-                self.report(node, "sin_addr -> svm_cid: the assigned address is not a CID; set a CID here")
-            else:
+            cid, parsed_host = self._cid_for(value)
+            if cid is not None:
                 self.report(node, f"sin_addr -> svm_cid = {cid}",
                             replacement=_assigned(node, _renamed(target), runtime_name(cid)))
+            elif parsed_host is not None:
+                shown = source_of(parsed_host)
+                self.report(node, f"sin_addr from the host {shown} -> svm_cid = vsock_cid({shown}), resolved at run time",
+                            replacement=_assigned(node, _renamed(target), call_to(runtime_name("vsock_cid"), parsed_host)),
+                            unsafe=True)
+            else:
+                self.report(node, "sin_addr -> svm_cid: the assigned address is not a CID; set a CID here")
         else:
             self.report(node, f"{field} -> {_FIELD_RENAMES[field]}", replacement=_assigned(node, _renamed(target), value))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        if node in self._handled or not _is_field(node):
+        if node in self._handled or not _is_field(node) or not self._for_sockets():
             return
         self._take(node)
         new = _renamed(node)
@@ -136,16 +180,28 @@ class CtypesSockaddr(Rule):
         if field.attr.value == "s_addr":
             self._handled.add(field.value)
 
-    def _cid_for(self, value: cst.BaseExpression) -> str | None:
-        if isinstance(value, cst.Call) and self.names.qualified(value.func) in _BYTE_ORDER_CALLS + ("socket.inet_aton",) and len(value.args) == 1:
-            value = value.args[0].value
+    def _cid_for(self, value: cst.BaseExpression) -> tuple[str | None, cst.BaseExpression | None]:
+        """(runtime CID name, None) for a wildcard or loopback value; (None, host) for a host parsed at
+        run time (`inet_addr(host)`); (None, None) for anything else."""
+        parsed = None
+        while isinstance(value, cst.Call) and value.args:
+            name = called_name(value.func)
+            if self.names.qualified(value.func) in _BYTE_ORDER_CALLS and len(value.args) == 1:
+                value = value.args[0].value
+            elif name in _ADDRESS_PARSERS:
+                value = value.args[-1].value  # inet_pton(AF_INET, host): the host is last
+                parsed = value
+            else:
+                break
         qualified = self.names.qualified(value)
-        text = literal_string(value)
+        text = literal_string(self.names.constant(value))
         if qualified == "socket.INADDR_ANY" or literal_int(value) == 0 or text in ("0.0.0.0", ""):
-            return "VMADDR_CID_ANY"
+            return "VMADDR_CID_ANY", None
         if qualified == "socket.INADDR_LOOPBACK" or (text is not None and is_loopback(text)):
-            return "VMADDR_CID_LOCAL"
-        return None
+            return "VMADDR_CID_LOCAL", None
+        if parsed is not None and text is None:
+            return None, parsed
+        return None, None
 
 
 def _is_field(node: cst.BaseExpression) -> bool:

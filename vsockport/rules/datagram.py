@@ -3,17 +3,18 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule
-from vsockport.rules.helpers import source_of
+from vsockport.rules.helpers import is_value_use, source_of
 
 _SOCKET_CLASSES = ("socket.socket", "socket.SocketType")
+_UDP_SERVERS = ("socketserver.UDPServer", "socketserver.ThreadingUDPServer", "socketserver.ForkingUDPServer")
 
 
 class Datagram(Rule):
     """Point out UDP sockets: vsock datagrams exist only on VMware's VMCI transport.
 
     ## What it does
-    Reports every `SOCK_DGRAM` socket that is created, and every asyncio
-    `loop.create_datagram_endpoint(...)`. The code itself is ported by the other rules like any
+    Reports every `SOCK_DGRAM` socket that is created, every `socketserver` UDP server, and every
+    asyncio `loop.create_datagram_endpoint(...)`. The code itself is ported by the other rules like any
     socket: the family becomes `afVMCI` and the addresses become `(CID, port)` on both ends.
 
     ## Why
@@ -42,15 +43,27 @@ class Datagram(Rule):
     code = "VS012"
     name = "datagram"
     fix_safety = "none"
-    triggers = (b"SOCK_DGRAM", b"create_datagram_endpoint")
+    triggers = (b"SOCK_DGRAM", b"create_datagram_endpoint", b"UDPServer")
     examples = (
         Example("import socket\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"),
         Example("import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n", None, ("VS012",)),
         Example("from socket import *\nu = socket(type=SOCK_DGRAM)\n", None, ("VS012",)),
         Example("import asyncio\nasync def f(loop, P):\n    await loop.create_datagram_endpoint(P, local_addr=('0.0.0.0', 9))\n",
                 None, ("VS012",)),
+        Example("import socketserver\nclass Echo(socketserver.ThreadingUDPServer):\n    pass\n", None, ("VS012",)),
         Example("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"),
     )
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._udp_server(node)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._udp_server(node)
+
+    def _udp_server(self, node: cst.BaseExpression) -> None:
+        qualified = self.names.qualified(node) or ""
+        if qualified in _UDP_SERVERS and is_value_use(node, self.parents, self.names):
+            self.report(node, f"{source_of(node)} serves UDP: vsock datagrams exist only on VMware's VMCI transport")
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func

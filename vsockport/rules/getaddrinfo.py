@@ -3,13 +3,26 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, runtime_name
+from vsockport.rules.helpers import is_value_use, source_of
+
+
+_RESOLVERS = {
+    "socket.getaddrinfo": "vsock_getaddrinfo",
+    "socket.gethostbyname": "vsock_gethostbyname",
+    "socket.gethostbyname_ex": "vsock_gethostbyname_ex",
+}
 
 
 class GetAddrInfo(Rule):
-    """Resolve addresses with the runtime's vsock `getaddrinfo`.
+    """Resolve addresses with the runtime: vsock `getaddrinfo`, `gethostbyname`, `gethostbyname_ex`.
 
     ## What it does
-    Replaces `socket.getaddrinfo(...)` with `vsock_getaddrinfo(...)`, keeping every argument.
+    Replaces `socket.getaddrinfo` with `vsock_getaddrinfo`, `socket.gethostbyname` with
+    `vsock_gethostbyname` and `socket.gethostbyname_ex` with `vsock_gethostbyname_ex`, keeping every
+    argument: in calls, and where the function is passed on (`loop.run_in_executor(None,
+    socket.getaddrinfo, host, port)`, a resolver kept in an attribute). `loop.getaddrinfo(...)` is
+    VS009's. `vsock_gethostbyname(host)` gives the host's CID as a string of digits, which a vsock
+    socket's `connect()` reads as that CID.
 
     ## Why
     Client and server loops (`for family, type, proto, _, address in getaddrinfo(host, port): ...`)
@@ -39,7 +52,7 @@ class GetAddrInfo(Rule):
 
     code = "VS007"
     name = "getaddrinfo"
-    triggers = (b"getaddrinfo",)
+    triggers = (b"getaddrinfo", b"gethostbyname")
     examples = (
         Example(
             "import socket\nfor res in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):\n    pass\n",
@@ -53,10 +66,29 @@ class GetAddrInfo(Rule):
             "info = vsock_getaddrinfo(None, 0, flags=1)\n",
             ("VS007",),
         ),
-        Example("import asyncio\nasync def f(loop):\n    await loop.getaddrinfo('a', 1)\n"),
+        Example(
+            "import socket\nasync def resolve(loop, host):\n    return await loop.run_in_executor(None, socket.getaddrinfo, host, 80)\n",
+            "import socket\nfrom vsock_runtime import vsock_getaddrinfo\nasync def resolve(loop, host):\n"
+            "    return await loop.run_in_executor(None, vsock_getaddrinfo, host, 80)\n",
+            ("VS007",),
+        ),
+        Example(
+            "import socket\nip = socket.gethostbyname(host)\n",
+            "import socket\nfrom vsock_runtime import vsock_gethostbyname\nip = vsock_gethostbyname(host)\n",
+            ("VS007",),
+        ),
+        Example("import socket\nfrom unittest import mock\nwith mock.patch('socket.getaddrinfo'):\n    pass\n"),
     )
 
-    def visit_Call(self, node: cst.Call) -> None:
-        if self.names.qualified(node.func) == "socket.getaddrinfo":
-            self.report(node.func, "socket.getaddrinfo() has no vsock entries -> vsock_getaddrinfo()",
-                        replacement=runtime_name("vsock_getaddrinfo"))
+    def visit_Name(self, node: cst.Name) -> None:
+        self._reference(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._reference(node)
+
+    def _reference(self, node: cst.BaseExpression) -> None:
+        replacement = _RESOLVERS.get(self.names.qualified(node) or "")
+        if replacement is None or not is_value_use(node, self.parents, self.names):
+            return
+        self.report(node, f"{source_of(node)} resolves names to IP addresses -> {replacement}",
+                    replacement=runtime_name(replacement))

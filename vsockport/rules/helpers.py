@@ -146,3 +146,38 @@ def call_to(name: cst.Name | cst.Attribute | str, *args: cst.BaseExpression | cs
     """`name(args...)` as a new node."""
     func = cst.Name(name) if isinstance(name, str) else name
     return cst.Call(func=func, args=[a if isinstance(a, cst.Arg) else cst.Arg(a) for a in args])
+
+
+# Calls whose arguments name a type rather than use a value: a replacement there would change the check.
+_TYPE_CALLS = frozenset(["isinstance", "issubclass", "super", "type", "id"])
+_NOT_VALUES = (cst.Import, cst.ImportFrom, cst.ImportAlias, cst.Annotation, cst.AssignTarget, cst.Del,
+               cst.ComparisonTarget, cst.Comparison, cst.AsName)
+
+
+def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
+    """Whether a name is used as a value that a vsock version may stand in for: called, passed,
+    assigned, returned, a default, a base class. Not in imports, annotations, assignment targets,
+    `del`, comparisons, as the object of an attribute (`HTTPServer.protocol_version`), or as an argument
+    of isinstance/issubclass/super/type or of a runtime call (which would wrap it twice)."""
+    parent = parents(node)
+    if isinstance(parent, cst.Attribute) and (parent.value is node or parent.attr is node):
+        return False  # `X.attr`, or the `attr` of `a.attr` (a name, not a reference)
+    if isinstance(parent, cst.AugAssign) and parent.target is node:
+        return False
+    if isinstance(parent, cst.AnnAssign) and parent.target is node:
+        return False
+    if isinstance(parent, (cst.For, cst.CompFor)) and parent.target is node:
+        return False
+    child = node
+    for ancestor in parents.ancestors(node):
+        if isinstance(ancestor, _NOT_VALUES):
+            return False
+        if isinstance(ancestor, cst.Call) and child is not ancestor.func:
+            func = ancestor.func
+            if (isinstance(func, cst.Name) and func.value in _TYPE_CALLS) or names.is_runtime_name(func):
+                return False
+            return True  # an argument of some other call: a value
+        if isinstance(ancestor, (cst.BaseSmallStatement, cst.BaseCompoundStatement, cst.Param, cst.Lambda)):
+            return True
+        child = ancestor
+    return True

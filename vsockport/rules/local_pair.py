@@ -13,10 +13,15 @@ class LocalPair(Rule):
     """Keep loopback socket pairs that a program makes with itself on TCP/IP.
 
     ## What it does
-    Leaves a function untouched, and notes it, when the function both listens on and connects to a
-    loopback address written as a literal (`"127.0.0.1"`, `"localhost"`, `"::1"`). This is the
-    classic `socketpair()` emulation, used for wake-up pipes (paho-mqtt, Twisted, older asyncio) and
-    for self-tests.
+    Leaves a function untouched, and notes it, when the function makes a socket pair with itself:
+    - it listens on and connects to a loopback address written as a literal (`"127.0.0.1"`,
+      `"localhost"`, `"::1"`), or
+    - it binds a socket and connects to an address it read from a socket's `getsockname()` (the
+      listener it just made: `addr, port = lsock.getsockname()[:2]; csock.connect((addr, port))`).
+
+    This is the classic `socketpair()` emulation, used for wake-up pipes (paho-mqtt, Twisted, older
+    asyncio) and for self-tests. Under `VSOCK_STRICT`, the runtime applies the same test to the
+    function that makes an IP socket, so these pairs do not count as missed.
 
     ## Why
     Both ends are inside the program, so TCP loopback already works inside a VM. Porting the pair to
@@ -60,6 +65,19 @@ class LocalPair(Rule):
         ),
         Example(
             "import socket\n"
+            "def socketpair(host='127.0.0.1'):\n"
+            "    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+            "    lsock.bind((host, 0))\n"
+            "    lsock.listen()\n"
+            "    addr, port = lsock.getsockname()[:2]\n"
+            "    csock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+            "    csock.connect((addr, port))\n"
+            "    return csock, lsock.accept()[0]\n",
+            None,
+            ("VS013",),
+        ),
+        Example(
+            "import socket\n"
             "def serve():\n"
             "    server = socket.create_server(('localhost', 8000))\n"
             "    return server\n"
@@ -68,8 +86,8 @@ class LocalPair(Rule):
 
     whole_function_words = (tuple(w.encode() for w in _LISTENING), tuple(w.encode() for w in _CONNECTING))
 
-    def __init__(self, names, options) -> None:
-        super().__init__(names, options)
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
         self._depth = 0  # function nesting, within this walk
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -78,14 +96,18 @@ class LocalPair(Rule):
         self._depth += 1
         if self._depth > 1:
             return
-        listens = connects = False
-        for call in walk(node):
-            method = called_name(call.func) if isinstance(call, cst.Call) else None
-            if method not in _LISTENING and method not in _CONNECTING or not self._loopback_address(call):
-                continue
-            listens = listens or method in _LISTENING
-            connects = connects or method in _CONNECTING
-        if listens and connects:
+        calls = [n for n in walk(node) if isinstance(n, cst.Call)]
+        own_addresses = _names_from_getsockname(node)
+        listens = connects = binds = connects_to_own = False
+        for call in calls:
+            method = called_name(call.func)
+            if method in _LISTENING:
+                binds = True
+                listens = listens or self._loopback_address(call)
+            elif method in _CONNECTING and call.args:
+                connects = connects or self._loopback_address(call)
+                connects_to_own = connects_to_own or _reads_own_address(call.args[0].value, own_addresses)
+        if (listens and connects) or (binds and connects_to_own):
             self.report(
                 node.name,
                 f"{node.name.value}() connects to a loopback socket it made itself: kept on TCP/IP "
@@ -101,3 +123,21 @@ class LocalPair(Rule):
             return False
         host = literal_string(self.names.constant(call.args[0].value.elements[0].value))
         return host is not None and is_loopback(host)
+
+
+def _names_from_getsockname(function: cst.FunctionDef) -> set[str]:
+    """Names the function assigns from a socket's getsockname() (`addr, port = lsock.getsockname()[:2]`)."""
+    found = set()
+    for node in walk(function):
+        if isinstance(node, cst.Assign) and _calls_getsockname(node.value):
+            for target in node.targets:
+                found.update(n.value for n in walk(target.target) if isinstance(n, cst.Name))
+    return found
+
+
+def _calls_getsockname(node: cst.CSTNode) -> bool:
+    return any(isinstance(n, cst.Call) and called_name(n.func) == "getsockname" for n in walk(node))
+
+
+def _reads_own_address(address: cst.BaseExpression, own: set[str]) -> bool:
+    return _calls_getsockname(address) or any(isinstance(n, cst.Name) and n.value in own for n in walk(address))

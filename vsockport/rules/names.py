@@ -34,6 +34,26 @@ PY2_MODULES = {
     "DocXMLRPCServer": "xmlrpc.server",
     "urllib2": "urllib.request",
 }
+# six.moves (at any depth: urllib3.packages.six.moves) names the standard library's modules its own way.
+SIX_MOVES = {
+    "socketserver": "socketserver", "BaseHTTPServer": "http.server", "SimpleHTTPServer": "http.server",
+    "http_client": "http.client", "xmlrpc_client": "xmlrpc.client", "xmlrpc_server": "xmlrpc.server",
+    "urllib": "urllib", "urllib_request": "urllib.request",
+}
+# Names a compatibility module re-exports (`from .compat import socketserver, HTTPServer`): modules by
+# any spelling, and the server and client classes vsockport adapts. Only modules, and classes whose
+# runtime adapter gives back unknown classes unchanged: a function re-exported as `urlopen` may be
+# anything, and is not guessed at.
+REEXPORTED = {
+    **{name: PY2_MODULES.get(name, SIX_MOVES.get(name, name)) for name in (
+        "socketserver", "SocketServer", "httplib", "http_client", "BaseHTTPServer", "SimpleHTTPServer", "xmlrpclib",
+        "xmlrpc_client", "xmlrpc_server")},
+    "TCPServer": "socketserver.TCPServer", "ThreadingTCPServer": "socketserver.ThreadingTCPServer",
+    "ForkingTCPServer": "socketserver.ForkingTCPServer", "HTTPServer": "http.server.HTTPServer",
+    "ThreadingHTTPServer": "http.server.ThreadingHTTPServer", "SimpleXMLRPCServer": "xmlrpc.server.SimpleXMLRPCServer",
+    "WSGIServer": "wsgiref.simple_server.WSGIServer", "HTTPConnection": "http.client.HTTPConnection",
+    "HTTPSConnection": "http.client.HTTPSConnection", "ServerProxy": "xmlrpc.client.ServerProxy",
+}
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"socket", "socketserver", "http", "xmlrpc",
                                                                   "asyncio", "ctypes", "ssl", "wsgiref", "urllib"}
 
@@ -61,8 +81,22 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
 
 
 def _modern(qualified: str) -> str:
+    """A qualified name as the rules know it: Python 2 modules and six.moves read as their Python 3
+    successors, and a compat module's re-exports of known modules and classes as the originals."""
     head, dot, rest = qualified.partition(".")
-    return PY2_MODULES[head] + dot + rest if head in PY2_MODULES else qualified
+    if head in PY2_MODULES:
+        return PY2_MODULES[head] + dot + rest
+    parts = qualified.split(".")
+    if "moves" in parts:
+        after = parts[parts.index("moves") + 1 :]
+        for size in (2, 1):
+            key = "_".join(after[:size])
+            if len(after) >= size and key in SIX_MOVES:
+                return ".".join([SIX_MOVES[key], *after[size:]])
+    module, _, name = qualified.rpartition(".")
+    if name in REEXPORTED and module and (module.startswith(".") or "compat" in module):
+        return REEXPORTED[name]
+    return qualified
 
 
 class ModuleNames:
@@ -78,6 +112,9 @@ class ModuleNames:
         self._expression_at = expression_at
         self._constants: dict[str, cst.BaseExpression] = {}
         self.runtime_module = runtime_module.rpartition(".")[2]
+        self.tree: ast.Module | None = None
+        self._called: frozenset[str] | None = None
+        self._identifiers: frozenset[str] | None = None
 
     @classmethod
     def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression],
@@ -118,7 +155,9 @@ class ModuleNames:
             elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) and isinstance(stmt.target, ast.Name):
                 assignments[stmt.target.id] = 2  # never a constant
         constants = {k: v for k, v in values.items() if assignments.get(k) == 1}
-        return cls({k: tuple(v) for k, v in bindings.items()}, tuple(stars), constants, expression_at, runtime_module)
+        table = cls({k: tuple(v) for k, v in bindings.items()}, tuple(stars), constants, expression_at, runtime_module)
+        table.tree = tree
+        return table
 
     def with_runtime_names(self, names: Iterable[str], runtime_import: str) -> "ModuleNames":
         """This table as it will be once `from <runtime_import> import <names>` is added: what later
@@ -126,7 +165,33 @@ class ModuleNames:
         bindings = dict(self.bindings)
         for name in names:
             bindings[name] = (f"{runtime_import}.{name}",)
-        return ModuleNames(bindings, self.star_modules, self.constant_values, self._expression_at, self.runtime_module)
+        table = ModuleNames(bindings, self.star_modules, self.constant_values, self._expression_at, self.runtime_module)
+        table.tree, table._called, table._identifiers = self.tree, self._called, self._identifiers
+        return table
+
+    def identifiers(self) -> frozenset[str]:
+        """Every name the module mentions in its code (Name ids and attribute names). Computed when asked."""
+        if self._identifiers is None:
+            found = set()
+            for node in ast.walk(self.tree) if self.tree is not None else ():
+                if isinstance(node, ast.Name):
+                    found.add(node.id)
+                elif isinstance(node, ast.Attribute):
+                    found.add(node.attr)
+            self._identifiers = frozenset(found)
+        return self._identifiers
+
+    def called_names(self) -> frozenset[str]:
+        """The last names of everything the module calls anywhere (`bind` for `lib.bind(...)`): a
+        module-wide fact for rules that see one region at a time. Computed when first asked."""
+        if self._called is None:
+            found = set()
+            for node in ast.walk(self.tree) if self.tree is not None else ():
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    found.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+            self._called = frozenset(found)
+        return self._called
 
     # -- queries ----------------------------------------------------------------------------------
     def qualified(self, node: cst.BaseExpression) -> str | None:
@@ -141,7 +206,8 @@ class ModuleNames:
             base = next((f"{m}.{head}" for m in self.star_modules if m in _STAR_EXPANDABLE and head in _public_names(m)), None)
             if base is None:
                 return None
-        return f"{base}.{rest}" if rest else base
+        found = f"{base}.{rest}" if rest else base
+        return _modern(found) if "moves." in found else found  # six.moves.http_client reached by attributes
 
     def is_any(self, node: cst.BaseExpression, *qualified_names: str) -> bool:
         return self.qualified(node) in qualified_names

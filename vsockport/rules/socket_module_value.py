@@ -2,20 +2,36 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.api import Example, Rule
+from vsockport.rules.api import Example, Rule, runtime_name
+from vsockport.rules.helpers import called_name, is_value_use, literal_string, source_of, walk
+
+# Calls that change or reload the module they are given: the real socket module must reach them.
+_CHANGES_ITS_ARGUMENT = frozenset(["setattr", "delattr", "reload", "object", "patch", "setitem"])
+# What the stand-in answers differently: getattr(socket, "SOMETHING_ELSE") needs no stand-in.
+_STANDS_IN_FOR = frozenset(["socket", "create_connection", "create_server", "getaddrinfo", "gethostbyname",
+                            "gethostbyname_ex", "AF_INET", "AF_INET6"])
 
 
 class SocketModuleValue(Rule):
-    """Report a parameter that defaults to the `socket` module: calls through it cannot be seen.
+    """Port code that takes the `socket` module as a value, through the runtime's stand-in module.
 
     ## What it does
-    Reports a parameter whose default is the `socket` module itself (`socket_module=socket`), the
-    usual way a library lets callers swap the module it makes sockets with. It does not change it.
+    Replaces the `socket` module where it is used as a value (a parameter default `socket_module=socket`,
+    a keyword argument, an assignment `self._socket = socket`, `getattr(socket, name)`) with
+    `vsock_socket_module`. That stand-in's `socket()`, `create_connection()`, `create_server()`,
+    `getaddrinfo()` and `gethostbyname()` are the vsock versions and its `AF_INET`/`AF_INET6` are the
+    vsock family; every other name is the socket module's own.
+
+    A name that the enclosing function binds itself (a parameter or variable called `socket`, often a
+    socket object) is not the module and is left alone, as are calls that change the module they are
+    given (`setattr`, `mock.patch.object`, `importlib.reload`), `hasattr(socket, ...)` and
+    `getattr(socket, "NAME")` of a name the stand-in answers the same.
 
     ## Why
-    Calls made through such a variable (`s = self.socket_module; s.getaddrinfo(...)`, as pymemcache
-    does) are resolved only at run time. vsockport cannot tell that they are socket calls, so it can
-    neither port nor report them, and the ported program would silently stay on TCP/IP there.
+    Calls made through such a value (`s = self.socket_module; s.getaddrinfo(...)`, as pymemcache does,
+    or `getattr(socket, "AF_INET")` with the name read from configuration) are resolved only at run
+    time, so vsockport cannot port them one by one. Giving the code a module whose functions are the
+    vsock ones ports them all.
 
     ## Example
     ```python
@@ -23,38 +39,81 @@ class SocketModuleValue(Rule):
         def __init__(self, server, socket_module=socket):
             self.socket_module = socket_module
     ```
-    is reported at `socket_module=socket`.
+    becomes
+    ```python
+    class Client:
+        def __init__(self, server, socket_module=vsock_socket_module):
+            self.socket_module = socket_module
+    ```
 
     ## Fix safety
-    No fix: report only. Port the calls made through the parameter by hand (`vsock_getaddrinfo`,
-    `create_vsock_connection`, `afVMCI` from the runtime), or pass an object that provides them.
-    Assignments such as `transport = socket` are not reported: inside a function the name may be a
-    parameter that shadows the module, which vsockport does not track.
+    Safe: the stand-in passes every other name through to the socket module. `isinstance(x,
+    module.socket)` checks through it see the factory function `vsock_socket`, not a class: use
+    `module.SocketType` for those.
     """
 
     code = "VS015"
     name = "socket-module-value"
-    fix_safety = "none"
     words = (b"socket",)
     examples = (
         Example(
             "import socket\nclass Client:\n    def __init__(self, server, socket_module=socket):\n"
             "        self.socket_module = socket_module\n",
-            None,
+            "import socket\nfrom vsock_runtime import vsock_socket_module\nclass Client:\n"
+            "    def __init__(self, server, socket_module=vsock_socket_module):\n        self.socket_module = socket_module\n",
             ("VS015",),
         ),
-        Example("import socket as s\ndef serve(port, net=s, *, backlog=5):\n    pass\n", None, ("VS015",)),
+        Example(
+            "import socket as s\ndef family(name):\n    return getattr(s, name)\n",
+            "import socket as s\nfrom vsock_runtime import vsock_socket_module\ndef family(name):\n"
+            "    return getattr(vsock_socket_module, name)\n",
+            ("VS015",),
+        ),
         # A parameter named like the module is a socket object, not the module (websockets does this).
         Example("import socket\nclass Conn:\n    def __init__(self, socket: socket.socket):\n        self.socket = socket\n"),
+        Example("import socket\ndef serve(sockets):\n    for socket in sockets:\n        keep = socket\n"),
         Example("import socket\ndef connect(family=socket.AF_UNIX, factory=None):\n    return socket.socket(family)\n"),
-        Example("from socket import socket\nclass Pool:\n    socket_class = socket\n"),
-        Example("import socket\nimport unittest.mock\nwith unittest.mock.patch.object(socket, 'getaddrinfo'):\n    pass\n"),
+        Example("import socket\nimport unittest.mock\nwith unittest.mock.patch.object(socket, 'getaddrinfo'):\n    pass\n"
+                "ipv6 = hasattr(socket, 'AF_INET6') and getattr(socket, 'SO_REUSEPORT', None)\n"),
     )
 
-    def visit_Param(self, node: cst.Param) -> None:
-        if node.default is not None and self._is_socket_module(node.default):
-            self.report(node.default, f"the socket module as the default of {node.name.value}: "
-                        "calls made through it are invisible to vsockport; port them by hand")
+    def visit_Name(self, node: cst.Name) -> None:
+        self._value(node)
 
-    def _is_socket_module(self, node: cst.BaseExpression) -> bool:
-        return isinstance(node, (cst.Name, cst.Attribute)) and self.names.qualified(node) == "socket"
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._value(node)
+
+    def _value(self, node: cst.BaseExpression) -> None:
+        if self.names.qualified(node) != "socket" or not is_value_use(node, self.parents, self.names):
+            return
+        parent = self.parents(node)
+        call = self.parents(parent) if isinstance(parent, cst.Arg) else None
+        if isinstance(call, cst.Call) and called_name(call.func) in _CHANGES_ITS_ARGUMENT | {"hasattr"}:
+            return  # the module is changed there, or only asked whether it has a name
+        if isinstance(call, cst.Call) and called_name(call.func) == "getattr" and len(call.args) >= 2:
+            name = literal_string(call.args[1].value)
+            if name is not None and name not in _STANDS_IN_FOR:
+                return  # getattr(socket, "SO_REUSEPORT", None): the same answer either way
+        if isinstance(node, cst.Name) and self._bound_locally(node):
+            return
+        self.report(node, f"the socket module as a value ({source_of(node)}): calls made through it cannot be "
+                          "seen one by one -> vsock_socket_module, whose socket(), create_connection() and "
+                          "getaddrinfo() are the vsock versions", replacement=runtime_name("vsock_socket_module"))
+
+    def _bound_locally(self, node: cst.Name) -> bool:
+        """Whether the enclosing function (or lambda) binds the name itself: then it is not the module."""
+        for ancestor in self.parents.ancestors(node):
+            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)):
+                params = ancestor.params
+                every = [*params.posonly_params, *params.params, *params.kwonly_params]
+                every += [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
+                if any(p.name.value == node.value for p in every):
+                    return True
+                if isinstance(ancestor, cst.FunctionDef) and any(
+                    isinstance(n, (cst.AssignTarget, cst.For, cst.AsName, cst.CompFor))
+                    and isinstance(getattr(n, "target", getattr(n, "name", None)), cst.Name)
+                    and getattr(n, "target", getattr(n, "name", None)).value == node.value
+                    for n in walk(ancestor.body)
+                ):
+                    return True
+        return False

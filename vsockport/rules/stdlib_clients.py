@@ -4,7 +4,7 @@ import libcst as cst
 
 from vsockport.rules.api import Example, runtime_name
 from vsockport.rules.class_references import ClassReferenceRule
-from vsockport.rules.helpers import source_of
+from vsockport.rules.helpers import is_value_use, source_of
 
 CLIENT_CLASSES = {
     name: "connects over TCP/IP"
@@ -39,7 +39,7 @@ class StdlibClients(ClassReferenceRule):
     - References to `http.client.HTTPConnection`, `HTTPSConnection`, `smtplib.SMTP`, `SMTP_SSL`,
       `LMTP` and `xmlrpc.client.ServerProxy` are wrapped in `vsock_client_class(...)` where they are
       called, subclassed, passed or assigned.
-    - `urllib.request.urlopen(...)` becomes `vsock_urlopen(...)`.
+    - `urllib.request.urlopen` becomes `vsock_urlopen`, called or kept as a value.
     - Clients the runtime cannot adapt (`ftplib`, `poplib`, `imaplib`, `telnetlib`, `nntplib`,
       `urllib.request.build_opener`) are reported where they are called, and left unchanged.
 
@@ -94,12 +94,14 @@ class StdlibClients(ClassReferenceRule):
         Example("import http.client\nok = isinstance(conn, (http.client.HTTPConnection, http.client.HTTPSConnection))\n"),
     )
 
+    def _reference(self, node: cst.BaseExpression) -> None:
+        if self.names.qualified(node) == "urllib.request.urlopen" and is_value_use(node, self.parents, self.names):
+            self.report(node, f"{source_of(node)} connects over TCP/IP -> vsock_urlopen",
+                        replacement=runtime_name("vsock_urlopen"))
+            return
+        super()._reference(node)
+
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.names.qualified(node.func) or ""
-        if qualified == "urllib.request.urlopen":
-            self.report(node.func, f"{source_of(node.func)}() connects over TCP/IP -> vsock_urlopen()",
-                        replacement=runtime_name("vsock_urlopen"))
-        elif qualified in UNPORTED_CLIENTS:
+        if qualified in UNPORTED_CLIENTS:
             self.report(node, f"{source_of(node.func)}() stays on TCP/IP: {UNPORTED_CLIENTS[qualified]}")
-        else:
-            super().visit_Call(node)

@@ -13,6 +13,9 @@ SERVER_CLASSES = {
         "socketserver.TCPServer",
         "socketserver.ThreadingTCPServer",
         "socketserver.ForkingTCPServer",
+        "socketserver.UDPServer",
+        "socketserver.ThreadingUDPServer",
+        "socketserver.ForkingUDPServer",
         "http.server.HTTPServer",
         "http.server.ThreadingHTTPServer",
         "xmlrpc.server.SimpleXMLRPCServer",
@@ -27,12 +30,13 @@ class StdlibServers(ClassReferenceRule):
     """Serve vsock with the standard library's socketserver-based servers.
 
     ## What it does
-    Wraps references to `socketserver.TCPServer`, `ThreadingTCPServer`, `ForkingTCPServer`,
+    Wraps references to `socketserver.TCPServer`, `ThreadingTCPServer`, `ForkingTCPServer` (and the
+    UDP servers, which VS012 also reports: vsock datagrams are VMware's only),
     `http.server.HTTPServer`, `ThreadingHTTPServer`, `xmlrpc.server.SimpleXMLRPCServer`,
     `MultiPathXMLRPCServer`, `DocXMLRPCServer` and `wsgiref.simple_server.WSGIServer` in
-    `vsock_server_class(...)`. A reference is wrapped where it is a base class, is called, is passed
-    as an argument (`server_class=...`), or is assigned. `wsgiref.simple_server.make_server(...)`
-    becomes `vsock_make_server(...)`.
+    `vsock_server_class(...)` wherever the class is used as a value: a base class, a call, an argument
+    (`server_class=...`), an assigned or returned value, a default, either side of `A if threaded else
+    B`. `wsgiref.simple_server.make_server(...)` becomes `vsock_make_server(...)`.
 
     ## Why
     These classes create `AF_INET` sockets. `vsock_server_class(X)` is a subclass of `X` with:
@@ -93,7 +97,18 @@ class StdlibServers(ClassReferenceRule):
             "httpd = vsock_make_server('', 8000, app)\n",
             ("VS010",),
         ),
+        Example(
+            "from http.server import HTTPServer, ThreadingHTTPServer\ndef serve(threaded, server_class=HTTPServer):\n"
+            "    cls = ThreadingHTTPServer if threaded else server_class\n    return cls\n",
+            "from http.server import HTTPServer, ThreadingHTTPServer\nfrom vsock_runtime import vsock_server_class\n"
+            "def serve(threaded, server_class=vsock_server_class(HTTPServer)):\n"
+            "    cls = vsock_server_class(ThreadingHTTPServer) if threaded else server_class\n    return cls\n",
+            ("VS010", "VS010"),
+        ),
         Example("import socketserver\nok = isinstance(server, socketserver.TCPServer)\n"),
+        Example("import http.server\ndef start(self, *a):\n    super(http.server.HTTPServer, self).__init__(*a)\n"
+                "    v = http.server.HTTPServer.protocol_version\n"
+                "def f(s: http.server.HTTPServer) -> bool:\n    return type(s) is http.server.HTTPServer\n"),
         Example("import socketserver\nclass S(socketserver.UnixStreamServer):\n    pass\n"),
     )
 
@@ -102,4 +117,3 @@ class StdlibServers(ClassReferenceRule):
             self.report(node.func, f"{source_of(node.func)}() serves TCP/IP -> vsock_make_server()",
                         replacement=runtime_name("vsock_make_server"))
             return
-        super().visit_Call(node)

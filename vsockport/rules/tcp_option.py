@@ -19,7 +19,8 @@ class TcpOption(Rule):
     `IPV6_V6ONLY` or `SO_REUSEPORT`. Each site is reported with the option it drops on vsock.
     Calls whose level is not known where they are written get the same treatment: options applied
     from data (`sock.setsockopt(*option)`, as urllib3 applies its default `(IPPROTO_TCP,
-    TCP_NODELAY, 1)`) or a level passed in a variable.
+    TCP_NODELAY, 1)`) or a level passed in a variable. A C library's `setsockopt(fd, level, option,
+    value, size)` (ctypes) of such an option is reported: it returns -1 there instead of raising.
 
     ## Why
     On a vsock socket these calls fail: `ENOPROTOOPT` (TCP and IPv6 options) or `EOPNOTSUPP`
@@ -78,6 +79,9 @@ class TcpOption(Rule):
         Example("import socket\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"),
         Example("import socket\ns.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)\nz.setsockopt(zmq.LINGER, 0)\n"),
         Example("import socket\ns.setsockopt(1, 2, 1)\n"),
+        Example("import ctypes, socket\nok = libc.setsockopt(fd, socket.IPPROTO_TCP, socket.TCP_NODELAY, ctypes.byref(one), 4)\n",
+                None, ("VS008",)),
+        Example("import ctypes, socket\nok = libc.setsockopt(fd, socket.SOL_SOCKET, socket.SO_RCVBUF, ctypes.byref(n), 4)\n"),
     )
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -87,6 +91,9 @@ class TcpOption(Rule):
         if any(arg.keyword is not None or arg.star == "**" for arg in node.args):
             return
         unknown = "may not exist on vsock -> setsockopt_or_skip() skips such options on vsock sockets"
+        if len(node.args) == 5 and not any(arg.star for arg in node.args):
+            self._c_call(node)  # libc.setsockopt(fd, level, option, value, size)
+            return
         if any(arg.star == "*" for arg in node.args):
             message = f"options applied from data {unknown}"
         elif len(node.args) >= 3:
@@ -104,6 +111,15 @@ class TcpOption(Rule):
         replacement = cst.Call(func=runtime_name("setsockopt_or_skip"), args=[cst.Arg(func.value), *node.args],
                                lpar=node.lpar, rpar=node.rpar)
         self.report(node, message, replacement=replacement)
+
+
+    def _c_call(self, node: cst.Call) -> None:
+        """A C library's setsockopt: the first argument is a file descriptor, the second the level."""
+        level = node.args[1].value
+        if self.names.qualified(level) in _TCP_LEVELS or _is_tcp_level_number(level) or \
+                self.names.qualified(node.args[2].value) in _MISSING_OPTIONS:
+            self.report(node, f"C setsockopt of {source_of(node.args[2].value)}: vsock has no such option (it "
+                              "fails with ENOPROTOOPT or EOPNOTSUPP, as a -1 return); skip the call for vsock sockets")
 
 
 def _is_tcp_level_number(level: cst.BaseExpression) -> bool:

@@ -5,49 +5,59 @@ and Linux AF_VSOCK (KVM/QEMU, Firecracker, Cloud Hypervisor, AWS Nitro Enclaves)
 vsockport installed. vsockport replaces this file when a newer version is available; edits made here
 are lost then. Run `python vsock_runtime.py` (or `--json`) to see what this machine offers.
 
-Public API
-    family and CID:   VMCISock_GetAFValue(), VMCISock_ReleaseAFValueFd(), VMCISock_GetLocalCID(),
-                      vsock_local_cid(), vsock_backend()
-    constants:        VMADDR_CID_ANY, VMADDR_PORT_ANY, VMADDR_CID_HYPERVISOR, VMADDR_CID_LOCAL,
-                      VMADDR_CID_HOST, VMADDR_FLAG_TO_HOST, SO_VM_SOCKETS_BUFFER_SIZE,
-                      SO_VM_SOCKETS_BUFFER_MIN_SIZE, SO_VM_SOCKETS_BUFFER_MAX_SIZE,
-                      SO_VM_SOCKETS_CONNECT_TIMEOUT
-    addresses:        vsock_cid(host), vsock_bind_cid(host), vsock_address(address, bind=False),
-                      getaddrinfo(host, port, family=0, type=0, proto=0, flags=0) (alias vsock_getaddrinfo)
-    sockets:          create_vsock_connection(), create_vsock_server(), vsock_connect(sock, address, flags),
-                      set_connect_timeout(sock, seconds), get_connect_timeout(sock)
-    options:          setsockopt_or_skip(sock, level, option, value), setsockopt_or_skip(sock, *option)
-    stdlib servers:   vsock_server_class(cls), VsockServerMixin, vsock_make_server()
-    stdlib clients:   vsock_client_class(cls), vsock_urlopen()
-    asyncio:          vsock_open_connection(), vsock_start_server(), vsock_loop_create_connection(loop, ...),
-                      vsock_loop_create_server(loop, ...)
-    diagnosis:        vsock_diagnose(), VsockAddressError
-    ctypes:           sockaddr_vm
+Design: no global patch. Importing this module defines names and nothing else (the one exception is
+VSOCK_STRICT, an explicit request to watch the whole process, below). Ported code makes its sockets
+through `vsock_socket()`, which returns a `VsockSocket`, a subclass of `socket.socket` that carries
+the vsock behaviour; sockets of every other family are plain `socket.socket` objects, and code that
+vsockport did not port never runs a line of this file. Patching `socket.socket` instead would put this
+file's frames into every TCP traceback of the process and let the last imported copy win.
+
+VsockSocket, over the kernel's AF_VSOCK (or libc, where CPython lacks AF_VSOCK):
+  - takes TCP/IP-style addresses: ("", port), ("localhost", port), (name, port) with names mapped
+    to CIDs from VSOCK_CID_MAP; port 0 means any port when binding;
+  - reports addresses as TCP/IP code reads them: (host, port) with the host a string, "" for
+    VMADDR_CID_ANY and the CID's digits otherwise (a `VsockHost`: it also equals its CID number
+    and gives it back with int()); give them back to connect() or bind() and they are CIDs again;
+  - explains errors, keeping their class and errno (a reset for a closed port, privileged ports,
+    unbindable CIDs, TCP-only options, datagrams on virtio, no vsock at all);
+  - makes a timeout set with settimeout() the kernel's vsock connect timeout (2 s by default);
+  - sends bytes-valued socket options (timevals, SO_LINGER) through libc, as CPython cannot;
+  - accepts, and dup()s, VsockSockets.
+send/recv are CPython's own C code: no Python runs on the data path.
+
+One runtime per process. Every ported package carries its own copy. The first call into a copy
+registers it, with its version, on the `socket` module (importing does not: see above); from then on
+every copy's public functions are served by the newest copy registered, an older copy never takes
+over from a newer one, and a copy's classes and constants stay its own.
 
 Host names have no meaning on vsock: a peer is a context ID (CID). Names are mapped to CIDs at run time
 from the environment variable VSOCK_CID_MAP, a comma-separated list of NAME=CID pairs, for example
-VSOCK_CID_MAP="db.internal=3,metrics=17".
+VSOCK_CID_MAP="db.internal=3,metrics=17". A loopback host bound at run time ("127.0.0.1") binds
+VMADDR_CID_LOCAL where the vsock_loopback transport offers it; elsewhere it binds VMADDR_CID_ANY (a
+vsock socket cannot be local-only there) and says so once with a RuntimeWarning.
 
-Importing this module makes `socket.socket` vsock-aware. Sockets stay ordinary `socket.socket` objects
-and send/recv are untouched, but for sockets of the vsock family:
-  - errors keep their class and errno and say what they mean on vsock (a reset for a closed port,
-    privileged ports, unbindable CIDs, TCP-only options, datagrams on virtio, no vsock at all);
-  - a timeout set with settimeout() also becomes the kernel's vsock connect timeout (2 s by default);
-  - setsockopt/getsockopt with a bytes value or buffer length go through libc (CPython passes a u64);
-  - when CPython has no AF_VSOCK (Windows, macOS, some builds), or VSOCK_RUNTIME_BACKEND=ctypes is set,
-    bind/connect/accept/getsockname/getpeername go through libc with `struct sockaddr_vm`.
-Sockets of other families behave exactly as before.
+Environment: VSOCK_CID_MAP (above); VSOCK_RUNTIME_BACKEND=auto|native|ctypes (a bad value warns and
+means auto); VSOCK_STRICT=1 (or warn) makes every AF_INET/AF_INET6 socket the process creates, and
+every IP name lookup (getaddrinfo, gethostbyname), raise VsockStrictError (or warn once per place),
+naming the file and line, except in functions that make a socket pair with themselves, which
+vsockport keeps on TCP/IP on purpose (the test is VS013's: the function binds and connects, to a
+loopback literal or to an address it read from getsockname()): the way to find what a static port
+missed by running the ported program's own tests.
 """
 
 import ctypes
 import errno
+import functools
+import inspect
 import os
 import platform
+import re
 import select
 import socket
 import struct
 import sys
 import time
+import types
 import warnings
 
 try:
@@ -70,13 +80,23 @@ __all__ = [
     "VMCISock_ReleaseAFValueFd",
     "VMCISock_GetLocalCID",
     "VsockAddressError",
+    "VsockStrictError",
+    "VsockHost",
+    "VsockSocket",
     "sockaddr_vm",
     "vsock_backend",
+    "vsock_runtime_version",
     "vsock_local_cid",
     "vsock_cid",
     "vsock_bind_cid",
     "vsock_address",
     "getaddrinfo",
+    "vsock_gethostbyname",
+    "vsock_gethostbyname_ex",
+    "vsock_socket",
+    "vsock_family",
+    "vsock_ip_family",
+    "vsock_socket_module",
     "vsock_connect",
     "set_connect_timeout",
     "get_connect_timeout",
@@ -91,13 +111,15 @@ __all__ = [
     "vsock_urlopen",
     "vsock_open_connection",
     "vsock_start_server",
+    "vsock_loop",
     "vsock_loop_create_connection",
     "vsock_loop_create_server",
+    "vsock_loop_getaddrinfo",
     "vsock_getaddrinfo",
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 4
+VSOCKPORT_RUNTIME_VERSION = 5
 
 VMADDR_CID_ANY = 0xFFFFFFFF
 VMADDR_PORT_ANY = 0xFFFFFFFF
@@ -113,6 +135,10 @@ SO_VM_SOCKETS_CONNECT_TIMEOUT = 6  # takes a native `struct timeval` on Linux an
 
 CID_MAP_ENV = "VSOCK_CID_MAP"
 BACKEND_ENV = "VSOCK_RUNTIME_BACKEND"  # auto (default), native or ctypes
+STRICT_ENV = "VSOCK_STRICT"  # 1 (raise) or warn
+
+_REGISTRY = "_vsockport_runtime"  # on the socket module: (version, module) of the copy that serves
+_THIS = globals()  # this copy's namespace, as the registry holds it
 
 _AF_VSOCK_LINUX = 40
 _LAST_PRIVILEGED_PORT = 1023
@@ -335,8 +361,10 @@ def _no_vsock_hint():
 
 # ---------------------------------------------------------------------------------------------------
 # Resolver: TCP/IP-style hosts and ports to CIDs and vsock ports
-# ---------------------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------------------
+# Resolver: TCP/IP-style hosts and ports to CIDs and vsock ports
+# ---------------------------------------------------------------------------------------------------
 
 def _cid_map():
     mapping = {}
@@ -363,9 +391,12 @@ def _as_int(value):
 def vsock_cid(host):
     """Map a TCP/IP-style host to a vsock CID for connecting.
 
-    ints and numeric strings are CIDs; loopback names become VMADDR_CID_LOCAL; the wildcard becomes
-    VMADDR_CID_ANY; other names are looked up in VSOCK_CID_MAP; anything else raises VsockAddressError.
+    ints and numeric strings are CIDs; loopback names and the wildcard ("", "0.0.0.0": as a
+    destination they mean this machine, as on Linux) become VMADDR_CID_LOCAL; other names are looked
+    up in VSOCK_CID_MAP; anything else raises VsockAddressError.
     """
+    if isinstance(host, VsockHost):
+        return VMADDR_CID_LOCAL if host.cid == VMADDR_CID_ANY else host.cid
     number = _as_int(host)
     if number is not None:
         return number
@@ -374,9 +405,7 @@ def vsock_cid(host):
     if not isinstance(host, str):
         raise TypeError("vsock host must be a CID (int) or a host name, not %s" % type(host).__name__)
     name = host.strip().lower()
-    if name in _WILDCARD_HOSTS:
-        return VMADDR_CID_ANY
-    if name in _LOOPBACK_HOSTS or name.startswith("127."):
+    if name in _WILDCARD_HOSTS or _is_loopback(name):
         return VMADDR_CID_LOCAL
     mapped = _cid_map().get(name)
     if mapped is not None:
@@ -394,16 +423,65 @@ def vsock_cid(host):
 
 
 def vsock_bind_cid(host):
-    """Map a TCP/IP-style host to a vsock CID for binding: wildcard and loopback both mean VMADDR_CID_ANY."""
+    """Map a TCP/IP-style host to a vsock CID for binding. The wildcard is VMADDR_CID_ANY. A loopback
+    host is VMADDR_CID_LOCAL where the vsock_loopback transport offers it; elsewhere a vsock socket
+    cannot be local-only, so it is VMADDR_CID_ANY, and a RuntimeWarning says once that the server is
+    now reachable from the host (bind VMADDR_CID_ANY, or a CID, explicitly to choose)."""
+    if isinstance(host, VsockHost):
+        return host.cid
     number = _as_int(host)
     if number is not None:
         return number
     name = host.decode("ascii", "replace") if isinstance(host, bytes) else host
     if isinstance(name, str):
         name = name.strip().lower()
-        if name in _WILDCARD_HOSTS or name in _LOOPBACK_HOSTS or name.startswith("127."):
+        if name in _WILDCARD_HOSTS:
+            return VMADDR_CID_ANY
+        if _is_loopback(name):
+            if _loopback_available():
+                return VMADDR_CID_LOCAL
+            _warn_once("loopback-bind", "vsock: bind to the loopback host %r: this machine has no vsock_loopback "
+                       "transport, so the socket binds VMADDR_CID_ANY and is reachable from the host over vsock; "
+                       "bind VMADDR_CID_ANY (or a CID) explicitly to make that choice yours" % (host,))
             return VMADDR_CID_ANY
     return vsock_cid(host)
+
+
+def _is_loopback(name):
+    return name in _LOOPBACK_HOSTS or name.startswith("127.")
+
+
+_loopback = None
+
+
+def _loopback_available():
+    """Whether CID 1 can be bound here (vsock_loopback is loaded); probed once, never connecting."""
+    global _loopback
+    if _loopback is None:
+        try:
+            probe = socket.socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
+        except (OSError, ValueError):
+            _loopback = False
+        else:
+            with probe:
+                try:
+                    if _backend_name() == "ctypes":
+                        _libc_bind(probe, (VMADDR_CID_LOCAL, VMADDR_PORT_ANY))
+                    else:
+                        socket.SocketType.bind(probe, (VMADDR_CID_LOCAL, VMADDR_PORT_ANY))
+                    _loopback = True
+                except OSError:
+                    _loopback = False
+    return _loopback
+
+
+_warned = set()
+
+
+def _warn_once(key, message, category=RuntimeWarning):
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, category, stacklevel=3)
 
 
 def _vsock_port(port, bind):
@@ -431,12 +509,18 @@ def vsock_address(address, bind=False):
     return (cid, _vsock_port(port, bind))
 
 
+def _is_tcp_style(address):
+    """(host-name, port[, flowinfo, scope_id]) as TCP/IP code passes it to a socket."""
+    return isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], (str, bytes))
+
+
 def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     """socket.getaddrinfo() for vsock: one entry per requested socket type, with a (cid, port) address.
 
     Works with the usual loops (`for af, socktype, proto, _, addr in getaddrinfo(...)`): any IP family
     asked for (AF_UNSPEC, AF_INET, AF_INET6) yields the vsock family. With AI_PASSIVE a None host is
-    VMADDR_CID_ANY and port 0 is VMADDR_PORT_ANY; without it a None host is VMADDR_CID_LOCAL.
+    VMADDR_CID_ANY and port 0 is VMADDR_PORT_ANY; without it a None host is VMADDR_CID_LOCAL. The
+    protocol is always 0: an IP protocol number (IPPROTO_TCP) makes no vsock socket.
     """
     passive = bool(flags & socket.AI_PASSIVE)
     if host is None:
@@ -452,8 +536,7 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         types = [socket.SOCK_STREAM]
     else:
         types = [type]
-    return [(af, kind, proto, canonname, (cid, vsock_port)) for kind in types]
-
+    return [(af, kind, 0, canonname, (cid, vsock_port)) for kind in types]
 
 # ---------------------------------------------------------------------------------------------------
 # libc access: the calls CPython cannot make on vsock sockets
@@ -655,26 +738,330 @@ def _libc_getsockopt(sock, level, option, buflen=None):
 
 # ---------------------------------------------------------------------------------------------------
 # Backend: native CPython calls where they work, libc where they do not
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settings from the environment: read when first needed; a bad value warns and means the default
+# ---------------------------------------------------------------------------------------------------
+
+_backend = None
+
+
+def _backend_name():
+    """'native' or 'ctypes', chosen on first use from VSOCK_RUNTIME_BACKEND and what CPython offers."""
+    global _backend
+    if _backend is not None:
+        return _backend
+    wanted = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
+    if wanted not in ("auto", "native", "ctypes"):
+        _warn_once("backend", "%s must be auto, native or ctypes, not %r: using auto" % (BACKEND_ENV, wanted))
+        wanted = "auto"
+    native_ok = getattr(socket, "AF_VSOCK", None) is not None and VMCISock_GetAFValue() in (-1, socket.AF_VSOCK)
+    if wanted == "native" and not native_ok:
+        _warn_once("backend-native", "%s=native, but this Python has no AF_VSOCK support for family %d: using ctypes"
+                   % (BACKEND_ENV, VMCISock_GetAFValue()))
+    _backend = "native" if native_ok and wanted != "ctypes" else "ctypes"
+    return _backend
+
+
+# ---------------------------------------------------------------------------------------------------
+# vsock sockets
+# ---------------------------------------------------------------------------------------------------
+
+_IP_FAMILIES = frozenset([socket.AF_INET, getattr(socket, "AF_INET6", socket.AF_INET)])
+_IP_PROTOCOLS = frozenset([getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "IPPROTO_UDP", 17),
+                           getattr(socket, "IPPROTO_IP", 0)])
+_CSocket = socket.SocketType  # the C type: its methods, without socket.socket's Python layer
+
+
+class VsockHost(str):
+    """A CID as TCP/IP code reads a host: a string, "" for VMADDR_CID_ANY and the CID's decimal digits
+    otherwise. It also equals the CID number, and int() gives that number back."""
+
+    def __new__(cls, cid):
+        self = str.__new__(cls, "" if cid == VMADDR_CID_ANY else str(cid))
+        self.cid = cid
+        return self
+
+    def __eq__(self, other):
+        if isinstance(other, int) and not isinstance(other, bool):
+            return self.cid == other
+        return str.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+    def __int__(self):
+        return self.cid
+
+    __index__ = __int__
+
+    def __reduce__(self):
+        return (VsockHost, (self.cid,))
+
+
+def _address_out(address):
+    """(cid, port) from the kernel as TCP/IP code reads it: (VsockHost, port)."""
+    if isinstance(address, tuple) and len(address) == 2 and isinstance(address[0], int):
+        return (VsockHost(address[0]), address[1])
+    return address
+
+
+def _address_in(address, bind=False):
+    """A TCP/IP-style address (or a VsockHost one) as the kernel takes it: (cid, port)."""
+    if _is_tcp_style(address):
+        return vsock_address(address, bind=bind)
+    return address
+
+
+def _apply_connect_timeout(sock):
+    """TCP waits as long as settimeout() says; vsock gives up after its own connect timeout (2 s)
+    unless told otherwise, so a longer socket timeout is handed to the kernel too."""
+    timeout = sock.gettimeout()
+    if timeout:
+        try:
+            set_connect_timeout(sock, timeout)
+        except OSError:
+            pass  # an old transport without the option: the kernel default applies
+    return timeout
+
+
+class VsockSocket(socket.socket):
+    """A vsock stream (or datagram) socket for ported code: a `socket.socket` whose control calls speak
+    TCP/IP-style addresses and explain vsock's errors (see the module docstring). Made by vsock_socket()."""
+
+    __slots__ = ()
+
+    def bind(self, address):
+        address = _address_in(address, bind=True)
+        try:
+            if _backend_name() == "ctypes":
+                return _libc_bind(self, address)
+            return _CSocket.bind(self, address)
+        except OSError as exc:
+            raise _explain_bind(exc, address) from None
+
+    def _connect(self, address, report_errno):
+        address = _address_in(address)
+        timeout = _apply_connect_timeout(self)
+        try:
+            if _backend_name() == "ctypes":
+                return _libc_connect(self, address, report_errno=report_errno)
+            if report_errno:
+                return _CSocket.connect_ex(self, address)
+            return _CSocket.connect(self, address)
+        except OSError as exc:
+            if timeout:
+                exc._vsock_timeout = timeout
+            raise _explain_connect(exc, address) from None
+
+    def connect(self, address):
+        self._connect(address, False)
+
+    def connect_ex(self, address):
+        return self._connect(address, True)
+
+    def listen(self, *backlog):
+        try:
+            return _CSocket.listen(self, *backlog)
+        except OSError as exc:
+            raise _explain_listen(exc) from None
+
+    def _accept(self):
+        if _backend_name() == "ctypes":
+            return _libc_accept(self)
+        return _CSocket._accept(self)
+
+    def accept(self):
+        fd, address = self._accept()
+        sock = type(self)(self.family, self.type, self.proto, fileno=fd)
+        if socket.getdefaulttimeout() is None and self.gettimeout():
+            sock.setblocking(True)  # as socket.socket.accept does
+        return sock, _address_out(address)
+
+    def dup(self):
+        return type(self)(self.family, self.type, self.proto, fileno=os.dup(self.fileno()))
+
+    def getsockname(self):
+        if _backend_name() == "ctypes":
+            return _address_out(_libc_name(self, _get_libc().getsockname))
+        return _address_out(_CSocket.getsockname(self))
+
+    def getpeername(self):
+        if _backend_name() == "ctypes":
+            return _address_out(_libc_name(self, _get_libc().getpeername))
+        return _address_out(_CSocket.getpeername(self))
+
+    def setsockopt(self, level, option, value, *optlen):
+        try:
+            # CPython passes every vsock option as a u64: bytes values (timevals, SO_LINGER) need libc.
+            if _backend_name() == "ctypes" or not isinstance(value, int) or optlen:
+                return _libc_setsockopt(self, level, option, value, *optlen)
+            return _CSocket.setsockopt(self, level, option, value)
+        except OSError as exc:
+            raise _explain_option(exc, level, option) from None
+
+    def getsockopt(self, level, option, *buflen):
+        try:
+            if _backend_name() == "ctypes" or buflen:
+                return _libc_getsockopt(self, level, option, *buflen)
+            return _CSocket.getsockopt(self, level, option)
+        except OSError as exc:
+            raise _explain_option(exc, level, option) from None
+
+    def sendto(self, data, *flags_address):
+        *flags, address = flags_address
+        return _CSocket.sendto(self, data, *flags, _address_in(address))
+
+    def recvfrom(self, *args):
+        data, address = _CSocket.recvfrom(self, *args)
+        return data, _address_out(address)
+
+    def recvfrom_into(self, *args):
+        size, address = _CSocket.recvfrom_into(self, *args)
+        return size, _address_out(address)
+
+
+def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
+    """socket.socket(...) for ported code: an IP family (or none, CPython's AF_INET default, or the
+    vsock family) makes a VsockSocket; any other family a plain socket.socket, as without this module.
+    An adopted `fileno` keeps its own family. IP protocol numbers mean 0 on vsock."""
+    if fileno is not None:
+        made = socket.socket(family, type, proto, fileno)
+        if made.family == VMCISock_GetAFValue() and made.family != -1:
+            made.__class__ = VsockSocket  # same layout: a vsock fd passed in (socket activation, fork)
+        return made
+    af = VMCISock_GetAFValue()
+    if family != -1 and family not in _IP_FAMILIES and (family != af or af == -1):
+        return socket.socket(family, type, proto)
+    if af == -1:
+        raise _explained(OSError(errno.EAFNOSUPPORT, ""), "this machine offers no vSockets address family "
+                         "(VMCISock_GetAFValue() returned -1): " + _no_vsock_hint())
+    kind = socket.SOCK_STREAM if type == -1 else type
+    if proto in _IP_PROTOCOLS or proto == -1:
+        proto = 0
+    try:
+        return VsockSocket(af, kind, proto)
+    except OSError as exc:
+        raise _explain_create(exc, af, kind, proto) from None
+
+
+def vsock_family(family):
+    """The vsock family for an IP family (AF_INET, AF_INET6), any other family as it is: for a family
+    computed at run time that reaches a raw C call (libc.socket(family, ...))."""
+    return VMCISock_GetAFValue() if family in _IP_FAMILIES else family
+
+
+def vsock_ip_family(family):
+    """AF_INET for the vsock family, any other family as it is. Ported family checks compare through
+    it: a vsock socket takes the program's IPv4 path (`if sock.family == AF_INET: ...`)."""
+    af = VMCISock_GetAFValue()
+    return socket.AF_INET if af != -1 and family == af else family
+
+
+class _SocketModule(types.ModuleType):
+    """A stand-in for the socket module, for code that takes the module as a value
+    (`socket_module=socket`): socket(), create_connection(), create_server(), getaddrinfo() and
+    gethostbyname() are the vsock versions, AF_INET and AF_INET6 the vsock family; every other name
+    is the socket module's own."""
+
+    def __getattr__(self, name):
+        if name in ("AF_INET", "AF_INET6"):
+            return VMCISock_GetAFValue()
+        return getattr(socket, name)
+
+    def __dir__(self):
+        return sorted(set(dir(socket)) | set(self.__dict__))
+
+
+def vsock_gethostbyname(host):
+    """socket.gethostbyname() for vsock: the host's CID as a string of digits, which connect() and
+    bind() of a vsock socket read as that CID again."""
+    return str(vsock_cid(host))
+
+
+def vsock_gethostbyname_ex(host):
+    """socket.gethostbyname_ex() for vsock: (host, [], [the CID as a string of digits])."""
+    return (str(host), [], [vsock_gethostbyname(host)])
+
+
+# ---------------------------------------------------------------------------------------------------
+# One runtime per process: the newest copy registered serves every copy's public functions
 # ---------------------------------------------------------------------------------------------------
 
 
-def _choose_backend():
-    wanted = os.environ.get(BACKEND_ENV, "auto").strip().lower() or "auto"
-    if wanted not in ("auto", "native", "ctypes"):
-        raise ValueError("%s must be auto, native or ctypes, not %r" % (BACKEND_ENV, wanted))
-    native_ok = getattr(socket, "AF_VSOCK", None) is not None and VMCISock_GetAFValue() in (-1, socket.AF_VSOCK)
-    if wanted == "native" and not native_ok:
-        raise ValueError("%s=native, but this Python has no AF_VSOCK support for family %d"
-                         % (BACKEND_ENV, VMCISock_GetAFValue()))
-    if wanted == "ctypes" or not native_ok:
-        return "ctypes"
-    return "native"
+def _serving():
+    """The namespace of the copy that serves this process: the newest registered on the socket
+    module; this copy registers when it is newer (so registering twice changes nothing)."""
+    entry = socket.__dict__.get(_REGISTRY)
+    if entry is None or entry[0] < VSOCKPORT_RUNTIME_VERSION:
+        setattr(socket, _REGISTRY, (VSOCKPORT_RUNTIME_VERSION, _THIS))
+        return _THIS
+    return entry[1]
+
+
+def _public(function):
+    """`function`, served by the newest runtime copy of the process when that is another copy."""
+    name = function.__name__
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def served_async(*args, **kwargs):
+            serving = _serving()
+            if serving is _THIS:
+                return await function(*args, **kwargs)
+            return await serving[name](*args, **kwargs)
+
+        return served_async
+
+    @functools.wraps(function)
+    def served(*args, **kwargs):
+        serving = _serving()
+        if serving is _THIS:
+            return function(*args, **kwargs)
+        return serving[name](*args, **kwargs)
+
+    return served
+
+
+def vsock_runtime_version():
+    """The version of the runtime copy that serves this process."""
+    return _serving()["VSOCKPORT_RUNTIME_VERSION"]
 
 
 def vsock_backend():
     """'native' when CPython's own socket calls handle vsock addresses, 'ctypes' when libc does."""
-    return _backend
+    return _backend_name()
 
+
+_VSOCK_MISSING_OPTION = (errno.ENOPROTOOPT, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP))
+
+
+def _is_vsock(sock):
+    """Whether `sock` (a socket, asyncio's TransportSocket, an SSLSocket, a wrapper) is a vsock socket."""
+    if isinstance(sock, VsockSocket):
+        return True
+    family = getattr(sock, "family", None)
+    try:
+        return family is not None and int(family) == VMCISock_GetAFValue() != -1
+    except (TypeError, ValueError):
+        return False
+
+
+def setsockopt_or_skip(sock, *args):
+    """sock.setsockopt(*args), except that options vsock does not have (TCP_NODELAY, TCP_KEEP*,
+    IPV6_V6ONLY, SO_REUSEPORT) are skipped on vsock sockets instead of failing. `sock` may be any
+    object with a setsockopt method (asyncio's TransportSocket, an SSLSocket, zmq's sockets); only
+    vsock ones are treated differently. Returns True when the option was set."""
+    try:
+        sock.setsockopt(*args)
+    except OSError as exc:
+        if exc.errno in _VSOCK_MISSING_OPTION and _is_vsock(sock):
+            return False
+        raise
+    return True
 
 # ---------------------------------------------------------------------------------------------------
 # Errors that explain themselves
@@ -703,7 +1090,7 @@ def _explained(exc, message):
     return new
 
 
-def _explain_create(exc, family, kind):
+def _explain_create(exc, family, kind, proto=0):
     kind_name = _TYPE_NAMES.get(kind & 0xF, str(kind))
     if exc.errno == errno.EAFNOSUPPORT or family == -1:
         return _explained(exc, _no_vsock_hint())
@@ -712,7 +1099,10 @@ def _explain_create(exc, family, kind):
         return _explained(exc, "datagrams (SOCK_DGRAM) exist only on VMware's VMCI transport; "
                                "virtio (KVM, Firecracker, Nitro), Hyper-V and loopback transports carry "
                                "SOCK_STREAM only (and SOCK_SEQPACKET on Linux 5.14+)")
-    if exc.errno in (errno.ENODEV, errno.ESOCKTNOSUPPORT, errno.EPROTONOSUPPORT):
+    if exc.errno == errno.EPROTONOSUPPORT and proto:
+        return _explained(exc, "vsock sockets take protocol 0, not %d (IP protocol numbers such as "
+                               "IPPROTO_TCP have no meaning on vsock)" % proto)
+    if exc.errno in (errno.ENODEV, errno.ESOCKTNOSUPPORT):
         return _explained(exc, "no vsock transport on this machine supports %s sockets" % kind_name)
     return exc
 
@@ -775,215 +1165,29 @@ def _explain_listen(exc):
                                "(no implicit ephemeral port as with TCP)")
     return exc
 
-
-# ---------------------------------------------------------------------------------------------------
-# socket.socket integration: control-path methods only; send/recv stay CPython's C code
-# ---------------------------------------------------------------------------------------------------
-
-_NOT_GIVEN = object()
-_c_family = socket.SocketType.__dict__["family"].__get__  # the C getter: an int, no enum conversion
-_PATCHED = ("__init__", "bind", "connect", "connect_ex", "listen", "getsockname", "getpeername",
-            "setsockopt", "getsockopt", "_accept")
-
-
-def _originals():
-    """socket.socket's own methods, kept on the class so reloading this module never wraps a wrapper."""
-    kept = socket.socket.__dict__.get("_vsockport_originals")
-    if kept is None:
-        kept = {name: getattr(socket.socket, name) for name in _PATCHED}
-        socket.socket._vsockport_originals = kept
-    return kept
-
-
-_original = _originals()
-
-
-def _is_vsock(sock):
-    return _c_family(sock) == _af_for_patch
-
-
-def _apply_connect_timeout(sock):
-    """TCP waits as long as settimeout() says; vsock gives up after its own connect timeout (2 s)
-    unless told otherwise, so a longer socket timeout is handed to the kernel too."""
-    timeout = sock.gettimeout()
-    if timeout:
-        try:
-            set_connect_timeout(sock, timeout)
-        except OSError:
-            pass  # an old transport without the option: the kernel default applies
-    return timeout
-
-
-def _socket_init(self, family=_NOT_GIVEN, type=-1, proto=-1, fileno=None):
-    if family is _NOT_GIVEN:
-        family = -1
-    elif family == -1 and fileno is None and _af_for_patch == -1:
-        # socket.socket(-1) silently means AF_INET: with afVMCI == -1 (no vsock) that would hide the cause.
-        raise _explained(OSError(errno.EAFNOSUPPORT, ""), "this machine offers no vSockets address family "
-                         "(VMCISock_GetAFValue() returned -1): " + _no_vsock_hint())
-    try:
-        _original["__init__"](self, family, type, proto, fileno)
-    except OSError as exc:
-        if fileno is None and (family == _af_for_patch or family == _AF_VSOCK_LINUX):
-            raise _explain_create(exc, family, type if type != -1 else socket.SOCK_STREAM) from None
-        raise
-
-
-def _tcp_style(address):
-    """(host-name, port[, flowinfo, scope_id]) as a TCP/IP library would pass it to a vsock socket."""
-    return isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], (str, bytes))
-
-
-def _socket_bind(self, address):
-    if not _is_vsock(self):
-        return _original["bind"](self, address)
-    if _tcp_style(address):
-        address = vsock_address(address, bind=True)  # e.g. socketserver binding ("", 8000)
-    try:
-        if _backend == "ctypes":
-            return _libc_bind(self, address)
-        return _original["bind"](self, address)
-    except OSError as exc:
-        raise _explain_bind(exc, address) from None
-
-
-def _connect(self, address, report_errno):
-    if _tcp_style(address):
-        address = vsock_address(address)
-    timeout = _apply_connect_timeout(self)
-    try:
-        if _backend == "ctypes":
-            return _libc_connect(self, address, report_errno=report_errno)
-        if report_errno:
-            return _original["connect_ex"](self, address)
-        return _original["connect"](self, address)
-    except OSError as exc:
-        if timeout:
-            exc._vsock_timeout = timeout
-        raise _explain_connect(exc, address) from None
-
-
-def _socket_connect(self, address):
-    if not _is_vsock(self):
-        return _original["connect"](self, address)
-    _connect(self, address, False)
-
-
-def _socket_connect_ex(self, address):
-    if not _is_vsock(self):
-        return _original["connect_ex"](self, address)
-    return _connect(self, address, True)
-
-
-def _socket_listen(self, *backlog):
-    if not _is_vsock(self):
-        return _original["listen"](self, *backlog)
-    try:
-        return _original["listen"](self, *backlog)
-    except OSError as exc:
-        raise _explain_listen(exc) from None
-
-
-def _socket_getsockname(self):
-    if _backend == "ctypes" and _is_vsock(self):
-        return _libc_name(self, _get_libc().getsockname)
-    return _original["getsockname"](self)
-
-
-def _socket_getpeername(self):
-    if _backend == "ctypes" and _is_vsock(self):
-        return _libc_name(self, _get_libc().getpeername)
-    return _original["getpeername"](self)
-
-
-def _socket_setsockopt(self, level, option, value, *optlen):
-    if not _is_vsock(self):
-        return _original["setsockopt"](self, level, option, value, *optlen)
-    try:
-        # CPython passes every vsock option as a u64: bytes values (timevals, SO_LINGER) need libc.
-        if _backend == "ctypes" or not isinstance(value, int) or optlen:
-            return _libc_setsockopt(self, level, option, value, *optlen)
-        return _original["setsockopt"](self, level, option, value)
-    except OSError as exc:
-        raise _explain_option(exc, level, option) from None
-
-
-def _socket_getsockopt(self, level, option, *buflen):
-    if not _is_vsock(self):
-        return _original["getsockopt"](self, level, option, *buflen)
-    try:
-        if _backend == "ctypes" or buflen:
-            return _libc_getsockopt(self, level, option, *buflen)
-        return _original["getsockopt"](self, level, option)
-    except OSError as exc:
-        raise _explain_option(exc, level, option) from None
-
-
-def _socket_accept(self):
-    if _backend == "ctypes" and _is_vsock(self):
-        return _libc_accept(self)
-    return _original["_accept"](self)
-
-
-def _install():
-    socket.getfqdn = _getfqdn
-    for name in _PATCHED:
-        wrapper = globals()["_socket_" + name.strip("_")]
-        wrapper.__name__ = name
-        wrapper.__qualname__ = "socket." + name
-        wrapper.__doc__ = _original[name].__doc__
-        setattr(socket.socket, name, wrapper)
-
-
-_original_getfqdn = getattr(socket.getfqdn, "_vsockport_original", socket.getfqdn)
-
-
-def _getfqdn(name=""):
-    """socket.getfqdn() that accepts a CID: vsock addresses are ints, and http.server calls
-    getfqdn(host) on the address it bound. A CID has no DNS name: this host's name or 'cid-N'."""
-    if isinstance(name, int) and not isinstance(name, bool):
-        if name in (VMADDR_CID_ANY, VMADDR_CID_LOCAL) or name == VMCISock_GetLocalCID():
-            return socket.gethostname()
-        return "cid-%d" % name
-    return _original_getfqdn(name)
-
-
-_getfqdn._vsockport_original = _original_getfqdn
-
-_VSOCK_MISSING_OPTION = (errno.ENOPROTOOPT, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP))
-
-
-def setsockopt_or_skip(sock, *args):
-    """sock.setsockopt(*args), except that options vsock does not have (TCP_NODELAY, TCP_KEEP*,
-    IPV6_V6ONLY, SO_REUSEPORT) are skipped on vsock sockets instead of failing. Other sockets (and
-    other objects with a setsockopt method) are unaffected. Returns True when the option was set."""
-    try:
-        sock.setsockopt(*args)
-    except OSError as exc:
-        if _c_family(sock) == _af_for_patch and exc.errno in _VSOCK_MISSING_OPTION:
-            return False
-        raise
-    return True
-
-
 # ---------------------------------------------------------------------------------------------------
 # Servers and clients of the standard library, over vsock
 # ---------------------------------------------------------------------------------------------------
 
-
 class VsockServerMixin:
     """Makes a socketserver server (TCPServer, HTTPServer, SimpleXMLRPCServer, WSGIServer, ...) serve
-    vsock: the vsock family, TCP-style (host, port) addresses mapped to (CID, port), no SO_REUSEPORT,
-    and client_address as (str(cid), port), since WSGI and logging code expect a string host."""
+    vsock. server_bind() replaces the socket the server class made with a VsockSocket of the same
+    type, so TCP-style (host, port) addresses bind, client_address is a (host string, port) pair as
+    WSGI and logging code expect, and there is no SO_REUSEPORT. The class made its socket with
+    `address_family`, AF_INET unless a subclass says otherwise: code that reads it takes its IP path."""
 
-    address_family = VMCISock_GetAFValue()
     allow_reuse_port = False
 
-    def get_request(self):
-        conn, address = super().get_request()
-        if isinstance(address, tuple) and len(address) == 2 and isinstance(address[0], int):
-            address = (str(address[0]), address[1])
-        return conn, address
+    def __init__(self, *args, **kwargs):
+        # The stand-in socket socketserver makes here is this runtime's business (VSOCK_STRICT).
+        super().__init__(*args, **kwargs)
+
+    def server_bind(self):
+        if not _is_vsock(self.socket):
+            stand_in = self.socket
+            self.socket = vsock_socket(VMCISock_GetAFValue(), stand_in.type)
+            stand_in.close()
+        super().server_bind()
 
     def finish_request(self, request, client_address):
         handler = self.RequestHandlerClass
@@ -1008,8 +1212,14 @@ _server_classes = {}
 
 
 def vsock_server_class(cls):
-    """A subclass of the socketserver-style class `cls` that serves vsock (see VsockServerMixin)."""
+    """A subclass of the socketserver-style class `cls` that serves vsock (see VsockServerMixin).
+    Anything that is not a socketserver server is given back as it is, with a RuntimeWarning."""
+    import socketserver
+
     if isinstance(cls, type) and issubclass(cls, VsockServerMixin):
+        return cls
+    if not (isinstance(cls, type) and issubclass(cls, socketserver.BaseServer)):
+        _warn_once(("server", cls), "vsock_server_class(%r): not a socketserver server; left as it is" % (cls,))
         return cls
     made = _server_classes.get(cls)
     if made is None:
@@ -1034,7 +1244,8 @@ _client_classes = {}
 def vsock_client_class(cls):
     """A subclass of a standard-library client class that connects over vsock instead of TCP/IP:
     http.client.HTTPConnection/HTTPSConnection, smtplib.SMTP/SMTP_SSL/LMTP, xmlrpc.client.ServerProxy
-    (and subclasses). Hosts map to CIDs as in vsock_cid()."""
+    (and subclasses). Hosts map to CIDs as in vsock_cid(). Any other class is given back as it is,
+    with a RuntimeWarning."""
     made = _client_classes.get(cls)
     if made is not None:
         return made
@@ -1042,6 +1253,9 @@ def vsock_client_class(cls):
     import smtplib
     import xmlrpc.client
 
+    if not isinstance(cls, type):
+        _warn_once(("client", cls), "vsock_client_class(%r): not a class; left as it is" % (cls,))
+        return cls
     if issubclass(cls, http.client.HTTPConnection):
 
         def __init__(self, *args, **kwargs):
@@ -1069,7 +1283,9 @@ def vsock_client_class(cls):
 
         namespace = {"__init__": __init__}
     else:
-        raise TypeError("vsock_client_class() does not know how %s.%s connects" % (cls.__module__, cls.__qualname__))
+        _warn_once(("client", cls), "vsock_client_class(%r): vsock_client_class() does not know how it connects; "
+                   "left as it is" % (cls,))
+        return cls
     namespace["__module__"] = cls.__module__
     made = type("Vsock" + cls.__name__, (cls,), namespace)
     _client_classes[cls] = made
@@ -1119,6 +1335,9 @@ def vsock_urlopen(url, data=None, timeout=_GLOBAL_DEFAULT_TIMEOUT, *, context=No
 # asyncio: the same calls, on vsock sockets made here (asyncio accepts sock=)
 # ---------------------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------------------
+# asyncio: the same calls, on vsock sockets made here (asyncio accepts sock=)
+# ---------------------------------------------------------------------------------------------------
 
 def _server_socket(host, port, backlog=100):
     if isinstance(host, (list, tuple)):
@@ -1129,7 +1348,7 @@ def _server_socket(host, port, backlog=100):
 
 
 async def _client_socket(loop, host, port, local_addr=None):
-    sock = socket.socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
+    sock = vsock_socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         if local_addr:
@@ -1145,48 +1364,90 @@ _IP_ONLY_CONNECT = ("family", "proto", "flags", "happy_eyeballs_delay", "interle
 _IP_ONLY_SERVE = ("family", "flags", "reuse_address", "reuse_port", "all_errors")
 
 
+def _has_own_endpoint(kwargs):
+    """The caller brings its own socket (or a Unix path): nothing for vsock to do (a `sock=` that
+    arrived inside **kwargs is as good as one written out)."""
+    return kwargs.get("sock") is not None or kwargs.get("path") is not None
+
+
+def _without(kwargs, names):
+    return {k: v for k, v in kwargs.items() if k not in names}
+
+
+def _tls_name(kwargs, host):
+    if kwargs.get("ssl") and "server_hostname" not in kwargs:
+        kwargs["server_hostname"] = str(host)
+    return kwargs
+
+
 async def vsock_open_connection(host=None, port=None, *, local_addr=None, **kwargs):
     """asyncio.open_connection() over vsock."""
     import asyncio
 
-    for name in _IP_ONLY_CONNECT:
-        kwargs.pop(name, None)
+    if _has_own_endpoint(kwargs):
+        return await asyncio.open_connection(host, port, local_addr=local_addr, **kwargs)
     sock = await _client_socket(asyncio.get_running_loop(), host, port, local_addr)
-    if kwargs.get("ssl") and "server_hostname" not in kwargs:
-        kwargs["server_hostname"] = str(host)
-    return await asyncio.open_connection(sock=sock, **kwargs)
+    return await asyncio.open_connection(sock=sock, **_tls_name(_without(kwargs, _IP_ONLY_CONNECT), host))
 
 
 async def vsock_start_server(client_connected_cb, host=None, port=None, *, backlog=100, **kwargs):
     """asyncio.start_server() over vsock."""
     import asyncio
 
-    for name in _IP_ONLY_SERVE:
-        kwargs.pop(name, None)
-    return await asyncio.start_server(client_connected_cb, sock=_server_socket(host, port, backlog), **kwargs)
+    if _has_own_endpoint(kwargs):
+        return await asyncio.start_server(client_connected_cb, host, port, backlog=backlog, **kwargs)
+    return await asyncio.start_server(client_connected_cb, sock=_server_socket(host, port, backlog),
+                                      **_without(kwargs, _IP_ONLY_SERVE))
 
 
 async def vsock_loop_create_connection(loop, protocol_factory, host=None, port=None, *, local_addr=None, **kwargs):
     """loop.create_connection() over vsock."""
-    for name in _IP_ONLY_CONNECT:
-        kwargs.pop(name, None)
+    if _has_own_endpoint(kwargs):
+        return await loop.create_connection(protocol_factory, host, port, local_addr=local_addr, **kwargs)
     sock = await _client_socket(loop, host, port, local_addr)
-    if kwargs.get("ssl") and "server_hostname" not in kwargs:
-        kwargs["server_hostname"] = str(host)
-    return await loop.create_connection(protocol_factory, sock=sock, **kwargs)
+    return await loop.create_connection(protocol_factory, sock=sock, **_tls_name(_without(kwargs, _IP_ONLY_CONNECT), host))
 
 
 async def vsock_loop_create_server(loop, protocol_factory, host=None, port=None, *, backlog=100, **kwargs):
     """loop.create_server() over vsock."""
-    for name in _IP_ONLY_SERVE:
-        kwargs.pop(name, None)
-    return await loop.create_server(protocol_factory, sock=_server_socket(host, port, backlog), **kwargs)
+    if _has_own_endpoint(kwargs):
+        return await loop.create_server(protocol_factory, host, port, backlog=backlog, **kwargs)
+    return await loop.create_server(protocol_factory, sock=_server_socket(host, port, backlog),
+                                    **_without(kwargs, _IP_ONLY_SERVE))
 
+
+async def vsock_loop_getaddrinfo(loop, host, port, *, family=0, type=0, proto=0, flags=0):
+    """loop.getaddrinfo() over vsock: the runtime's getaddrinfo, which needs no resolver thread."""
+    return getaddrinfo(host, port, family, type, proto, flags)
+
+
+class _VsockLoop:
+    """An event loop whose create_connection, create_server and getaddrinfo are the vsock versions;
+    everything else is the loop's own. For code that keeps the methods (`partial(loop.create_server)`)."""
+
+    def __init__(self, loop):
+        self._loop = loop
+
+    def __getattr__(self, name):
+        return getattr(self._loop, name)
+
+    def create_connection(self, *args, **kwargs):
+        return vsock_loop_create_connection(self._loop, *args, **kwargs)
+
+    def create_server(self, *args, **kwargs):
+        return vsock_loop_create_server(self._loop, *args, **kwargs)
+
+    def getaddrinfo(self, *args, **kwargs):
+        return vsock_loop_getaddrinfo(self._loop, *args, **kwargs)
+
+
+def vsock_loop(loop):
+    """`loop` with vsock create_connection(), create_server() and getaddrinfo() (see _VsockLoop)."""
+    return loop if isinstance(loop, _VsockLoop) else _VsockLoop(loop)
 
 # ---------------------------------------------------------------------------------------------------
-# vsock-only socket calls
+# vsock-only socket calls, create_connection and create_server
 # ---------------------------------------------------------------------------------------------------
-
 
 def set_connect_timeout(sock, seconds):
     """Set how long connect() waits for the peer (SO_VM_SOCKETS_CONNECT_TIMEOUT; 2 s by default).
@@ -1236,7 +1497,7 @@ def create_vsock_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_add
     compatibility: vsock has one address per host, so there is only ever one error.
     """
     cid, port = vsock_address(address)
-    sock = socket.socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
+    sock = vsock_socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
     try:
         if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
             sock.settimeout(timeout)
@@ -1259,13 +1520,13 @@ def create_vsock_server(address, *, family=None, backlog=None, reuse_port=False,
     SO_REUSEPORT (EOPNOTSUPP), so a second server on the same port fails with EADDRINUSE instead of
     sharing connections; there is no TIME_WAIT to wait out either.
     """
-    if family is not None and family not in (socket.AF_INET, socket.AF_INET6, VMCISock_GetAFValue()):
+    if family is not None and family not in _IP_FAMILIES and family != VMCISock_GetAFValue():
         return socket.create_server(address, family=family, backlog=backlog, reuse_port=reuse_port,
                                     dualstack_ipv6=dualstack_ipv6)
     if reuse_port:
         warnings.warn("vsock has no SO_REUSEPORT: reuse_port=True is ignored, and a second server on the "
-                      "same vsock port will fail with EADDRINUSE", RuntimeWarning, stacklevel=2)
-    sock = socket.socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
+                      "same vsock port will fail with EADDRINUSE", RuntimeWarning, stacklevel=3)
+    sock = vsock_socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
     try:
         sock.bind(vsock_address(address, bind=True))
         if backlog is None:
@@ -1277,6 +1538,94 @@ def create_vsock_server(address, *, family=None, backlog=None, reuse_port=False,
         sock.close()
         raise
 
+
+# ---------------------------------------------------------------------------------------------------
+# Strict mode (VSOCK_STRICT): TCP/IP used where the port should have put vsock raises, or warns
+# ---------------------------------------------------------------------------------------------------
+
+
+class VsockStrictError(RuntimeError):
+    """VSOCK_STRICT=1: the process used TCP/IP (an AF_INET/AF_INET6 socket, an IP name lookup) outside
+    the places vsockport kept on TCP/IP on purpose. The message names the file and line."""
+
+
+_STRICT_EVENTS = frozenset(["socket.__new__", "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex"])
+
+
+def _strict_setting():
+    value = os.environ.get(STRICT_ENV, "").strip().lower()
+    if value in ("", "0", "no", "false", "off"):
+        return None
+    if value in ("1", "yes", "true", "on", "raise", "error"):
+        return "raise"
+    if value == "warn":
+        return "warn"
+    warnings.warn("%s must be 1 or warn, not %r: strict mode is off" % (STRICT_ENV, value), RuntimeWarning, stacklevel=2)
+    return None
+
+
+_LISTENS = re.compile(r"\b(?:bind|create_server)\s*\(")
+_CONNECTS = re.compile(r"\b(?:connect|connect_ex|create_connection)\s*\(")
+_LOOPBACK_LITERAL = re.compile(r"""['"](?:127\.\d+\.\d+\.\d+|localhost|::1)['"]""")
+_local_pairs = {}
+
+
+def _is_local_pair(code):
+    """VS013's test, on a function's source: it binds and connects, to a loopback literal or to an
+    address read from getsockname() (a socketpair() emulation)."""
+    if code.co_name == "<module>":
+        return False
+    known = _local_pairs.get(code)
+    if known is None:
+        try:
+            text = "".join(inspect.getsourcelines(code)[0])
+        except (OSError, TypeError):
+            text = ""
+        known = _local_pairs[code] = bool(_LISTENS.search(text) and _CONNECTS.search(text)
+                                          and (_LOOPBACK_LITERAL.search(text) or "getsockname" in text))
+    return known
+
+
+def _install_strict(mode):
+    """An audit hook (PEP 578) that watches the whole process: nothing is patched. Once per process."""
+    if socket.__dict__.get("_vsockport_strict"):
+        return
+    socket._vsockport_strict = mode
+    import sysconfig
+
+    stdlib = tuple({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")})
+    seen = set()
+
+    def hook(event, args):
+        if event not in _STRICT_EVENTS:
+            return
+        if event == "socket.__new__":
+            if args[1] not in _IP_FAMILIES:
+                return
+            what = "an %s socket" % ("AF_INET6" if args[1] == getattr(socket, "AF_INET6", None) else "AF_INET")
+        else:
+            what = "%s(%r)" % (event.split(".")[1], args[0])
+        frame, site = sys._getframe(1), None
+        while frame is not None:
+            names = frame.f_globals
+            if "VSOCKPORT_RUNTIME_VERSION" in names:
+                return  # made by the runtime itself (a server's stand-in socket)
+            if _is_local_pair(frame.f_code):
+                return  # a local socket pair, which vsockport keeps on TCP/IP on purpose
+            if site is None and not os.path.realpath(frame.f_code.co_filename).startswith(stdlib):
+                site = frame
+            frame = frame.f_back
+        site = site or sys._getframe(1)
+        where = (site.f_code.co_filename, site.f_lineno)
+        message = ("vsock strict mode: %s at %s:%d, which the port did not move to vsock (%s=%s)"
+                   % (what, where[0], where[1], STRICT_ENV, os.environ.get(STRICT_ENV, "")))
+        if mode == "raise":
+            raise VsockStrictError(message)
+        if where not in seen:
+            seen.add(where)
+            warnings.warn_explicit(message, RuntimeWarning, where[0], where[1])
+
+    sys.addaudithook(hook)
 
 # ---------------------------------------------------------------------------------------------------
 # Diagnosis: what this machine offers (never connects; binds only to an ephemeral port)
@@ -1325,7 +1674,7 @@ def vsock_diagnose():
             "af_vsock": getattr(socket, "AF_VSOCK", None),
         },
         "kernel": platform.release(),
-        "backend": _backend,
+        "backend": _backend_name(),
         "af_value": af,
         "problems": [],
     }
@@ -1354,15 +1703,7 @@ def vsock_diagnose():
             made.close()
         types[name] = "ok" if error is None else error
     report["socket_types"] = types
-    loopback = None
-    if af != -1 and types.get("SOCK_STREAM") == "ok":
-        probe = socket.socket(af, socket.SOCK_STREAM)
-        try:
-            _, error = _try(lambda: probe.bind((VMADDR_CID_LOCAL, VMADDR_PORT_ANY)), explain=False)
-        finally:
-            probe.close()
-        loopback = error is None
-    report["loopback"] = loopback
+    report["loopback"] = _loopback_available() if af != -1 and types.get("SOCK_STREAM") == "ok" else None
 
     problems = report["problems"]
     if af == -1:
@@ -1375,7 +1716,7 @@ def vsock_diagnose():
     if types.get("SOCK_DGRAM") not in (None, "ok", "not probed"):
         problems.append("no vsock datagrams here (only VMware's VMCI transport has them): UDP programs "
                         "cannot run over vsock on this machine")
-    if loopback is False:
+    if report["loopback"] is False:
         problems.append("no loopback transport: CID 1 does not work here (load vsock_loopback to test locally)")
     return report
 
@@ -1403,14 +1744,28 @@ def _print_report(report):
         print("problem:       %s" % problem)
 
 
-_backend = _choose_backend()
-_af_for_patch = VMCISock_GetAFValue()
-_install()
+# ---------------------------------------------------------------------------------------------------
+# Names ported code imports: each public function is served by the newest copy in the process
+# ---------------------------------------------------------------------------------------------------
 
+for _name in __all__:
+    _value = globals().get(_name)
+    if isinstance(_value, types.FunctionType):
+        globals()[_name] = _public(_value)
+del _name, _value
+
+vsock_socket_module = _SocketModule("vsock_socket_module", _SocketModule.__doc__)
+vsock_socket_module.__dict__.update(
+    socket=vsock_socket, create_connection=create_vsock_connection, create_server=create_vsock_server,
+    getaddrinfo=getaddrinfo, gethostbyname=vsock_gethostbyname, gethostbyname_ex=vsock_gethostbyname_ex,
+)
 cid = vsock_cid
 vsock_getaddrinfo = getaddrinfo
 create_connection = create_vsock_connection
 create_server = create_vsock_server
+
+if _strict_setting():  # the one thing importing does, and only when asked: watch the whole process
+    _install_strict(_strict_setting())
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--json"]:

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from vsockport.rules.address_family import AddressFamily, is_inet_family, is_other_family
+from vsockport.rules.api import Example, Rule
+from vsockport.rules.helpers import called_name, is_value_use, keywords, positional, source_of
+
+# What only TCP/IP can do, by qualified name: used (called or kept as a value) in ported code, each one
+# opens, serves or resolves over IP.
+IP_ONLY = {
+    **{f"socket.{name}": "resolves or connects over TCP/IP" for name in (
+        "create_connection", "create_server", "getaddrinfo", "gethostbyname", "gethostbyname_ex")},
+    "asyncio.open_connection": "opens a TCP connection", "asyncio.start_server": "serves TCP",
+    "asyncio.streams.open_connection": "opens a TCP connection", "asyncio.streams.start_server": "serves TCP",
+    **{name: "serves TCP/IP" for name in (
+        "socketserver.TCPServer", "socketserver.UDPServer", "socketserver.ThreadingTCPServer",
+        "socketserver.ThreadingUDPServer", "socketserver.ForkingTCPServer", "socketserver.ForkingUDPServer",
+        "http.server.HTTPServer", "http.server.ThreadingHTTPServer", "xmlrpc.server.SimpleXMLRPCServer",
+        "xmlrpc.server.MultiPathXMLRPCServer", "xmlrpc.server.DocXMLRPCServer", "wsgiref.simple_server.WSGIServer",
+        "wsgiref.simple_server.make_server")},
+    **{name: "connects over TCP/IP" for name in (
+        "http.client.HTTPConnection", "http.client.HTTPSConnection", "smtplib.SMTP", "smtplib.SMTP_SSL",
+        "smtplib.LMTP", "xmlrpc.client.ServerProxy", "xmlrpc.client.Server", "urllib.request.urlopen",
+        "urllib.request.build_opener", "ftplib.FTP", "ftplib.FTP_TLS", "poplib.POP3", "poplib.POP3_SSL",
+        "imaplib.IMAP4", "imaplib.IMAP4_SSL", "telnetlib.Telnet", "nntplib.NNTP")},
+}
+_SOCKET_CLASSES = ("socket.socket", "socket.SocketType")
+_LOOP_ENDPOINTS = ("create_connection", "create_server")
+
+
+class ResidualIpUse(Rule):
+    """Report every use of TCP/IP that is left after the port: the safety net.
+
+    ## What it does
+    Looks at the ported code, after every other rule has made its changes, and reports each use of an
+    IP-only socket API that is still there, with its place and what it is:
+    - `socket.create_connection`, `create_server`, `getaddrinfo`, `gethostbyname(_ex)`, called or kept
+      as a value;
+    - `socket.socket(...)` of an IP family, and raw C calls (`libc.socket(...)`) whose family is not
+      the vsock one;
+    - the standard library's TCP/UDP servers and IP clients (`socketserver`, `http.server`,
+      `http.client`, `smtplib`, `xmlrpc`, `urllib.request`, `ftplib`, `poplib`, `imaplib`, ...) used as
+      values outside a runtime adapter;
+    - `asyncio.open_connection`/`start_server` without `sock=`, and `X.create_server(factory, host,
+      port)`/`X.create_connection(...)` calls on something vsockport did not recognise as an event loop;
+    - ctypes `sockaddr_in` structures.
+
+    Imports, annotations, `isinstance` checks and comparisons are not uses. Functions VS013 keeps on
+    TCP/IP are its notes, not findings here; a line that holds a suppression comment is left to it.
+
+    ## Why
+    A port is only worth trusting if it never says "done" while the program still uses TCP/IP. The
+    other rules port the patterns they know; this one checks the result, so anything they missed, held
+    back or could not port is reported at its line instead of failing silently at run time.
+
+    ## Example
+    ```python
+    handler = lookup.get("tcp", socket.create_connection)  # ported by VS005: not reported
+    srv = make_server_from(registry["server"])(("", 80))   # whatever that is: not known to be IP
+    conn = ftplib.FTP("files.internal")                    # VS011 reports it; VS016 stays quiet
+    client = pool.create_connection(factory, host, port)   # reported: an unrecognised event loop?
+    ```
+
+    ## Fix safety
+    Report only: each finding names what is left and why it is IP-only. Port it by hand (the runtime
+    has a vsock version of each), suppress it with `# vsockport: ignore[VS016]` if it must stay on
+    TCP/IP, or run the program with `VSOCK_STRICT=1` to see it fail where it runs.
+    """
+
+    code = "VS016"
+    name = "residual-ip-use"
+    fix_safety = "none"
+    audits = True
+    triggers = (b"socket", b"Server", b"HTTPConnection", b"HTTPSConnection", b"urlopen", b"build_opener",
+                b"smtplib", b"xmlrpc", b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"open_connection",
+                b"start_server", b"create_connection", b"create_server", b"sockaddr_in", b"make_server")
+    words = (b"getaddrinfo", b"gethostbyname", b"SMTP", b"LMTP", b"ServerProxy", b"FTP", b"POP3", b"IMAP4",
+             b"Telnet", b"NNTP")
+    examples = (
+        Example("import socket\nresolve = {'ip': socket.gethostbyname}\n", None, ("VS016",)),
+        Example("import asyncio\nasync def main(pool, P, host):\n    await pool.create_server(P, host, 8080)\n",
+                None, ("VS016",)),
+        Example("import socket\ns = socket.socket(socket.AF_INET)  # vsockport: ignore\n"
+                "ok = isinstance(s, socket.socket)\ndef f(conn: socket.socket) -> None:\n    pass\n"),
+        Example("import asyncio\nasync def main(sock):\n    await asyncio.open_connection(sock=sock)\n"),
+    )
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._reference(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._reference(node)
+
+    def _reference(self, node: cst.BaseExpression) -> None:
+        qualified = self.names.qualified(node)
+        if qualified not in IP_ONLY or not is_value_use(node, self.parents, self.names):
+            return
+        call = self.parents(node)
+        if isinstance(call, cst.Call) and call.func is node and keywords(call) & {"sock", "path"}:
+            return  # asyncio with a socket of the caller's own
+        self.report(node, f"{source_of(node)} {IP_ONLY[qualified]} and is still used here: vsockport did not port "
+                          "this use (port it by hand, or tell why with a suppression)")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if self.names.qualified(func) in _SOCKET_CLASSES:
+            family = AddressFamily._family_arg(node)
+            if family is None or not is_other_family(self.names, family.value):
+                self.report(node, f"{source_of(func)}() makes an IP socket here: vsockport did not port it")
+        elif isinstance(func, cst.Attribute) and func.attr.value == "socket" and node.args:
+            if is_inet_family(self.names, node.args[0].value):
+                self.report(node, f"{source_of(func)}() with an IP family: vsockport did not port it")
+        elif isinstance(func, cst.Name) and func.value == "sockaddr_in":
+            self.report(node, "a ctypes sockaddr_in (an IPv4 address) is still made here: vsock needs sockaddr_vm")
+        elif called_name(func) in _LOOP_ENDPOINTS and isinstance(func, cst.Attribute) and self._takes_host_and_port(node) \
+                and self.names.qualified(func) is None:
+            self.report(node, f"{source_of(func)}(factory, host, port) looks like an asyncio event loop's call, which "
+                              "opens an IP socket; vsockport did not recognise it as a loop (name it `loop`, or port "
+                              "it with vsock_loop_{}(...))".format(func.attr.value))
+
+    @staticmethod
+    def _takes_host_and_port(call: cst.Call) -> bool:
+        named = keywords(call)
+        if named & {"sock", "path"}:
+            return False
+        return len(positional(call)) >= 3 or {"host", "port"} <= named or (len(positional(call)) == 2 and "port" in named)
