@@ -407,9 +407,12 @@ def test_create_vsock_connection_rejects_unknown_host_before_any_socket(native, 
 def test_getaddrinfo_passive_loop_binds(rt):
     """The classic server loop, with the runtime's getaddrinfo in place of socket.getaddrinfo."""
     entries = rt.getaddrinfo(None, 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
-    assert entries == [(40, socket.SOCK_STREAM, 0, "", (rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))]
+    # An IPv4-looking entry, as the program's own code expects, with the CID as its host string.
+    assert entries == [(socket.AF_INET, socket.SOCK_STREAM, 0, "", (rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))]
+    assert entries[0][4][0] == "" and entries[0][4][0] == rt.VMADDR_CID_ANY
     for family, kind, proto, _, address in entries:
-        with socket.socket(family, kind, proto) as server:
+        with rt.vsock_socket(family, kind, proto) as server:
+            assert server.family == socket.AF_VSOCK
             server.bind(address)
             server.listen()
             assert server.getsockname()[1] != rt.VMADDR_PORT_ANY
@@ -428,8 +431,12 @@ def test_getaddrinfo_passive_loop_binds(rt):
     ],
 )
 def test_getaddrinfo_addresses(native, args, kwargs, address):
-    [(family, kind, _, _, got)] = native.getaddrinfo(*args, **kwargs)
-    assert (family, kind, got) == (40, socket.SOCK_STREAM, address)
+    [(family, kind, proto, _, got)] = native.getaddrinfo(*args, **kwargs)
+    asked = kwargs.get("family", 0)
+    assert (family, kind, proto) == (socket.AF_INET6 if asked == socket.AF_INET6 else socket.AF_INET, socket.SOCK_STREAM, 0)
+    assert got[:2] == address and isinstance(got[0], str) and len(got) == (4 if asked == socket.AF_INET6 else 2)
+    [(vsock_family, _, _, _, raw)] = native.getaddrinfo(*args, **{**kwargs, "family": socket.AF_VSOCK})
+    assert vsock_family == socket.AF_VSOCK and raw == address  # asked for vsock: the kernel's own (cid, port)
 
 
 def test_getaddrinfo_errors(native, monkeypatch):

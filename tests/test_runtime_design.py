@@ -156,9 +156,10 @@ def test_socket_module_stand_in(native):
     """For code that takes the socket module as a value (pymemcache's socket_module=socket)."""
     module = native.vsock_socket_module
     with module.socket(module.AF_INET, module.SOCK_STREAM) as sock:
-        assert isinstance(sock, native.VsockSocket) and sock.family == module.AF_INET == socket.AF_VSOCK
-    assert module.SOL_SOCKET == socket.SOL_SOCKET and module.timeout is socket.timeout
-    assert module.getaddrinfo("localhost", 11211)[0][4] == (1, 11211)
+        assert isinstance(sock, native.VsockSocket) and sock.family == socket.AF_VSOCK
+    assert module.AF_INET == socket.AF_INET and module.SOL_SOCKET == socket.SOL_SOCKET and module.timeout is socket.timeout
+    family, _, _, _, address = module.getaddrinfo("localhost", 11211)[0]
+    assert address == (1, 11211) and isinstance(module.socket(family), native.VsockSocket)
     assert module.gethostbyname("localhost") == "1"
     assert module.create_connection is native.create_vsock_connection
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -74,20 +75,21 @@ def backend(request):
     return request.param
 
 
-def backend_env(backend: str | None, site: Path | None = None) -> dict:
-    env = {**os.environ, "VSOCK_RUNTIME_BACKEND": backend or "auto"}
+def backend_env(backend: str | None, site: Path | None = None, extra: dict | None = None) -> dict:
+    env = {**os.environ, "VSOCK_RUNTIME_BACKEND": backend or "auto", **(extra or {})}
     if site is not None:
         env["PYTHONPATH"] = str(site)  # the ported third-party libraries, instead of site-packages
     return env
 
 
 def python(
-    *args: str, cwd: Path, timeout: float = 120, backend: str | None = None, site: Path | None = None
+    *args: str, cwd: Path, timeout: float = 120, backend: str | None = None, site: Path | None = None,
+    env: dict | None = None,
 ) -> subprocess.CompletedProcess:
     """A plain interpreter without site-packages: the ported program must not need vsockport."""
     return subprocess.run(
         [sys.executable, "-S", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout,
-        env=backend_env(backend, site),
+        env=backend_env(backend, site, env),
     )
 
 
@@ -100,15 +102,17 @@ def running(
         command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=backend_env(backend, site)
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # big libraries take a while to import under emulation
         while ready is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([proc.stdout], [], [], remaining)[0]:
+                proc.kill()
+                raise AssertionError(f"server never printed {ready!r}: {proc.stderr.read()}")
             line = proc.stdout.readline()
             if ready in line:
                 break
             if not line and proc.poll() is not None:
                 raise AssertionError(f"server exited {proc.returncode}: {proc.stderr.read()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server never printed {ready!r}")
         yield proc
     finally:
         proc.kill()

@@ -3,7 +3,9 @@ guest has no network, and porting 150 library files under the guest's emulated C
 
     python tests/e2e/prepare.py
 
-- Debian packages for the real peers: redis-server, mosquitto (+ clients) and curl (apt-get, as root).
+- Debian packages for the real peers: redis-server, mosquitto (+ clients), curl, memcached, slapd and
+  PostgreSQL (apt-get, as root); a PostgreSQL data folder (initdb) and an OpenLDAP database (slapadd)
+  made here, where it is fast, for the guest to start the servers on.
 - The pinned PyPI releases, downloaded once (not installed) into ~/.cache/vsockport/e2e.
 - Every run: unpack them afresh into ~/.cache/vsockport/e2e/site as an installer would, port them with
   `vsockport rewrite` (log kept in rewrite.log), check that a second `vsockport diff` is clean, and
@@ -25,14 +27,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from vsockport.sandbox.setup import SetupError, _apt_install, _is_root  # noqa: E402
 
-PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_sub": "mosquitto-clients", "curl": "curl"}
+PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_sub": "mosquitto-clients", "curl": "curl",
+         "memcached": "memcached", "slapd": "slapd", "slapadd": "slapd", "pg_ctlcluster": "postgresql"}
 # Ported and run by the e2e suite. Their own dependencies (click, h11; idna, certifi,
 # charset-normalizer) come along and are ported too, where there is anything to port.
 DISTRIBUTIONS = (
     "redis==5.0.1", "paho-mqtt==1.6.1", "uvicorn==0.29.0", "h11==0.14.0", "click==8.1.7",
     "requests==2.32.3", "urllib3==2.2.3", "idna==3.10", "certifi==2024.8.30", "charset-normalizer==3.4.0",
     "websockets==13.1",
+    # Programs no issue named: Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd,
+    # prometheus_client, websocket-client, pymemcache, ldap3, pg8000, and what they need.
+    "twisted==26.10.0", "zope.interface==8.7", "attrs==26.1.0", "automat==25.4.16", "constantly==23.10.4",
+    "hyperlink==21.0.0", "incremental==24.11.0", "typing_extensions==4.16.0",
+    "thrift==0.25.0", "tornado==6.6.1", "waitress==3.0.2", "werkzeug==3.1.9", "markupsafe==3.0.4",
+    "aiosmtpd==1.4.6", "atpublic==9.0.0", "prometheus_client==0.26.0", "websocket-client==1.9.2",
+    "pymemcache==4.0.0", "ldap3==2.9.1", "pyasn1==0.6.5", "pg8000==1.31.6", "scramp==1.5.0", "asn1crypto==1.5.1",
+    "python-dateutil==4.0.0", "six==1.17.0",
 )
+LDAP_SUFFIX = "dc=vsockport,dc=test"
+LDAP_ROOT, LDAP_PASSWORD = f"cn=admin,{LDAP_SUFFIX}", "secret"
+NOBODY = "nobody"
 
 
 def cache_dir() -> Path:
@@ -48,12 +62,55 @@ def site_dir() -> Path:
     return cache_dir() / "site"
 
 
+def peers_dir() -> Path:
+    """Where the peers keep their data: not under root's home, which PostgreSQL's user cannot enter,
+    and not under /tmp, which the guest replaces with a fresh tmpfs."""
+    return Path("/var/tmp/vsockport-e2e-peers")
+
+
+def postgres_bin() -> Path:
+    """The folder of PostgreSQL's server programs (Debian keeps them per major version)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found:
+        raise SetupError("PostgreSQL's server is missing: sudo apt-get install -y postgresql")
+    return found[-1].parent
+
+
+def slapd_conf() -> Path:
+    return peers_dir() / "slapd.conf"
+
+
+def prepare_peer_data() -> None:
+    """A fresh PostgreSQL data folder and OpenLDAP database, each time (a run may have changed them)."""
+    folder = peers_dir()
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "pgdata").mkdir(parents=True)
+    (folder / "ldap").mkdir()
+    shutil.chown(folder / "pgdata", NOBODY)  # initdb (and postgres) refuse to run as root
+    initdb = [str(postgres_bin() / "initdb"), "-D", str(folder / "pgdata"), "-U", "postgres", "--auth=trust"]
+    done = subprocess.run(["runuser", "-u", NOBODY, "--", *initdb], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SetupError(f"initdb failed:\n{done.stderr[-2000:]}")
+    slapd_conf().write_text(
+        "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n"
+        "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+        f"pidfile {folder}/ldap/slapd.pid\ndatabase mdb\nsuffix \"{LDAP_SUFFIX}\"\n"
+        f"rootdn \"{LDAP_ROOT}\"\nrootpw {LDAP_PASSWORD}\ndirectory {folder}/ldap\n"
+    )
+    entry = f"dn: {LDAP_SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: vsockport\no: vsockport e2e\n"
+    done = subprocess.run(["slapadd", "-f", str(slapd_conf())], input=entry, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SetupError(f"slapadd failed:\n{done.stderr[-2000:]}")
+
+
 def _on_path(program: str) -> bool:
     return shutil.which(program) is not None or any(Path(d, program).exists() for d in ("/usr/sbin", "/usr/bin"))
 
 
 def ensure_peers() -> None:
     missing = sorted({package for program, package in PEERS.items() if not _on_path(program)})
+    if not missing and not list(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
+        missing = ["postgresql"]
     if not missing:
         return
     if not _is_root():
@@ -122,6 +179,7 @@ def port(site: Path) -> None:
 def main() -> int:
     try:
         ensure_peers()
+        prepare_peer_data()
         folder = ensure_distributions()
         unpack(folder, site_dir())
         port(site_dir())

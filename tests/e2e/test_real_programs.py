@@ -73,9 +73,11 @@ def test_libraries_are_ported_and_findings_located(ported):
     # Nothing needs a manual port. Reported with their places and left as they are: requests' no_proxy
     # matching of IP networks (no vsock meaning: the port reaches no proxy). websockets' naming of a
     # listening socket by its family is ported (VS002): vsock sockets take its IPv4 path.
+    own = ("redis/", "paho/", "uvicorn/", "h11/", "click/", "requests/", "urllib3/", "idna/", "certifi/",
+           "charset_normalizer/", "websockets/")  # this test's libraries (test_unseen_programs has the rest)
     review = [line for line in log.splitlines() if "[needs-review]" in line]
     places = {re.search(r"site/(\S+?):\d+:\d+: (VS\d+)", line).groups() for line in review}
-    assert places == {("requests/utils.py", "VS014")}, review
+    assert {p for p in places if p[0].startswith(own)} == {("requests/utils.py", "VS014")}, review
     assert re.search(r"site/websockets/asyncio/server\.py:\d+:\d+: VS002 .* -> vsock_ip_family", log)
 
 

@@ -9,7 +9,7 @@ from vsockport.rules.helpers import called_name, is_value_use, literal_string, s
 _CHANGES_ITS_ARGUMENT = frozenset(["setattr", "delattr", "reload", "object", "patch", "setitem"])
 # What the stand-in answers differently: getattr(socket, "SOMETHING_ELSE") needs no stand-in.
 _STANDS_IN_FOR = frozenset(["socket", "create_connection", "create_server", "getaddrinfo", "gethostbyname",
-                            "gethostbyname_ex", "AF_INET", "AF_INET6"])
+                            "gethostbyname_ex"])
 
 
 class SocketModuleValue(Rule):
@@ -19,8 +19,8 @@ class SocketModuleValue(Rule):
     Replaces the `socket` module where it is used as a value (a parameter default `socket_module=socket`,
     a keyword argument, an assignment `self._socket = socket`, `getattr(socket, name)`) with
     `vsock_socket_module`. That stand-in's `socket()`, `create_connection()`, `create_server()`,
-    `getaddrinfo()` and `gethostbyname()` are the vsock versions and its `AF_INET`/`AF_INET6` are the
-    vsock family; every other name is the socket module's own.
+    `getaddrinfo()`, `gethostbyname()` and `gethostbyname_ex()` are the vsock versions (its `socket()`
+    makes `AF_INET`/`AF_INET6` sockets vsock); every other name is the socket module's own.
 
     A name that the enclosing function binds itself (a parameter or variable called `socket`, often a
     socket object) is not the module and is left alone, as are calls that change the module they are

@@ -515,12 +515,16 @@ def _is_tcp_style(address):
 
 
 def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-    """socket.getaddrinfo() for vsock: one entry per requested socket type, with a (cid, port) address.
+    """socket.getaddrinfo() for vsock: one entry per requested socket type, for the usual loops
+    (`for af, socktype, proto, _, addr in getaddrinfo(...)`).
 
-    Works with the usual loops (`for af, socktype, proto, _, addr in getaddrinfo(...)`): any IP family
-    asked for (AF_UNSPEC, AF_INET, AF_INET6) yields the vsock family. With AI_PASSIVE a None host is
-    VMADDR_CID_ANY and port 0 is VMADDR_PORT_ANY; without it a None host is VMADDR_CID_LOCAL. The
-    protocol is always 0: an IP protocol number (IPPROTO_TCP) makes no vsock socket.
+    The entries look like the IP entries the program asked for, since its code decides by them
+    (`{AF_INET: IPv4Address, AF_INET6: IPv6Address}[family]`): the family is AF_INET (AF_INET6 when
+    only that was asked for, the vsock family when that was), the protocol is 0, and the address is
+    (host, port) (host, port, 0, 0 for AF_INET6) with the host the CID as a string (a VsockHost). The
+    program's `socket(af, ...)`, ported to vsock_socket(), makes a vsock socket of it, and connect() or
+    bind() read the host as the CID again. With AI_PASSIVE a None host is VMADDR_CID_ANY and port 0 is
+    VMADDR_PORT_ANY; without it a None host is VMADDR_CID_LOCAL.
     """
     passive = bool(flags & socket.AI_PASSIVE)
     if host is None:
@@ -531,12 +535,16 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         cid = vsock_bind_cid(host) if passive else vsock_cid(host)
     vsock_port = _vsock_port(0 if port is None else port, passive)
     af = VMCISock_GetAFValue()
-    canonname = str(host) if (flags & socket.AI_CANONNAME and host is not None) else ""
-    if type == 0:
-        types = [socket.SOCK_STREAM]
+    if family == getattr(socket, "AF_INET6", None):
+        entry_family, address = family, (VsockHost(cid), vsock_port, 0, 0)
+    elif family == af and af != -1:
+        entry_family, address = af, (cid, vsock_port)
     else:
-        types = [type]
-    return [(af, kind, 0, canonname, (cid, vsock_port)) for kind in types]
+        entry_family, address = socket.AF_INET, (VsockHost(cid), vsock_port)
+    canonname = str(host) if (flags & socket.AI_CANONNAME and host is not None) else ""
+    types = [socket.SOCK_STREAM] if type == 0 else [type]
+    return [(entry_family, kind, 0, canonname, address) for kind in types]
+
 
 # ---------------------------------------------------------------------------------------------------
 # libc access: the calls CPython cannot make on vsock sockets
@@ -963,13 +971,11 @@ def vsock_ip_family(family):
 
 class _SocketModule(types.ModuleType):
     """A stand-in for the socket module, for code that takes the module as a value
-    (`socket_module=socket`): socket(), create_connection(), create_server(), getaddrinfo() and
-    gethostbyname() are the vsock versions, AF_INET and AF_INET6 the vsock family; every other name
-    is the socket module's own."""
+    (`socket_module=socket`): socket(), create_connection(), create_server(), getaddrinfo(),
+    gethostbyname() and gethostbyname_ex() are the vsock versions (socket() makes AF_INET and
+    AF_INET6 sockets vsock); every other name is the socket module's own."""
 
     def __getattr__(self, name):
-        if name in ("AF_INET", "AF_INET6"):
-            return VMCISock_GetAFValue()
         return getattr(socket, name)
 
     def __dir__(self):
