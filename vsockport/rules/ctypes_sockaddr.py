@@ -92,6 +92,13 @@ class CtypesSockaddr(Rule):
             "remote.svm_cid = vsock_cid(host)\nlibc.connect(fd, ctypes.byref(local), 16)\n",
             ("VS006", "VS006"),
         ),
+        Example(
+            "import ctypes, socket\naddr = sockaddr_in(sin_family=socket.AF_INET, sin_port=socket.htons(80))\n"
+            "libc.bind(fd, ctypes.byref(addr), 16)\n",
+            "import ctypes, socket\nfrom vsock_runtime import VMCISock_GetAFValue, sockaddr_vm\nafVMCI = VMCISock_GetAFValue()\n"
+            "addr = sockaddr_vm(svm_family=afVMCI, svm_port=80)\nlibc.bind(fd, ctypes.byref(addr), 16)\n",
+            ("VS006",),
+        ),
         Example("import ctypes\nclass sockaddr_in(ctypes.Structure):\n    _fields_ = []\nlibc.bind(fd, None, 0)\n",
                 None, ("VS006",)),
         Example("import ctypes\naddr = sockaddr_in()\naddr.sin_port = 80\npcap.set_filter(ctypes.byref(addr))\n",
@@ -129,8 +136,7 @@ class CtypesSockaddr(Rule):
             if any(a.keyword is None for a in node.args):
                 self.report(node, "positional sockaddr_in(...) arguments: sockaddr_vm's field order differs")
             else:
-                self.report(node, "sockaddr_in -> sockaddr_vm", replacement=node.with_changes(
-                    func=runtime_name("sockaddr_vm"), args=[_renamed_keyword(a) for a in node.args]))
+                self._construct(node)
             return
         for arg in node.args:
             if isinstance(arg.value, cst.Name) and arg.value.value == "sockaddr_in":
@@ -144,28 +150,30 @@ class CtypesSockaddr(Rule):
         target = node.targets[0].target
         self._take(target)
         field = target.attr.value if target.attr.value != "s_addr" else "sin_addr"
-        value = node.value
-        if field == "sin_family" and is_inet_family(self.names, value):
-            self.report(node, "sin_family = AF_INET -> svm_family = afVMCI",
-                        replacement=_assigned(node, _renamed(target), af_family()))
-        elif field == "sin_port":
+        value, message, unsafe = self._field_value(field, node.value)
+        replacement = None if value is None else _assigned(node, _renamed(target), value)
+        self.report(node, message, replacement=replacement, unsafe=unsafe)
+
+    def _field_value(self, field: str, value: cst.BaseExpression) -> tuple[cst.BaseExpression | None, str, bool]:
+        """What a sockaddr_in field's value becomes in sockaddr_vm: (new value or None, message, unsafe)."""
+        if field == "sin_family":
+            if is_inet_family(self.names, value):
+                return af_family(), "sin_family = AF_INET -> svm_family = afVMCI", False
+            return value, "sin_family -> svm_family", False
+        if field == "sin_port":
             if isinstance(value, cst.Call) and self.names.qualified(value.func) in _BYTE_ORDER_CALLS and len(value.args) == 1:
                 value = value.args[0].value
-            self.report(node, "sin_port -> svm_port, in host byte order", replacement=_assigned(node, _renamed(target), value))
-        elif field == "sin_addr":
+            return value, "sin_port -> svm_port, in host byte order", False
+        if field == "sin_addr":
             cid, parsed_host = self._cid_for(value)
             if cid is not None:
-                self.report(node, f"sin_addr -> svm_cid = {cid}",
-                            replacement=_assigned(node, _renamed(target), runtime_name(cid)))
-            elif parsed_host is not None:
+                return runtime_name(cid), f"sin_addr -> svm_cid = {cid}", False
+            if parsed_host is not None:
                 shown = source_of(parsed_host)
-                self.report(node, f"sin_addr from the host {shown} -> svm_cid = vsock_cid({shown}), resolved at run time",
-                            replacement=_assigned(node, _renamed(target), call_to(runtime_name("vsock_cid"), parsed_host)),
-                            unsafe=True)
-            else:
-                self.report(node, "sin_addr -> svm_cid: the assigned address is not a CID; set a CID here")
-        else:
-            self.report(node, f"{field} -> {_FIELD_RENAMES[field]}", replacement=_assigned(node, _renamed(target), value))
+                return (call_to(runtime_name("vsock_cid"), parsed_host),
+                        f"sin_addr from the host {shown} -> svm_cid = vsock_cid({shown}), resolved at run time", True)
+            return None, "sin_addr -> svm_cid: the assigned address is not a CID; set a CID here", False
+        return value, f"{field} -> {_FIELD_RENAMES[field]}", False
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node in self._handled or not _is_field(node) or not self._for_sockets():
@@ -173,6 +181,23 @@ class CtypesSockaddr(Rule):
         self._take(node)
         new = _renamed(node)
         self.report(node, f"{node.attr.value} -> {new.attr.value}", replacement=new)
+
+    def _construct(self, call: cst.Call) -> None:
+        """`sockaddr_in(sin_family=..., sin_port=...)`: each keyword's value as its field's would be."""
+        args, unsafe, messages = [], False, []
+        for arg in call.args:
+            keyword = arg.keyword.value if arg.keyword is not None else None
+            if keyword not in _FIELD_RENAMES:
+                args.append(arg)
+                continue
+            value, message, risky = self._field_value(keyword, arg.value)
+            if value is None:
+                self.report(call, f"sockaddr_in({keyword}=...): {message}")
+                return
+            args.append(arg.with_changes(keyword=cst.Name(_FIELD_RENAMES[keyword]), value=value))
+            unsafe, messages = unsafe or risky, [*messages, message]
+        self.report(call, "; ".join(["sockaddr_in -> sockaddr_vm", *messages]), unsafe=unsafe,
+                    replacement=call.with_changes(func=runtime_name("sockaddr_vm"), args=args))
 
     def _take(self, field: cst.Attribute) -> None:
         """`field` is ported by the node being visited (`a.sin_addr.s_addr` is one field: `a.svm_cid`)."""
@@ -221,9 +246,3 @@ def _renamed(field: cst.Attribute) -> cst.Attribute:
 
 def _assigned(assign: cst.Assign, target: cst.BaseAssignTargetExpression, value: cst.BaseExpression) -> cst.Assign:
     return assign.with_changes(targets=[assign.targets[0].with_changes(target=target)], value=value)
-
-
-def _renamed_keyword(arg: cst.Arg) -> cst.Arg:
-    if arg.keyword is not None and arg.keyword.value in _FIELD_RENAMES:
-        return arg.with_changes(keyword=cst.Name(_FIELD_RENAMES[arg.keyword.value]))
-    return arg
