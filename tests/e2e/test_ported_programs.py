@@ -103,3 +103,13 @@ def test_connect_to_closed_port_gives_the_runtime_error(ported, port, backend):
     name, number, message = done.stdout.split(" ", 2)
     assert name in ("ConnectionResetError", "ConnectionRefusedError")
     assert f"nothing is listening on CID 1 port {port}" in message
+
+
+def test_asyncio_client_tunes_its_transport_socket(ported, port, backend):
+    """setsockopt on asyncio's TransportSocket (what get_extra_info("socket") returns): ported to
+    setsockopt_or_skip, which skips TCP options on the vsock socket underneath and sets the rest."""
+    folder = ported / "programs"
+    assert "setsockopt_or_skip(sock, socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)" in (folder / "asyncio_tuned.py").read_text()
+    done = python("asyncio_tuned.py", str(port), cwd=folder, backend=backend)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["TransportSocket 1", "TUNED OVER VSOCK"]

@@ -164,3 +164,35 @@ def test_doctor_in_the_guest(backend):
     assert report["transports"]["vsock_loopback"] == "loaded"
     assert report["socket_types"]["SOCK_STREAM"] == "ok"
     assert not any("loopback" in problem for problem in report["problems"])
+
+
+def test_ip_protocol_numbers_against_the_real_kernel(ported, backend):
+    """The guest kernel refuses socket(AF_VSOCK, SOCK_STREAM, IPPROTO_TCP) with EPROTONOSUPPORT; the
+    runtime says so (not "no transport"), and vsock_socket() with that protocol makes a working socket."""
+    out = run(SERVE + """
+import errno
+try:
+    socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+except OSError as exc:
+    explained = rt._explain_create(exc, socket.AF_VSOCK, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    print(errno.errorcode[exc.errno], explained.strerror)
+client = rt.vsock_socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+client.connect(("localhost", port))
+client.sendall(b"proto 0")
+print(client.recv(10).decode())
+""", ported, backend)
+    assert out[0].startswith("EPROTONOSUPPORT vsock: vsock sockets take protocol 0, not 6")
+    assert out[1] == "proto 0"
+
+
+def test_loopback_bound_at_run_time_is_local_where_loopback_exists(ported, backend):
+    """In the guest vsock_loopback is loaded: a server bound to 127.0.0.1 binds CID 1 (local clients
+    only), and nothing warns."""
+    out = run("""
+import socket, warnings, vsock_runtime as rt
+warnings.simplefilter("error")
+server = rt.vsock_socket(socket.AF_INET, socket.SOCK_STREAM)
+server.bind(("127.0.0.1", 0))
+print(server.getsockname()[0] == rt.VMADDR_CID_LOCAL, repr(server.getsockname()[0]))
+""", ported, backend)
+    assert out[0] == "True '1'"

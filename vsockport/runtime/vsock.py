@@ -45,13 +45,10 @@ loopback literal or to an address it read from getsockname()): the way to find w
 missed by running the ported program's own tests.
 """
 
-import ctypes
 import errno
 import functools
-import inspect
+import importlib
 import os
-import platform
-import re
 import select
 import socket
 import struct
@@ -167,38 +164,70 @@ _WILDCARD_HOSTS = frozenset(["", "0.0.0.0", "::", "*", "<any>", "<broadcast>"])
 _LOOPBACK_HOSTS = frozenset(["localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "127.0.0.1", "::1"])
 
 
-if _PLATFORM == "bsd":
+class _LazyModule:
+    """A module imported when first used: ctypes costs more at start-up than most ported programs
+    ever need from it (the ctypes backend, timevals, sockaddr_vm)."""
 
-    class sockaddr_vm(ctypes.Structure):
-        """VMware's macOS/FreeBSD `struct sockaddr_vm`: BSD layout with a leading length byte."""
+    def __init__(self, name):
+        self._name = name
 
-        _fields_ = [
-            ("svm_len", ctypes.c_ubyte),
-            ("svm_family", ctypes.c_ubyte),
-            ("svm_reserved1", ctypes.c_ushort),
-            ("svm_port", ctypes.c_uint),
-            ("svm_cid", ctypes.c_uint),
-            ("svm_zero", ctypes.c_ubyte * 4),
-        ]
-
-else:
-
-    class sockaddr_vm(ctypes.Structure):
-        """Linux (and VMware Windows) `struct sockaddr_vm`, 16 bytes. Port and CID are in host byte
-        order: no htons/htonl. `svm_flags` (Linux 5.11+) accepts only VMADDR_FLAG_TO_HOST."""
-
-        _fields_ = [
-            ("svm_family", ctypes.c_ushort),
-            ("svm_reserved1", ctypes.c_ushort),
-            ("svm_port", ctypes.c_uint),
-            ("svm_cid", ctypes.c_uint),
-            ("svm_flags", ctypes.c_ubyte),
-            ("svm_zero", ctypes.c_ubyte * 3),
-        ]
+    def __getattr__(self, attribute):
+        module = importlib.import_module(self._name)
+        globals()[self._name] = module  # from now on, the module itself
+        return getattr(module, attribute)
 
 
-class _timeval(ctypes.Structure):
-    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
+ctypes = _LazyModule("ctypes")
+_structures = {}
+
+
+def _structure(name):
+    """`sockaddr_vm` or `_timeval`, defined on first use (see _LazyModule)."""
+    found = _structures.get(name)
+    if found is not None:
+        return found
+    if _PLATFORM == "bsd":
+
+        class sockaddr_vm(ctypes.Structure):
+            """VMware's macOS/FreeBSD `struct sockaddr_vm`: BSD layout with a leading length byte."""
+
+            _fields_ = [
+                ("svm_len", ctypes.c_ubyte),
+                ("svm_family", ctypes.c_ubyte),
+                ("svm_reserved1", ctypes.c_ushort),
+                ("svm_port", ctypes.c_uint),
+                ("svm_cid", ctypes.c_uint),
+                ("svm_zero", ctypes.c_ubyte * 4),
+            ]
+
+    else:
+
+        class sockaddr_vm(ctypes.Structure):
+            """Linux (and VMware Windows) `struct sockaddr_vm`, 16 bytes. Port and CID are in host byte
+            order: no htons/htonl. `svm_flags` (Linux 5.11+) accepts only VMADDR_FLAG_TO_HOST."""
+
+            _fields_ = [
+                ("svm_family", ctypes.c_ushort),
+                ("svm_reserved1", ctypes.c_ushort),
+                ("svm_port", ctypes.c_uint),
+                ("svm_cid", ctypes.c_uint),
+                ("svm_flags", ctypes.c_ubyte),
+                ("svm_zero", ctypes.c_ubyte * 3),
+            ]
+
+    class _timeval(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long)]
+
+    sockaddr_vm.__module__ = __name__
+    _structures.update(sockaddr_vm=sockaddr_vm, _timeval=_timeval)
+    return _structures[name]
+
+
+def __getattr__(name):
+    """`sockaddr_vm`, made when a program first asks for it (PEP 562)."""
+    if name == "sockaddr_vm":
+        return _structure(name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 class VsockAddressError(socket.gaierror):
@@ -381,6 +410,8 @@ def _as_int(value):
     if isinstance(value, (str, bytes)):
         text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
         text = text.strip()
+        if not text[:1].isdigit():
+            return None  # a name: no exception to raise and catch on every connect
         try:
             return int(text, 0)
         except ValueError:
@@ -397,6 +428,8 @@ def vsock_cid(host):
     """
     if isinstance(host, VsockHost):
         return VMADDR_CID_LOCAL if host.cid == VMADDR_CID_ANY else host.cid
+    if host in _LOCAL_NAMES:
+        return VMADDR_CID_LOCAL  # the usual spellings, without parsing (this runs on every connect)
     number = _as_int(host)
     if number is not None:
         return number
@@ -447,6 +480,9 @@ def vsock_bind_cid(host):
     return vsock_cid(host)
 
 
+_LOCAL_NAMES = _LOOPBACK_HOSTS | _WILDCARD_HOSTS
+
+
 def _is_loopback(name):
     return name in _LOOPBACK_HOSTS or name.startswith("127.")
 
@@ -465,7 +501,7 @@ def _loopback_available():
         else:
             with probe:
                 try:
-                    if _backend_name() == "ctypes":
+                    if (_backend or _backend_name()) == "ctypes":
                         _libc_bind(probe, (VMADDR_CID_LOCAL, VMADDR_PORT_ANY))
                     else:
                         socket.SocketType.bind(probe, (VMADDR_CID_LOCAL, VMADDR_PORT_ANY))
@@ -604,7 +640,7 @@ def _get_libc():
 
 
 def _sockaddr(cid, port, flags=0):
-    addr = sockaddr_vm()
+    addr = _structure("sockaddr_vm")()
     addr.svm_family = VMCISock_GetAFValue()
     addr.svm_cid = cid
     addr.svm_port = port
@@ -685,7 +721,7 @@ def _libc_bind(sock, address):
 
 def _libc_name(sock, function):
     libc = _get_libc()
-    addr = sockaddr_vm()
+    addr = _structure("sockaddr_vm")()
     size = libc.length(ctypes.sizeof(addr))
     if function(sock.fileno(), ctypes.byref(addr), ctypes.byref(size)) != 0:
         raise libc.error()
@@ -697,7 +733,7 @@ def _libc_accept(sock):
     libc = _get_libc()
     timeout = sock.gettimeout()
     while True:
-        addr = sockaddr_vm()
+        addr = _structure("sockaddr_vm")()
         size = libc.length(ctypes.sizeof(addr))
         fd = libc.accept(sock.fileno(), ctypes.byref(addr), ctypes.byref(size))
         if fd is not None and fd >= 0 and fd != (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1:
@@ -810,10 +846,19 @@ class VsockHost(str):
         return (VsockHost, (self.cid,))
 
 
+_hosts = {}  # cid -> VsockHost: a program meets a handful of CIDs, over and over
+
+
 def _address_out(address):
     """(cid, port) from the kernel as TCP/IP code reads it: (VsockHost, port)."""
-    if isinstance(address, tuple) and len(address) == 2 and isinstance(address[0], int):
-        return (VsockHost(address[0]), address[1])
+    if type(address) is tuple and len(address) == 2:
+        cid = address[0]
+        host = _hosts.get(cid)
+        if host is None:
+            if not isinstance(cid, int):
+                return address
+            host = _hosts[cid] = VsockHost(cid)
+        return (host, address[1])
     return address
 
 
@@ -845,7 +890,7 @@ class VsockSocket(socket.socket):
     def bind(self, address):
         address = _address_in(address, bind=True)
         try:
-            if _backend_name() == "ctypes":
+            if (_backend or _backend_name()) == "ctypes":
                 return _libc_bind(self, address)
             return _CSocket.bind(self, address)
         except OSError as exc:
@@ -855,7 +900,7 @@ class VsockSocket(socket.socket):
         address = _address_in(address)
         timeout = _apply_connect_timeout(self)
         try:
-            if _backend_name() == "ctypes":
+            if (_backend or _backend_name()) == "ctypes":
                 return _libc_connect(self, address, report_errno=report_errno)
             if report_errno:
                 return _CSocket.connect_ex(self, address)
@@ -866,6 +911,13 @@ class VsockSocket(socket.socket):
             raise _explain_connect(exc, address) from None
 
     def connect(self, address):
+        # The common case in one frame: (cid, port), CPython's own calls, no timeout to hand over.
+        if type(address) is tuple and len(address) == 2 and type(address[0]) is int and _backend == "native" \
+                and self.gettimeout() is None:
+            try:
+                return _CSocket.connect(self, address)
+            except OSError as exc:
+                raise _explain_connect(exc, address) from None
         self._connect(address, False)
 
     def connect_ex(self, address):
@@ -878,12 +930,12 @@ class VsockSocket(socket.socket):
             raise _explain_listen(exc) from None
 
     def _accept(self):
-        if _backend_name() == "ctypes":
+        if (_backend or _backend_name()) == "ctypes":
             return _libc_accept(self)
         return _CSocket._accept(self)
 
     def accept(self):
-        fd, address = self._accept()
+        fd, address = _libc_accept(self) if (_backend or _backend_name()) == "ctypes" else _CSocket._accept(self)
         sock = type(self)(self.family, self.type, self.proto, fileno=fd)
         if socket.getdefaulttimeout() is None and self.gettimeout():
             sock.setblocking(True)  # as socket.socket.accept does
@@ -893,19 +945,19 @@ class VsockSocket(socket.socket):
         return type(self)(self.family, self.type, self.proto, fileno=os.dup(self.fileno()))
 
     def getsockname(self):
-        if _backend_name() == "ctypes":
+        if (_backend or _backend_name()) == "ctypes":
             return _address_out(_libc_name(self, _get_libc().getsockname))
         return _address_out(_CSocket.getsockname(self))
 
     def getpeername(self):
-        if _backend_name() == "ctypes":
+        if (_backend or _backend_name()) == "ctypes":
             return _address_out(_libc_name(self, _get_libc().getpeername))
         return _address_out(_CSocket.getpeername(self))
 
     def setsockopt(self, level, option, value, *optlen):
         try:
             # CPython passes every vsock option as a u64: bytes values (timevals, SO_LINGER) need libc.
-            if _backend_name() == "ctypes" or not isinstance(value, int) or optlen:
+            if (_backend or _backend_name()) == "ctypes" or not isinstance(value, int) or optlen:
                 return _libc_setsockopt(self, level, option, value, *optlen)
             return _CSocket.setsockopt(self, level, option, value)
         except OSError as exc:
@@ -913,7 +965,7 @@ class VsockSocket(socket.socket):
 
     def getsockopt(self, level, option, *buflen):
         try:
-            if _backend_name() == "ctypes" or buflen:
+            if (_backend or _backend_name()) == "ctypes" or buflen:
                 return _libc_getsockopt(self, level, option, *buflen)
             return _CSocket.getsockopt(self, level, option)
         except OSError as exc:
@@ -998,12 +1050,16 @@ def vsock_gethostbyname_ex(host):
 # ---------------------------------------------------------------------------------------------------
 
 
+_ENTRY = (VSOCKPORT_RUNTIME_VERSION, _THIS)  # what this copy registers
+_registered = socket.__dict__.get  # the registry's one lookup, bound once
+
+
 def _serving():
     """The namespace of the copy that serves this process: the newest registered on the socket
     module; this copy registers when it is newer (so registering twice changes nothing)."""
-    entry = socket.__dict__.get(_REGISTRY)
+    entry = _registered(_REGISTRY)
     if entry is None or entry[0] < VSOCKPORT_RUNTIME_VERSION:
-        setattr(socket, _REGISTRY, (VSOCKPORT_RUNTIME_VERSION, _THIS))
+        setattr(socket, _REGISTRY, _ENTRY)
         return _THIS
     return entry[1]
 
@@ -1011,10 +1067,12 @@ def _serving():
 def _public(function):
     """`function`, served by the newest runtime copy of the process when that is another copy."""
     name = function.__name__
-    if inspect.iscoroutinefunction(function):
+    if function.__code__.co_flags & 0x80:  # CO_COROUTINE: an async def (inspect costs 12 ms to import)
 
         @functools.wraps(function)
         async def served_async(*args, **kwargs):
+            if _registered(_REGISTRY) is _ENTRY:
+                return await function(*args, **kwargs)
             serving = _serving()
             if serving is _THIS:
                 return await function(*args, **kwargs)
@@ -1024,6 +1082,8 @@ def _public(function):
 
     @functools.wraps(function)
     def served(*args, **kwargs):
+        if _registered(_REGISTRY) is _ENTRY:  # this copy serves: the path taken on every call
+            return function(*args, **kwargs)
         serving = _serving()
         if serving is _THIS:
             return function(*args, **kwargs)
@@ -1464,7 +1524,7 @@ def set_connect_timeout(sock, seconds):
     micro = int(round((seconds - whole) * 1000000))
     if micro >= 1000000:
         whole, micro = whole + 1, micro - 1000000
-    value = _timeval(whole, micro)
+    value = _structure("_timeval")(whole, micro)
     libc = _get_libc()
     if libc.setsockopt(sock.fileno(), VMCISock_GetAFValue(), SO_VM_SOCKETS_CONNECT_TIMEOUT,
                        ctypes.byref(value), ctypes.sizeof(value)) != 0:
@@ -1473,7 +1533,7 @@ def set_connect_timeout(sock, seconds):
 
 def get_connect_timeout(sock):
     """The socket's vsock connect timeout in seconds, as the kernel reports it."""
-    value = _timeval()
+    value = _structure("_timeval")()
     libc = _get_libc()
     size = libc.length(ctypes.sizeof(value))
     if libc.getsockopt(sock.fileno(), VMCISock_GetAFValue(), SO_VM_SOCKETS_CONNECT_TIMEOUT,
@@ -1570,9 +1630,9 @@ def _strict_setting():
     return None
 
 
-_LISTENS = re.compile(r"\b(?:bind|create_server)\s*\(")
-_CONNECTS = re.compile(r"\b(?:connect|connect_ex|create_connection)\s*\(")
-_LOOPBACK_LITERAL = re.compile(r"""['"](?:127\.\d+\.\d+\.\d+|localhost|::1)['"]""")
+_LISTENS = r"\b(?:bind|create_server)\s*\("
+_CONNECTS = r"\b(?:connect|connect_ex|create_connection)\s*\("
+_LOOPBACK_LITERAL = r"""['"](?:127\.\d+\.\d+\.\d+|localhost|::1)['"]"""
 _local_pairs = {}
 
 
@@ -1583,12 +1643,15 @@ def _is_local_pair(code):
         return False
     known = _local_pairs.get(code)
     if known is None:
+        import inspect
+        import re
+
         try:
             text = "".join(inspect.getsourcelines(code)[0])
         except (OSError, TypeError):
             text = ""
-        known = _local_pairs[code] = bool(_LISTENS.search(text) and _CONNECTS.search(text)
-                                          and (_LOOPBACK_LITERAL.search(text) or "getsockname" in text))
+        known = _local_pairs[code] = bool(re.search(_LISTENS, text) and re.search(_CONNECTS, text)
+                                          and (re.search(_LOOPBACK_LITERAL, text) or "getsockname" in text))
     return known
 
 
@@ -1670,6 +1733,8 @@ def vsock_diagnose():
     Socket types are probed by creating sockets and loopback by binding CID 1 to an ephemeral port;
     nothing ever connects.
     """
+    import platform
+
     af = VMCISock_GetAFValue()
     report = {
         "runtime_version": VSOCKPORT_RUNTIME_VERSION,
