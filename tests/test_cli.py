@@ -30,7 +30,11 @@ def test_diff_shows_port_and_changes_nothing(cli, echo):
     assert "+    with vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as server:" in result.stdout
     assert "+        server.bind((VMADDR_CID_ANY, port))" in result.stdout
     assert "+        sock.connect((VMADDR_CID_LOCAL, port))" in result.stdout
-    assert "+++ b/" in result.stdout and "vsock_runtime.py" in result.stdout
+    # The runtime is one line, not 1700 lines of diff; --show-runtime shows it.
+    assert "vsock_runtime.py" not in result.stdout and "runtime to write:" in result.stderr
+    assert "new file," in result.stderr and "--show-runtime shows it" in result.stderr
+    full = cli("diff", "--show-runtime", str(echo))
+    assert "+++ b/" in full.stdout and "vsock_runtime.py" in full.stdout and "VSOCKPORT_RUNTIME_VERSION" in full.stdout
     assert "3 would change" in result.stderr
     assert {p.name: p.read_bytes() for p in echo.iterdir()} == before
 
@@ -38,7 +42,7 @@ def test_diff_shows_port_and_changes_nothing(cli, echo):
 def test_diff_output_applies_with_patch(cli, echo, tmp_path):
     if shutil.which("patch") is None:
         pytest.fail("patch(1) is required for this test")
-    result = cli("diff", "echo", cwd=echo.parent)
+    result = cli("diff", "--show-runtime", "echo", cwd=echo.parent)
     applied = subprocess.run(["patch", "-p1", "-s"], input=result.stdout, text=True, cwd=echo.parent, capture_output=True)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert cli("diff", "echo", cwd=echo.parent).returncode == 0
@@ -102,7 +106,7 @@ def test_missing_path_is_an_error(cli, tmp_path):
 @pytest.mark.parametrize("bad", ["db", "db=notanumber", "=3", "db=4294967296"])
 def test_bad_cid_option(cli, tmp_path, bad):
     result = cli("diff", "--cid", bad, str(tmp_path))
-    assert result.returncode == 2
+    assert result.returncode == 4  # a bad command line
     assert "--cid" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -202,14 +206,14 @@ def test_select_ignore_and_per_file_ignores(cli, tmp_path):
     source = "import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nu.connect(('localhost', 9))\n"
     (tmp_path / "app.py").write_text(source)
     (tmp_path / "legacy_tool.py").write_text(source)
-    done = cli("diff", str(tmp_path))
+    done = cli("diff", "--show-fixes", str(tmp_path))
     assert done.returncode == 1
     assert "VS012" not in done.stderr  # ignored in the configuration
     assert "app.py:2:5: VS001" in done.stderr and "legacy_tool.py" not in done.stdout + done.stderr
     only = cli("diff", "--select", "VS004", str(tmp_path / "app.py"))
     assert "+u.connect((VMADDR_CID_LOCAL, 9))" in only.stdout and "+u = vsock_socket(" not in only.stdout
     bad = cli("diff", "--ignore", "VS999", str(tmp_path))
-    assert bad.returncode == 2 and "'VS999' matches no rule" in bad.stderr
+    assert bad.returncode == 4 and "'VS999' matches no rule" in bad.stderr
 
 
 def test_unsafe_fixes_held_back_then_applied(cli, tmp_path):
@@ -233,7 +237,7 @@ def test_output_is_never_turned_into_emoji(cli, tmp_path):
     lines = ["import socket", "BANNER = 'ok :smile: :100:'"] + [f"x{i} = {i}" for i in range(97)]
     lines.append("s = socket.create_connection(('db.internal', 5432))")
     (tmp_path / "app.py").write_text("\n".join(lines) + "\n")
-    result = cli("diff", "--unsafe-fixes", "app.py", cwd=tmp_path)
+    result = cli("diff", "--unsafe-fixes", "--show-fixes", "app.py", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "app.py:100:5: VS005" in result.stderr
     assert " BANNER = 'ok :smile: :100:'" in result.stdout  # a context line of the diff

@@ -119,9 +119,9 @@ def assert_no_silent_misses(tree: Path, report: dict) -> None:
     findings: dict[str, set[int]] = {}
     notes: dict[str, list[int]] = {}
     for f in report["findings"]:
-        findings.setdefault(f["path"], set()).add(f["line"])
+        findings.setdefault(f["path"], set()).add(f["location"]["row"])
         if f["code"] == "VS013":
-            notes.setdefault(f["path"], []).append(f["line"])
+            notes.setdefault(f["path"], []).append(f["location"]["row"])
     errors = {e["path"] for e in report["errors"]}
     uses = covered = kept = 0
     missed = []

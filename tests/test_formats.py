@@ -27,11 +27,39 @@ def test_json(cli, project):
     assert done.returncode == 3  # changes pending + an error
     report = json.loads(done.stdout)
     assert report["changed"] == ["udp.py", "vsock_runtime.py"] and report["files_scanned"] == 2
-    codes = [(f["code"], f["line"], f["state"], f["fix_safety"]) for f in report["findings"]]
+    codes = [(f["code"], f["location"]["row"], f["state"], f["fix_safety"]) for f in report["findings"]]
     assert codes == [("VS001", 2, "fixable", "safe"), ("VS012", 2, "needs-review", "none"), ("VS004", 3, "fixable", "safe")]
+    family = report["findings"][0]
+    assert family["location"] == {"row": 2, "column": 5} and family["end_location"] == {"row": 2, "column": 18}
+    assert family["fix"] == {"applicability": "safe", "edits": [
+        {"location": {"row": 2, "column": 5}, "end_location": {"row": 2, "column": 18}, "content": "vsock_socket"}]}
+    assert family["url"].endswith("docs/rules.md#vs001-address-family")
+    assert report["findings"][1]["fix"] is None
     [error] = report["errors"]
-    assert error["path"] == "broken.py" and error["line"] == 2 and "cannot parse" in error["message"]
+    assert error["path"] == "broken.py" and error["location"]["row"] == 2 and "cannot parse" in error["message"]
     assert (project / "udp.py").read_text() == SOURCE  # diff never writes
+
+
+def test_json_matches_its_published_schema(cli, project):
+    import jsonschema
+
+    from vsockport.formats import SCHEMA
+
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for command in ("diff", "rewrite"):
+        done = cli(command, "--output-format", "json", "udp.py", "broken.py", cwd=project)
+        jsonschema.Draft202012Validator(schema).validate(json.loads(done.stdout))
+    broken = json.loads(done.stdout)
+    broken["findings"][0]["state"] = "done"
+    assert not jsonschema.Draft202012Validator(schema).is_valid(broken)
+
+
+def test_rules_as_json(cli):
+    done = cli("rules", "--output-format", "json")
+    rules = json.loads(done.stdout)
+    assert [r["code"] for r in rules] == [r.code for r in ALL_RULES]
+    assert all(r["url"].startswith("https://") and "## What it does" in r["documentation"] for r in rules)
 
 
 def test_github_annotations(cli, project):
@@ -39,9 +67,13 @@ def test_github_annotations(cli, project):
     assert done.returncode == 3
     lines = done.stdout.splitlines()
     assert lines[0].startswith("::error file=broken.py,line=2,col=") and "cannot parse" in lines[0]
-    assert "::warning file=udp.py,line=2,col=5,title=VS012 datagram (needs-review)::SOCK_DGRAM socket" in done.stdout
-    assert "::notice file=udp.py,line=2,col=5,title=VS001 address-family (fixed)::" in done.stdout
+    # What fails the job is an error; what was fixed a notice; both with their end positions.
+    assert "::error file=udp.py,line=2,col=5,endLine=2,endColumn=53,title=VS012 datagram (needs-review)::SOCK_DGRAM" in done.stdout
+    assert "::notice file=udp.py,line=2,col=5,endLine=2,endColumn=18,title=VS001 address-family (fixed)::" in done.stdout
     assert "vsock_socket(" in (project / "udp.py").read_text()
+    (project / "pending.py").write_text(SOURCE)
+    pending = cli("diff", "--output-format", "github", "pending.py", cwd=project)
+    assert "::warning file=pending.py,line=3,col=17," in pending.stdout  # a change diff wants made
 
 
 def test_sarif(cli, project):
@@ -52,11 +84,16 @@ def test_sarif(cli, project):
     rules = run["tool"]["driver"]["rules"]
     assert [r["id"] for r in rules] == [r.code for r in ALL_RULES]
     assert all(r["shortDescription"]["text"] and "## What it does" in r["help"]["markdown"] for r in rules)
+    assert all(r["helpUri"].startswith("https://") for r in rules)
     for result in run["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
         region = result["locations"][0]["physicalLocation"]["region"]
-        assert region["startLine"] >= 1 and region["startColumn"] >= 1
-    assert [(r["ruleId"], r["level"]) for r in run["results"]] == [("VS001", "note"), ("VS012", "warning"), ("VS004", "note")]
+        assert region["startLine"] >= 1 and region["startColumn"] >= 1 and region["endColumn"] >= region["startColumn"]
+    assert [(r["ruleId"], r["level"]) for r in run["results"]] == [("VS001", "warning"), ("VS012", "error"), ("VS004", "warning")]
+    [change] = run["results"][0]["fixes"][0]["artifactChanges"]
+    assert change["replacements"] == [{"deletedRegion": {"startLine": 2, "startColumn": 5, "endLine": 2, "endColumn": 18},
+                                       "insertedContent": {"text": "vsock_socket"}}]
+    assert "fixes" not in run["results"][1]
     [invocation] = run["invocations"]
     assert invocation["executionSuccessful"] is False
     assert invocation["toolExecutionNotifications"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "broken.py"

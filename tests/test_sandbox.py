@@ -149,6 +149,6 @@ def test_vm_failure_prints_console_tail(tmp_path, monkeypatch):
 
 
 def test_sandbox_usage_errors(tmp_path):
-    assert run_cli("sandbox", cwd=tmp_path).returncode == 2
+    assert run_cli("sandbox", cwd=tmp_path).returncode == 4  # a bad command line
     bad_env = run_cli("sandbox", "--env", "NOVALUE", "--", "true", cwd=tmp_path)
-    assert bad_env.returncode == 2 and b"NAME=VALUE" in bad_env.stderr
+    assert bad_env.returncode == 4 and b"NAME=VALUE" in bad_env.stderr

@@ -110,7 +110,7 @@ class StatIndex:
     a changed signature falls back to reading the file and to the content-keyed cache."""
 
     def __init__(self, roots: Sequence[Path]) -> None:
-        name = hashlib.sha256("\0".join(sorted(str(Path(r).resolve()) for r in roots)).encode()).hexdigest()
+        name = hashlib.sha256("\0".join(sorted(os.path.realpath(r) for r in roots)).encode()).hexdigest()
         self._file = cache_dir() / "stat" / f"{name}.json"
         try:
             self._entries: dict[str, list] = json.loads(self._file.read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -13,29 +14,56 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vsockport import __version__, engine, formats, report
-from vsockport.config import ConfigError, load_config
+from vsockport.report import display_path
+from vsockport.config import ConfigError, ConfigResolver, Overrides
 from vsockport.rules import ALL_RULES, find_rule
 
-EXIT_OK, EXIT_PENDING, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_PENDING, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 4, 5
 
 
 class _Command(click.Group):
-    """Turns unexpected exceptions into one line and exit code 2; `--debug` shows the traceback."""
+    """Exit codes as README documents them: a bad command line is 4, an internal error 5 (one line;
+    `--debug` shows the traceback), a closed output pipe ends quietly."""
+
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_PENDING)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, BrokenPipeError):
             raise
         except ConfigError as exc:
             click.echo(f"vsockport: error: {exc}", err=True)
-            sys.exit(EXIT_ERROR)
+            sys.exit(EXIT_USAGE)
         except Exception as exc:  # noqa: BLE001 - the last line of defence for users
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
             else:
                 click.echo(f"vsockport: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
-            sys.exit(EXIT_ERROR)
+            sys.exit(EXIT_INTERNAL)
+
+
+def _quiet_broken_pipe() -> None:
+    """`vsockport diff . | head`: the reader went away; end without a traceback or another write."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    sys.exit(EXIT_PENDING)
 
 
 @click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,8 +74,9 @@ def main(ctx: click.Context, debug: bool) -> None:
     """Port Python socket programs from TCP/IP to vSockets (AF_VSOCK / VMware VMCI sockets).
 
     \b
-    Exit codes: 0 nothing (left) to port, 1 changes pending, findings to review or unsafe
-    fixes held back, 2 errors (unreadable or unparsable files, bad options), 3 both 1 and 2.
+    Exit codes: 0 nothing (left) to port; 1 changes pending, findings to review or unsafe fixes
+    held back; 2 errors in files or configuration (unreadable, unparsable, not writable); 3 both
+    1 and 2; 4 a bad command line; 5 an internal error.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -61,85 +90,137 @@ def _port_options(func):
         click.option("--select", multiple=True, metavar="CODES", help="Run only these rules (codes or prefixes, comma-separated)."),
         click.option("--ignore", multiple=True, metavar="CODES", help="Do not run these rules (codes or prefixes, comma-separated)."),
         click.option("--runtime-module", default=None, metavar="NAME", help="Name of the injected runtime module [vsock_runtime]."),
+        click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+                     help="Use this configuration file (vsockport.toml or pyproject.toml) for every file."),
+        click.option("--isolated", is_flag=True, help="Read no configuration file."),
         click.option("--no-gitignore", is_flag=True, help="Also port files that git ignores."),
         click.option("--force-exclude", is_flag=True, help="Apply excludes to files named explicitly too (for pre-commit)."),
         click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes that can change behaviour (hosts resolved at run time)."),
         click.option("--no-cache", is_flag=True, help="Port every file again instead of reusing unchanged results."),
+        click.option("--stdin-filename", default=None, type=click.Path(path_type=Path), metavar="PATH",
+                     help="With PATH `-`: the file standing for stdin (its configuration and runtime import)."),
+        click.option("--exit-zero", is_flag=True, help="Exit 0 even with changes pending or findings to review (errors still count)."),
+        click.option("--statistics", is_flag=True, help="Print the number of findings per code."),
+        click.option("--show-fixes", is_flag=True, help="List the fixes too, not only what is left."),
+        click.option("--show-runtime", is_flag=True, help="Show the runtime module's diff instead of one line."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [CPU count]."),
-        click.option("-q", "--quiet", is_flag=True, help="Print only the summary (and the diff for `diff`)."),
+        click.option("-q", "--quiet", is_flag=True, help="Print only the summary, the diff and errors."),
         click.option("--output-format", type=click.Choice(formats.FORMATS), default="text", show_default=True,
                      help="text: diff and findings; json, github (workflow annotations) or sarif (2.1.0) on stdout."),
-        click.option("--color/--no-color", default=None, help="Force colored output on or off."),
+        click.option("--color/--no-color", default=None, help="Force colored output on or off (NO_COLOR and FORCE_COLOR are honoured)."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _run(paths, cids, exclude, select, ignore, runtime_module, no_gitignore, force_exclude, unsafe_fixes, no_cache, jobs, quiet,
-         output_format, color, *, write: bool) -> int:
-    config = load_config(
-        paths[0] if paths else Path.cwd(),
-        cids=cids,
-        exclude=exclude,
-        select=select,
-        ignore=ignore,
-        force_exclude=force_exclude,
-        unsafe_fixes=unsafe_fixes,
-        runtime_module=runtime_module,
-        respect_gitignore=False if no_gitignore else None,
-    )
-    # emoji=False: rich would turn a finding at line 100 (`path:100:9:`) into `path💯9:`.
-    out = Console(force_terminal=color, no_color=color is False, highlight=False, emoji=False)
-    err = Console(stderr=True, force_terminal=color, no_color=color is False, highlight=False, emoji=False)
+def _consoles(color: bool | None) -> tuple[Console, Console]:
+    # emoji=False: rich would turn a finding at line 100 (`path:100:9:`) into `path💯9:`. With no
+    # --color/--no-color, rich reads NO_COLOR and FORCE_COLOR itself.
+    kwargs = dict(force_terminal=True if color else None, no_color=True if color is False else None,
+                  highlight=False, emoji=False)
+    return Console(**kwargs), Console(stderr=True, **kwargs)
+
+
+def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isolated, no_gitignore, force_exclude,
+         unsafe_fixes, no_cache, stdin_filename, exit_zero, statistics, show_fixes, show_runtime, jobs, quiet,
+         output_format, color, *, write: bool, show_diff: bool) -> int:
+    overrides = Overrides.parse(cids=cids, exclude=exclude, select=select, ignore=ignore, runtime_module=runtime_module,
+                                respect_gitignore=False if no_gitignore else None, force_exclude=force_exclude,
+                                unsafe_fixes=unsafe_fixes)
+    if config_file is not None and isolated:
+        raise click.UsageError("--config and --isolated exclude each other")
+    resolver = ConfigResolver(overrides, config_file=config_file, isolated=isolated)
+    out, err = _consoles(color)
+    if Path("-") in paths:
+        if len(paths) != 1:
+            raise click.UsageError("`-` (stdin) cannot be mixed with other paths")
+        return _run_stdin(resolver, stdin_filename or Path("stdin.py"), out, err, write=write, quiet=quiet,
+                          exit_zero=exit_zero, show_fixes=show_fixes)
     if output_format != "text":
-        result = engine.run(paths, config, write=write, jobs=jobs, use_cache=not no_cache)
+        result = engine.run(paths, resolver, write=write, jobs=jobs, use_cache=not no_cache)
         if output_format == "json":
             out.file.write(formats.to_json(result, applied=write) + "\n")
         elif output_format == "github":
             out.file.write(formats.to_github(result, applied=write))
         else:
-            rules = [formats.RuleInfo(r.code, r.name, r.summary(), r.documentation(), r.fix_safety) for r in ALL_RULES]
-            out.file.write(formats.to_sarif(result, rules, applied=write) + "\n")
-        return report.exit_code(result, applied=write)
+            out.file.write(formats.to_sarif(result, formats.rule_infos(ALL_RULES), applied=write) + "\n")
+        return report.exit_code(result, applied=write, exit_zero=exit_zero)
     if err.is_terminal and not quiet:
         with Progress(TextColumn("porting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("port", total=None)
-            result = engine.run(paths, config, write=write, jobs=jobs, use_cache=not no_cache, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            result = engine.run(paths, resolver, write=write, jobs=jobs, use_cache=not no_cache,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        result = engine.run(paths, config, write=write, jobs=jobs, use_cache=not no_cache)
-    if not write:
-        for file_result in sorted(result.changed, key=lambda r: str(r.path)):
-            report.print_diff(out, report.unified_diff(file_result))
-    if not quiet:
-        for text, style in report.finding_lines(result, applied=write):
-            err.print(text, style=style or None, soft_wrap=True, markup=False)
+        result = engine.run(paths, resolver, write=write, jobs=jobs, use_cache=not no_cache)
+    if show_diff:
+        for file_result in sorted(result.changed, key=lambda r: (r.is_runtime, str(r.path))):
+            if write and not file_result.written:
+                continue
+            if file_result.is_runtime and not show_runtime:
+                err.print(report.runtime_line(file_result, applied=write), soft_wrap=True, markup=False)
+            else:
+                report.print_diff(out, report.unified_diff(file_result))
+    for text, style in report.finding_lines(result, applied=write, show_fixes=show_fixes):
+        if quiet and style != "red":
+            continue  # -q keeps errors
+        err.print(text, style=style or None, soft_wrap=True, markup=False)
+    if statistics:
+        for line in report.statistics(result, applied=write):
+            out.print(line, soft_wrap=True, markup=False)
     err.print(report.summary(result, applied=write), style="bold", soft_wrap=True, markup=False)
-    return report.exit_code(result, applied=write)
+    return report.exit_code(result, applied=write, exit_zero=exit_zero)
+
+
+def _run_stdin(resolver, filename: Path, out: Console, err: Console, *, write: bool, quiet: bool, exit_zero: bool,
+               show_fixes: bool) -> int:
+    """`-`: port stdin as `filename`. diff prints the diff; rewrite prints the ported text (or the
+    text as it was). The runtime module is not written: stdin has no folder."""
+    data = sys.stdin.buffer.read()
+    result = engine.port_text(data, filename, resolver)
+    run = engine.RunResult([result], 1, [])
+    if write:
+        sys.stdout.buffer.write(result.new if result.new is not None else data)
+        sys.stdout.flush()
+    elif result.changed:
+        report.print_diff(out, report.unified_diff(result))
+    for text, style in report.finding_lines(run, applied=False, show_fixes=show_fixes):
+        if not quiet or style == "red":
+            err.print(text, style=style or None, soft_wrap=True, markup=False)
+    if result.runtime_import and result.runtime_path is not None and not result.runtime_path.exists():
+        err.print(f"note: the port imports {result.runtime_import}, which is not written for stdin: run "
+                  f"`vsockport rewrite` on the project to add {display_path(result.runtime_path)}", soft_wrap=True,
+                  markup=False)
+    return report.exit_code(run, applied=write, exit_zero=exit_zero)
 
 
 @main.command()
 @_port_options
-def rewrite(**options) -> None:
+@click.option("--diff", "show_diff", is_flag=True, help="Also print the diff of what was written.")
+def rewrite(show_diff: bool, **options) -> None:
     """Port files and folders in place, and add the runtime module they import."""
-    sys.exit(_run(**options, write=True))
+    sys.exit(_run(**options, write=True, show_diff=show_diff))
 
 
 @main.command()
 @_port_options
 def diff(**options) -> None:
     """Show the unified diff `rewrite` would apply; change nothing. Exits 1 while anything is left to port."""
-    sys.exit(_run(**options, write=False))
+    sys.exit(_run(**options, write=False, show_diff=True))
 
 
 @main.command("rules")
 @click.option("--markdown", is_flag=True, help="Print the full rules reference as Markdown (docs/rules.md).")
-def list_rules(markdown: bool) -> None:
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def list_rules(markdown: bool, output_format: str) -> None:
     """List the rules."""
     if markdown:
         from vsockport.docs import rules_markdown
 
         click.echo(rules_markdown(ALL_RULES), nl=False)
+        return
+    if output_format == "json":
+        click.echo(formats.rules_json(formats.rule_infos(ALL_RULES)))
         return
     table = Table("code", "name", "fix", "what it does")
     for rule in ALL_RULES:

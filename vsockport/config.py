@@ -1,8 +1,11 @@
-"""`[tool.vsockport]` in the nearest pyproject.toml, overlaid with command-line options: one immutable Config."""
+"""Settings: for each file, `[tool.vsockport]` in its nearest pyproject.toml (or a vsockport.toml),
+overlaid with the command line's options: one immutable Config per folder, as ruff resolves them, so
+that results never depend on which paths a run names, or in which order."""
 
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -89,61 +92,174 @@ def parse_cid_option(text: str) -> tuple[str, int]:
     return host.strip(), parse_cid(host.strip(), value.strip(), "--cid")
 
 
-def find_pyproject(start: Path) -> Path | None:
-    start = start.resolve()
-    for folder in [start, *start.parents] if start.is_dir() else list(start.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _known_codes() -> tuple[str, ...]:
     from vsockport.rules import ALL_RULES
 
     return tuple(rule.code for rule in ALL_RULES)
 
 
-def load_config(start: Path, *, cids: Iterable[str] = (), exclude: Iterable[str] = (),
-                runtime_module: str | None = None, respect_gitignore: bool | None = None,
-                select: Iterable[str] = (), ignore: Iterable[str] = (), force_exclude: bool = False,
-                unsafe_fixes: bool = False) -> Config:
-    config = Config()
-    pyproject = find_pyproject(start)
-    if pyproject is not None:
-        config = _from_pyproject(pyproject)
-    cid_map = dict(config.cid_map)
-    for text in cids:
-        host, cid = parse_cid_option(text)
-        cid_map[host] = cid
-    module = runtime_module if runtime_module is not None else config.runtime_module
-    _check_module_name(module, "--runtime-module")
-    selected = parse_codes(select, "--select", _known_codes())
-    return replace(
-        config,
-        cid_map=cid_map,
-        exclude=config.exclude + tuple(exclude),
-        runtime_module=module,
-        respect_gitignore=config.respect_gitignore if respect_gitignore is None else respect_gitignore,
-        select=selected or config.select,
-        force_exclude=force_exclude,
-        unsafe_fixes=unsafe_fixes,
-        ignore=config.ignore + parse_codes(ignore, "--ignore", _known_codes()),
-    )
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line says: it adds to (cid-map, exclude, ignore) or replaces a file's settings."""
+
+    cid_map: Mapping[str, int] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    runtime_module: str | None = None
+    respect_gitignore: bool | None = None
+    force_exclude: bool = False
+    unsafe_fixes: bool = False
+
+    @classmethod
+    def parse(cls, *, cids: Iterable[str] = (), exclude: Iterable[str] = (), select: Iterable[str] = (),
+              ignore: Iterable[str] = (), runtime_module: str | None = None, respect_gitignore: bool | None = None,
+              force_exclude: bool = False, unsafe_fixes: bool = False) -> "Overrides":
+        """From command-line values; a bad one is a ConfigError naming its option."""
+        cid_map = dict(parse_cid_option(text) for text in cids)
+        if runtime_module is not None:
+            check_module_name(runtime_module, "--runtime-module")
+        return cls(cid_map, tuple(exclude), parse_codes(select, "--select", _known_codes()),
+                   parse_codes(ignore, "--ignore", _known_codes()), runtime_module, respect_gitignore,
+                   force_exclude, unsafe_fixes)
+
+    def apply(self, config: Config) -> Config:
+        return replace(
+            config,
+            cid_map={**config.cid_map, **self.cid_map},
+            exclude=config.exclude + self.exclude,
+            runtime_module=self.runtime_module if self.runtime_module is not None else config.runtime_module,
+            respect_gitignore=config.respect_gitignore if self.respect_gitignore is None else self.respect_gitignore,
+            select=self.select or config.select,
+            ignore=config.ignore + self.ignore,
+            force_exclude=self.force_exclude,
+            unsafe_fixes=self.unsafe_fixes,
+        )
 
 
-def _check_module_name(name: str, where: str) -> None:
+class ConfigResolver:
+    """The Config of each file: its nearest configuration file's settings with the command line's on top.
+
+    A folder's configuration is the nearest `vsockport.toml`, or `pyproject.toml` with a
+    `[tool.vsockport]` table, in it or above it. `config_file` makes one file the configuration of
+    everything; `isolated` reads none. A configuration file that cannot be used is a ConfigError for
+    the files it governs, not for the run."""
+
+    def __init__(self, overrides: Overrides = Overrides(), config_file: Path | None = None, isolated: bool = False,
+                 fixed: Config | None = None) -> None:
+        self.overrides, self.isolated = overrides, isolated
+        self._fixed = fixed
+        self._given = None
+        if config_file is not None:
+            given = _read_config(Path(config_file))
+            if isinstance(given, ConfigError):
+                raise given  # the run's own configuration: unusable, it stops the run
+            self._given = given or Config(source=Path(config_file))
+        self._by_folder: dict[Path, Config | ConfigError] = {}
+        self._files: dict[Path, Config | ConfigError | None] = {}
+
+    @classmethod
+    def of(cls, config: "Config | ConfigResolver") -> "ConfigResolver":
+        return config if isinstance(config, ConfigResolver) else cls(fixed=config)
+
+    def for_path(self, path: Path) -> Config:
+        """The settings of a file (or folder); raises ConfigError when its configuration cannot be used."""
+        if self._fixed is not None:
+            return self._fixed
+        folder = Path(path).absolute()
+        folder = folder if folder.is_dir() else folder.parent
+        found = self._by_folder.get(folder)
+        if found is None:
+            found = self._by_folder[folder] = self._resolve(folder)
+        if isinstance(found, ConfigError):
+            raise found
+        return found
+
+    def _resolve(self, folder: Path) -> "Config | ConfigError":
+        try:
+            if self._given is not None:
+                base = self._given
+            elif self.isolated:
+                base = Config()
+            else:
+                base = self._nearest(folder) or Config()
+            return self.overrides.apply(base)
+        except ConfigError as exc:
+            return exc
+
+    def _nearest(self, folder: Path) -> Config | None:
+        for candidate_folder in [folder, *folder.parents]:
+            for name in ("vsockport.toml", "pyproject.toml"):
+                candidate = candidate_folder / name
+                if candidate not in self._files:
+                    try:
+                        present = candidate.is_file()
+                    except OSError:  # an unreadable folder holds no configuration we can use
+                        present = False
+                    self._files[candidate] = _read_config(candidate) if present else None
+                found = self._files[candidate]
+                if isinstance(found, ConfigError):
+                    raise found
+                if found is not None:
+                    return found
+        return None
+
+
+def load_config(start: Path, **options) -> Config:
+    """The Config of one path, with command-line options (keyword arguments of Overrides.parse)."""
+    return ConfigResolver(Overrides.parse(**options)).for_path(start)
+
+
+def check_module_name(name: str, where: str) -> None:
+    """A name for the runtime module that is a module name, and shadows nothing a program imports."""
     if not _MODULE_NAME.match(name):
         raise ConfigError(f"{where}: {name!r} is not a valid Python module name")
+    if name in getattr(sys, "stdlib_module_names", ()) or name in sys.builtin_module_names:
+        raise ConfigError(f"{where}: {name!r} is a module of the standard library: the runtime would shadow it "
+                          "(choose another name, such as the default vsock_runtime)")
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    origin = getattr(spec, "origin", None)
+    if origin and not _is_runtime_file(origin):
+        raise ConfigError(f"{where}: {name!r} is an installed module ({origin}): the runtime would shadow it "
+                          "(choose another name)")
 
 
-def _from_pyproject(path: Path) -> Config:
+def _is_runtime_file(origin: str) -> bool:
+    try:
+        with open(origin, "rb") as handle:
+            return b"\nVSOCKPORT_RUNTIME_VERSION = " in handle.read(8192)
+    except OSError:
+        return False
+
+
+def _read_config(path: Path) -> "Config | ConfigError | None":
+    """The settings in a configuration file: None for a pyproject.toml without [tool.vsockport]; the
+    error, returned rather than raised, for one that cannot be used (it is the error of its files)."""
+    try:
+        return _from_file(path)
+    except ConfigError as exc:
+        return exc
+
+
+def _from_file(path: Path) -> Config | None:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    table = data.get("tool", {}).get("vsockport", {})
-    where = f"{path} [tool.vsockport]"
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{path}: [tool] must be a table")
+        if "vsockport" not in tool:
+            return None
+        table, where = tool["vsockport"], f"{path} [tool.vsockport]"
+    else:
+        table, where = data, str(path)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table of settings, not {type(table).__name__}")
     known = {"cid-map", "exclude", "runtime-module", "respect-gitignore", "select", "ignore", "per-file-ignores"}
     unknown = sorted(set(table) - known)
     if unknown:
@@ -157,7 +273,7 @@ def _from_pyproject(path: Path) -> Config:
     module = table.get("runtime-module", DEFAULT_RUNTIME_MODULE)
     if not isinstance(module, str):
         raise ConfigError(f"{where}: runtime-module must be a string")
-    _check_module_name(module, where + " runtime-module")
+    check_module_name(module, where + " runtime-module")
     gitignore = table.get("respect-gitignore", True)
     if not isinstance(gitignore, bool):
         raise ConfigError(f"{where}: respect-gitignore must be true or false")
@@ -168,7 +284,8 @@ def _from_pyproject(path: Path) -> Config:
             raise ConfigError(f"{where}: {key} must be a list of rule codes")
         codes[key] = parse_codes(value, f"{where} {key}", _known_codes())
     per_file = table.get("per-file-ignores", {})
-    if not isinstance(per_file, dict) or not all(isinstance(v, list) for v in per_file.values()):
+    if not isinstance(per_file, dict) or not all(isinstance(v, list) and all(isinstance(c, str) for c in v)
+                                                 for v in per_file.values()):
         raise ConfigError(f"{where}: per-file-ignores must be a table of GLOB = [CODES]")
     return Config(
         select=codes["select"],

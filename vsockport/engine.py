@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from vsockport import cache
-from vsockport.config import Config
-from vsockport.files import atomic_write, discover
+from vsockport.config import Config, ConfigError, ConfigResolver
+from vsockport.files import atomic_write, discover, is_writable
 from vsockport.pipeline import PortError, port_source
 from vsockport.results import Finding, PortResult
 from vsockport.rules import ALL_RULES, PortOptions, Rule
@@ -36,7 +36,9 @@ class FileResult:
     error_at: tuple[int, int] | None = None  # (line, column) the error points at, when it has a place
     encoding: str = "utf-8"
     runtime_import: str | None = None  # set when the module (now) imports the runtime
+    runtime_path: Path | None = None  # where its runtime goes (for a module); None for a runtime itself
     is_runtime: bool = False
+    written: bool = False  # rewrite wrote it
     # For the stat index: the file's signature when read, and its result key ("" = nothing to port).
     signature: list[int] | None = None
     cache_key: str | None = None
@@ -89,16 +91,38 @@ class _Job:
     options: PortOptions
     rules: tuple[type[Rule], ...]
     use_cache: bool = False
+    runtime_path: Path | None = None
 
 
 def _port_one(job: _Job) -> FileResult:
-    result = FileResult(job.path)
+    result = FileResult(job.path, runtime_path=job.runtime_path)
     try:
         signature = cache.signature(job.path) if job.use_cache else None
         data = job.path.read_bytes()
     except OSError as exc:
         result.error = f"cannot read: {exc.strerror or exc}"
         return result
+    return _port_data(result, data, job, signature)
+
+
+def port_text(data: bytes, path: Path, config: Config | ConfigResolver,
+              rules: Sequence[type[Rule]] = ALL_RULES) -> FileResult:
+    """Port bytes that are not read from `path` (stdin) as the file at `path` would be ported: its
+    configuration, its runtime import. Nothing is written."""
+    result = FileResult(path)
+    try:
+        settings = ConfigResolver.of(config).for_path(path)
+    except ConfigError as exc:
+        result.error = f"bad configuration: {exc}"
+        return result
+    where = inject.Placer(settings.runtime_module).place(path)
+    options = PortOptions(cid_map=dict(settings.cid_map), runtime_import=where.import_name,
+                          unsafe_fixes=settings.unsafe_fixes)
+    result.runtime_path = where.runtime_path
+    return _port_data(result, data, _Job(path, options, settings.rules_for(path, rules), False, where.runtime_path), None)
+
+
+def _port_data(result: FileResult, data: bytes, job: _Job, signature) -> FileResult:
     if not may_need_porting(data, triggers_for(job.rules)):
         result.signature, result.cache_key = signature, ""
         return result
@@ -176,7 +200,7 @@ def _port_chunk(jobs: list[_Job]) -> list[FileResult]:
 
 def run(
     paths: Sequence[Path],
-    config: Config,
+    config: Config | ConfigResolver,
     *,
     write: bool,
     rules: Sequence[type[Rule]] = ALL_RULES,
@@ -184,31 +208,89 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     use_cache: bool = False,
 ) -> RunResult:
-    discovery = discover(paths, config.exclude, config.respect_gitignore, config.force_exclude)
+    """Port every Python file under `paths`, each with its own settings (`config`: one Config for all,
+    or a ConfigResolver that finds each file's), and with `write`, write the results safely."""
+    resolver = ConfigResolver.of(config)
+
+    def settings(path: Path) -> Config | None:
+        try:
+            return resolver.for_path(path)
+        except ConfigError:
+            return None
+
+    discovery = discover(paths, settings)
     errors = list(discovery.errors)
-    work = []
+    for root in paths:  # a root's broken configuration is the run's error, even with no file to port
+        try:
+            resolver.for_path(root)
+        except ConfigError as exc:
+            if all(message != f"bad configuration: {exc}" for _, message in errors):
+                errors.append((root, f"bad configuration: {exc}"))
+        except OSError:
+            pass
+    work: list[_Job] = []
+    refused: list[FileResult] = []
     # Per folder and per import name, not per file: a warm run over 10k files is mostly this loop.
-    placer = inject.Placer(config.runtime_module)
-    options_by_import: dict[str, PortOptions] = {}
-    same_rules = config.rules_for(Path("-"), rules) if not config.per_file_ignores else None
+    placers: dict[str, inject.Placer] = {}
+    options_of: dict[tuple[int, str], PortOptions] = {}
     for path in discovery.files:
+        try:
+            config = resolver.for_path(path)
+        except ConfigError as exc:
+            refused.append(FileResult(path, error=f"bad configuration: {exc}"))
+            continue
+        if path.suffix == ".ipynb":
+            refused.append(FileResult(path, error="notebooks are not ported (export the code with `jupyter nbconvert "
+                                                  "--to script` and port that): left untouched"))
+            continue
+        if path.suffix == ".pyi":
+            continue  # a stub holds declarations, not sockets: there is nothing to port, and no runtime
+        placer = placers.get(config.runtime_module)
+        if placer is None:
+            placer = placers[config.runtime_module] = inject.Placer(config.runtime_module)
         where = placer.place(path)
-        options = options_by_import.get(where.import_name)
+        key = (id(config), where.import_name)
+        options = options_of.get(key)
         if options is None:
-            options = options_by_import[where.import_name] = PortOptions(
-                cid_map=dict(config.cid_map), runtime_import=where.import_name, unsafe_fixes=config.unsafe_fixes)
-        work.append(_Job(path, options, same_rules or config.rules_for(path, rules), use_cache))
+            options = options_of[key] = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name,
+                                                    unsafe_fixes=config.unsafe_fixes)
+        work.append(_Job(path, options, config.rules_for(path, rules), use_cache, where.runtime_path))
     results = _execute_cached(paths, work, jobs, progress) if use_cache else _execute(work, jobs, progress)
-    results.extend(_runtime_results(results, config.runtime_module))
+    results.extend(refused)
+    results.extend(_runtime_results(results))
     if write:
-        for result in results:
-            if result.changed:
-                try:
-                    atomic_write(result.path, result.new)  # type: ignore[arg-type]
-                except OSError as exc:
-                    errors.append((result.path, f"cannot write: {exc.strerror or exc}"))
-                    result.new = None
+        _write(results, errors)
     return RunResult(results, len(discovery.files), errors)
+
+
+def _write(results: list[FileResult], errors: list[tuple[Path, str]]) -> None:
+    """Write what changed, never leaving a module without its runtime or a runtime without a module:
+    a runtime first (only when one of its modules can be written), then its modules."""
+    modules = [r for r in results if r.changed and not r.is_runtime and not r.error]
+    for runtime in [r for r in results if r.is_runtime and r.changed and not r.error]:
+        needing = [m for m in modules if m.runtime_path == runtime.path]
+        if needing and not any(is_writable(m.path) for m in needing):
+            runtime.new = None  # none of its modules can be written: a new runtime would be an orphan
+            continue
+        try:
+            atomic_write(runtime.path, runtime.new)  # type: ignore[arg-type]
+            runtime.written = True
+        except OSError as exc:
+            runtime.error = f"cannot write: {exc.strerror or exc}"
+            for module in needing:
+                module.error = f"not written: its runtime {runtime.path} could not be written"
+    for module in modules:
+        if module.error:
+            continue
+        try:
+            atomic_write(module.path, module.new)  # type: ignore[arg-type]
+            module.written = True
+        except OSError as exc:
+            module.error = f"cannot write: {exc.strerror or exc}"
+    for runtime in [r for r in results if r.is_runtime and r.written and r.old is None]:
+        if not any(m.written for m in modules if m.runtime_path == runtime.path):
+            runtime.path.unlink(missing_ok=True)  # every module it was for failed: leave no orphan
+            runtime.written, runtime.new = False, None
 
 
 def _execute(work: list[_Job], jobs: int | None, progress) -> list[FileResult]:
@@ -259,7 +341,7 @@ def _execute_cached(roots: Sequence[Path], work: list[_Job], jobs: int | None, p
 
 
 def _from_cache(job: _Job, result_key: str) -> FileResult | None:
-    result = FileResult(job.path, cache_key=result_key)
+    result = FileResult(job.path, cache_key=result_key, runtime_path=job.runtime_path)
     if result_key == "":
         return result  # nothing to port, and the file is unchanged
     ported = cache.load(result_key)
@@ -276,23 +358,38 @@ def _from_cache(job: _Job, result_key: str) -> FileResult | None:
     return result
 
 
-def _runtime_results(results: list[FileResult], module_name: str) -> list[FileResult]:
-    """One result per runtime file that ported modules need: added, updated, or already current."""
+def _runtime_results(results: list[FileResult]) -> list[FileResult]:
+    """One result per runtime file that ported modules need: added, updated, already current, or
+    refused: a file there that is not a vsockport runtime is never overwritten (and the modules that
+    would import it are not ported either, so none is left importing something else)."""
     needed: dict[Path, FileResult] = {}
-    placer = inject.Placer(module_name)
     for result in results:
-        if result.runtime_import is None or result.error:
+        if result.runtime_import is None or result.error or result.runtime_path is None:
             continue
-        target = placer.place(result.path).runtime_path
-        if target in needed:
-            continue
-        existing = None
-        try:
-            existing = target.read_bytes()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            needed[target] = FileResult(target, error=f"cannot read runtime: {exc.strerror or exc}", is_runtime=True)
-            continue
-        needed[target] = FileResult(target, old=existing, new=inject.runtime_update(existing), is_runtime=True)
+        target = result.runtime_path
+        if target not in needed:
+            needed[target] = _runtime_result(target)
+        problem = needed[target].error
+        if problem is not None and result.changed:
+            result.error = f"not ported: its runtime module {target.name} {problem.split(': ', 1)[-1]}"
+            result.new = result.old = None
     return list(needed.values())
+
+
+def _runtime_result(target: Path) -> FileResult:
+    choose = "(choose another name with --runtime-module, or runtime-module in the configuration)"
+    if target.with_suffix("").is_dir():
+        return FileResult(target, error=f"cannot write: a package {target.with_suffix('').name}/ is beside it and "
+                                        f"would shadow it {choose}", is_runtime=True)
+    try:
+        existing = target.read_bytes()
+    except FileNotFoundError:
+        existing = None
+    except IsADirectoryError:
+        return FileResult(target, error=f"cannot write: it is a folder {choose}", is_runtime=True)
+    except OSError as exc:
+        return FileResult(target, error=f"cannot read the runtime: {exc.strerror or exc}", is_runtime=True)
+    if existing is not None and inject.runtime_version(existing) is None:
+        return FileResult(target, error=f"not overwritten: this file is not a vsockport runtime {choose}",
+                          is_runtime=True)
+    return FileResult(target, old=existing, new=inject.runtime_update(existing), is_runtime=True)

@@ -25,7 +25,7 @@ class Discovery:
 
 def _relative_to_cwd(path: Path) -> Path:
     try:
-        return path.resolve().relative_to(Path.cwd().resolve())
+        return Path(os.path.realpath(path)).relative_to(os.path.realpath(os.getcwd()))
     except ValueError:
         return path
 
@@ -62,12 +62,12 @@ def _is_virtualenv(folder: str) -> bool:
     return os.path.isfile(folder + "/pyvenv.cfg")  # False, not an error, when unreadable
 
 
-def discover(
-    paths: Iterable[Path], exclude: Iterable[str] = (), respect_gitignore: bool = True, force_exclude: bool = False
-) -> Discovery:
-    """Python files under `paths`. Files named explicitly are always taken, unless `force_exclude`
-    (for pre-commit, which names every staged file) applies the exclude patterns to them too."""
-    exclude = tuple(exclude)
+def discover(paths: Iterable[Path], settings) -> Discovery:
+    """Python files under `paths`. `settings(path)` gives a path's Config (its excludes and whether to
+    respect .gitignore; None where its configuration cannot be read). Files named explicitly are always
+    taken, unless `force_exclude` (for pre-commit, which names every staged file) applies the exclude
+    patterns to them too. A path that cannot be walked (missing, a symbolic-link loop, unreadable) is
+    one error, and the rest proceeds."""
     files: list[Path] = []
     errors: list[tuple[Path, str]] = []
     seen: set[str] = set()
@@ -78,29 +78,42 @@ def discover(
             seen.add(key)
             files.append(path)
 
+    def exclude_of(path: Path) -> tuple[str, ...]:
+        config = settings(path)
+        return config.exclude if config is not None else ()
+
     for root in paths:
-        if not os.path.lexists(root):
-            errors.append((root, "no such file or directory"))
+        try:
+            if not os.path.lexists(root):
+                errors.append((root, "no such file or directory"))
+                continue
+            os.stat(root)  # follows links: a loop or a dangling link is an error here, not later
+            is_file, is_dir = root.is_file(), root.is_dir()
+        except OSError as exc:
+            errors.append((root, f"cannot read: {exc.strerror or exc}"))
             continue
-        if root.is_file():
-            if not (force_exclude and is_excluded(_relative_to_cwd(root), exclude)):
+        config = settings(root)
+        if is_file:
+            if not (config is not None and config.force_exclude and is_excluded(_relative_to_cwd(root), config.exclude)):
                 add(root)
             continue
-        if not root.is_dir():
+        if not is_dir:
             errors.append((root, "not a file or folder"))
             continue
-        ignored = _git_ignored(root) if respect_gitignore else None
-        _walk(root, exclude, ignored, errors, add)
+        ignored = _git_ignored(root) if config is None or config.respect_gitignore else None
+        _walk(root, exclude_of, ignored, errors, add)
     return Discovery(files, errors)
 
 
-def _walk(root: Path, exclude: tuple[str, ...], ignored: set[Path] | None, errors: list, add) -> None:
+def _walk(root: Path, exclude_of, ignored: set[Path] | None, errors: list, add) -> None:
     """Python files under `root`, in sorted order, folder by folder (os.walk's order). scandir's
-    entries answer is-link and is-folder without a stat each: a warm run over 10k files is mostly this."""
+    entries answer is-link and is-folder without a stat each: a warm run over 10k files is mostly this.
+    `exclude_of(folder)` gives the patterns that apply there (its own configuration's)."""
     # Links are never walked, so below the resolved root every path is already canonical.
     stack = [(str(root), "", os.path.realpath(root))]
     while stack:
         folder, relative, real = stack.pop()
+        exclude = exclude_of(Path(folder))
         try:
             with os.scandir(folder) as it:
                 entries = [e for e in it if not e.name.startswith(".")]
@@ -140,6 +153,20 @@ def _entry_name(entry: os.DirEntry) -> str:
 
 class ReadOnlyFile(OSError):
     """The file's mode forbids writing; it is left as it is (even for root, who could write it)."""
+
+
+def is_writable(path: Path) -> bool:
+    """Whether atomic_write would write `path`: its mode allows it (respected even for root), and its
+    folder takes a new file."""
+    target = Path(os.path.realpath(path))
+    try:
+        if not target.stat().st_mode & 0o222:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return os.access(target.parent, os.W_OK | os.X_OK)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -68,8 +68,9 @@ def print_diff(console: Console, text: str) -> None:
         console.print(Text(line, style=style), soft_wrap=True, highlight=False)
 
 
-def finding_lines(run: RunResult, *, applied: bool) -> list[tuple[str, str]]:
-    """(text, style) per finding and error, in path order."""
+def finding_lines(run: RunResult, *, applied: bool, show_fixes: bool = False) -> list[tuple[str, str]]:
+    """(text, style) per error and finding, in path order. Fixable (and fixed) findings are listed with
+    `show_fixes` only: the diff shows them (as ruff lists its fixes only with --show-fixes)."""
     lines = []
     for path, message in run.errors:
         lines.append((f"{display_path(path)}: error: {message}", "red"))
@@ -79,19 +80,50 @@ def finding_lines(run: RunResult, *, applied: bool) -> list[tuple[str, str]]:
             where = f"{shown}:{result.error_at[0]}:{result.error_at[1]}" if result.error_at else f"{shown}: error"
             lines.append((f"{where}: {result.error}", "red"))
         for f in result.findings:
-            state = f.shown_state(applied)
+            if f.state is State.FIXABLE and not show_fixes:
+                continue
+            state = f.shown_state(applied and result.written)
             lines.append((f"{shown}:{f.line}:{f.column}: {f.code} {f.message} [{state}]", "yellow" if f.counts else ""))
     return lines
 
 
+def runtime_line(result: FileResult, *, applied: bool) -> str:
+    """One line for a runtime file instead of its diff (the diff shows with --show-runtime)."""
+    from vsockport.runtime import inject
+
+    lines = (result.new or b"").count(b"\n")
+    if result.old is None:
+        what = f"new file, {lines} lines"
+    else:
+        before, after = inject.runtime_version(result.old), inject.runtime_version(result.new or b"")
+        what = f"updated from version {before} to {after}" if before != after else f"updated ({lines} lines)"
+    verb = "written" if applied else "to write"
+    return f"runtime {verb}: {display_path(result.path)} ({what}; --show-runtime shows it)"
+
+
+def statistics(run: RunResult, *, applied: bool) -> list[str]:
+    """Findings counted per code and state, most frequent first (ruff's --statistics)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for result, f in run.findings:
+        key = (f.code, f.rule, f.shown_state(applied and result.written).value)
+        counts[key] = counts.get(key, 0) + 1
+    return [f"{count:6d}  {code}  {rule} [{state}]"
+            for (code, rule, state), count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
 def summary(run: RunResult, *, applied: bool) -> str:
-    changed = len(run.changed)
+    changed = [r for r in run.changed if r.written] if applied else run.changed
     review = sum(1 for _, f in run.findings if f.state is State.NEEDS_REVIEW)
+    fixes = sum(1 for r, f in run.findings if f.state is State.FIXABLE and (r.written or not applied))
     verb = "changed" if applied else "would change"
-    parts = [f"{run.scanned} file{'s' if run.scanned != 1 else ''} scanned", f"{changed} {verb}"]
-    runtime = [r for r in run.changed if r.is_runtime]
+    parts = [f"{run.scanned} file{'s' if run.scanned != 1 else ''} scanned", f"{len(changed)} {verb}"]
+    if fixes:
+        parts.append(f"{fixes} fix{'es' if fixes != 1 else ''}{'' if applied else ' to apply'}")
+    runtime = [r for r in changed if r.is_runtime]
     if runtime:
-        parts.append(f"runtime {'written' if applied else 'to write'}: {', '.join(display_path(r.path) for r in runtime)}")
+        where = (", ".join(display_path(r.path) for r in runtime) if len(runtime) <= 3
+                 else f"{len(runtime)} files, one per import root")
+        parts.append(f"runtime {'written' if applied else 'to write'}: {where}")
     parts.append(f"{review} to review")
     held = sum(1 for _, f in run.findings if f.state is State.HELD_BACK)
     if held:
@@ -100,7 +132,8 @@ def summary(run: RunResult, *, applied: bool) -> str:
     return ", ".join(parts)
 
 
-def exit_code(run: RunResult, *, applied: bool) -> int:
-    """0 nothing left to port; 1 changes pending (diff) or findings that need review; 2 errors; 3 both."""
+def exit_code(run: RunResult, *, applied: bool, exit_zero: bool = False) -> int:
+    """0 nothing left to port; 1 changes pending (diff) or findings that need review; 2 errors; 3 both.
+    `exit_zero` drops the 1 (errors still count)."""
     pending = any(f.counts for _, f in run.findings) or (not applied and bool(run.changed))
-    return (1 if pending else 0) | (2 if run.error_count else 0)
+    return (1 if pending and not exit_zero else 0) | (2 if run.error_count else 0)
