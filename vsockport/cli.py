@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -26,6 +27,8 @@ class _Command(click.Group):
     `--debug` shows the traceback), a closed output pipe ends quietly."""
 
     def main(self, *args, **kwargs):
+        # A terminated run unwinds like an interrupted one: a write in progress removes its temporary.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.UsageError as exc:
@@ -36,7 +39,7 @@ class _Command(click.Group):
             sys.exit(EXIT_USAGE)
         except click.Abort:
             click.echo("Aborted!", err=True)
-            sys.exit(EXIT_PENDING)
+            sys.exit(128 + signal.SIGINT)
         except BrokenPipeError:
             _quiet_broken_pipe()
 
@@ -54,6 +57,10 @@ class _Command(click.Group):
             else:
                 click.echo(f"vsockport: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
             sys.exit(EXIT_INTERNAL)
+
+
+def _exit_on_signal(signum, frame) -> None:
+    sys.exit(128 + signum)
 
 
 def _quiet_broken_pipe() -> None:
@@ -100,11 +107,11 @@ def _port_options(func):
         click.option("--stdin-filename", default=None, type=click.Path(path_type=Path), metavar="PATH",
                      help="With PATH `-`: the file standing for stdin (its configuration and runtime import)."),
         click.option("--exit-zero", is_flag=True, help="Exit 0 even with changes pending or findings to review (errors still count)."),
-        click.option("--statistics", is_flag=True, help="Print the number of findings per code."),
+        click.option("--statistics", is_flag=True, help="Print the number of findings per code and state instead of diffs and findings."),
         click.option("--show-fixes", is_flag=True, help="List the fixes too, not only what is left."),
         click.option("--show-runtime", is_flag=True, help="Show the runtime module's diff instead of one line."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes [CPU count]."),
-        click.option("-q", "--quiet", is_flag=True, help="Print only the summary, the diff and errors."),
+        click.option("-q", "--quiet", is_flag=True, help="Print only the diff, findings and errors (no summary, runtime line or notes)."),
         click.option("--output-format", type=click.Choice(formats.FORMATS), default="text", show_default=True,
                      help="text: diff and findings; json, github (workflow annotations) or sarif (2.1.0) on stdout."),
         click.option("--color/--no-color", default=None, help="Force colored output on or off (NO_COLOR and FORCE_COLOR are honoured)."),
@@ -146,29 +153,34 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isol
         else:
             out.file.write(formats.to_sarif(result, formats.rule_infos(ALL_RULES), applied=write) + "\n")
         return report.exit_code(result, applied=write, exit_zero=exit_zero)
-    if err.is_terminal and not quiet:
+    if err.is_terminal and sys.stderr.isatty() and not quiet:  # never a progress bar into a pipe
         with Progress(TextColumn("porting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task("port", total=None)
             result = engine.run(paths, resolver, write=write, jobs=jobs, use_cache=not no_cache,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         result = engine.run(paths, resolver, write=write, jobs=jobs, use_cache=not no_cache)
+    if statistics:  # as ruff's --statistics: counts instead of the diffs and findings
+        for line in report.statistics(result, applied=write):
+            out.print(line, soft_wrap=True, markup=False)
+        if not quiet:
+            err.print(report.summary(result, applied=write), style="bold", soft_wrap=True, markup=False)
+        return report.exit_code(result, applied=write, exit_zero=exit_zero)
     if show_diff:
         for file_result in sorted(result.changed, key=lambda r: (r.is_runtime, str(r.path))):
             if write and not file_result.written:
                 continue
             if file_result.is_runtime and not show_runtime:
-                err.print(report.runtime_line(file_result, applied=write), soft_wrap=True, markup=False)
+                if not quiet:
+                    err.print(report.runtime_line(file_result, applied=write), soft_wrap=True, markup=False)
             else:
                 report.print_diff(out, report.unified_diff(file_result))
     for text, style in report.finding_lines(result, applied=write, show_fixes=show_fixes):
-        if quiet and style != "red":
-            continue  # -q keeps errors
+        if quiet and not style:
+            continue  # -q keeps errors and findings, drops notes
         err.print(text, style=style or None, soft_wrap=True, markup=False)
-    if statistics:
-        for line in report.statistics(result, applied=write):
-            out.print(line, soft_wrap=True, markup=False)
-    err.print(report.summary(result, applied=write), style="bold", soft_wrap=True, markup=False)
+    if not quiet:
+        err.print(report.summary(result, applied=write), style="bold", soft_wrap=True, markup=False)
     return report.exit_code(result, applied=write, exit_zero=exit_zero)
 
 
@@ -182,12 +194,14 @@ def _run_stdin(resolver, filename: Path, out: Console, err: Console, *, write: b
     if write:
         sys.stdout.buffer.write(result.new if result.new is not None else data)
         sys.stdout.flush()
+        result.written = result.changed  # what was printed is the port: its findings read [fixed]
     elif result.changed:
         report.print_diff(out, report.unified_diff(result))
-    for text, style in report.finding_lines(run, applied=False, show_fixes=show_fixes):
-        if not quiet or style == "red":
+    for text, style in report.finding_lines(run, applied=write, show_fixes=show_fixes):
+        if not quiet or style:
             err.print(text, style=style or None, soft_wrap=True, markup=False)
-    if result.runtime_import and result.runtime_path is not None and not result.runtime_path.exists():
+    if (not quiet and result.changed and result.runtime_import and result.runtime_path is not None
+            and not result.runtime_path.exists()):
         err.print(f"note: the port imports {result.runtime_import}, which is not written for stdin: run "
                   f"`vsockport rewrite` on the project to add {display_path(result.runtime_path)}", soft_wrap=True,
                   markup=False)

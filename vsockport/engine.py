@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from vsockport import cache
 from vsockport.config import Config, ConfigError, ConfigResolver
-from vsockport.files import atomic_write, discover, is_writable
+from vsockport.files import atomic_write, discover, is_stale_temporary, is_writable
 from vsockport.pipeline import PortError, port_source
 from vsockport.results import Finding, PortResult
 from vsockport.rules import ALL_RULES, PortOptions, Rule
@@ -53,6 +53,7 @@ class RunResult:
     files: list[FileResult]
     scanned: int
     errors: list[tuple[Path, str]]  # discovery and write errors: (path, message)
+    notes: list[tuple[Path, str]] = field(default_factory=list)  # what the run did besides porting
 
     @property
     def changed(self) -> list[FileResult]:
@@ -220,12 +221,13 @@ def run(
 
     discovery = discover(paths, settings)
     errors = list(discovery.errors)
+    # One line per unusable configuration file, however many files it governs (they stay untouched).
+    bad_configs: dict[str, tuple[Path, list[Path]]] = {}
     for root in paths:  # a root's broken configuration is the run's error, even with no file to port
         try:
             resolver.for_path(root)
         except ConfigError as exc:
-            if all(message != f"bad configuration: {exc}" for _, message in errors):
-                errors.append((root, f"bad configuration: {exc}"))
+            bad_configs.setdefault(str(exc), (root, []))
         except OSError:
             pass
     work: list[_Job] = []
@@ -237,7 +239,7 @@ def run(
         try:
             config = resolver.for_path(path)
         except ConfigError as exc:
-            refused.append(FileResult(path, error=f"bad configuration: {exc}"))
+            bad_configs.setdefault(str(exc), (path, []))[1].append(path)
             continue
         if path.suffix == ".ipynb":
             refused.append(FileResult(path, error="notebooks are not ported (export the code with `jupyter nbconvert "
@@ -255,12 +257,34 @@ def run(
             options = options_of[key] = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name,
                                                     unsafe_fixes=config.unsafe_fixes)
         work.append(_Job(path, options, config.rules_for(path, rules), use_cache, where.runtime_path))
+    for message, (where, governed) in bad_configs.items():
+        left = f" ({len(governed)} file{'s' if len(governed) != 1 else ''} left unported)" if governed else ""
+        errors.append((where, f"bad configuration: {message}{left}"))
     results = _execute_cached(paths, work, jobs, progress) if use_cache else _execute(work, jobs, progress)
     results.extend(refused)
     results.extend(_runtime_results(results))
+    notes = _stale_temporaries(discovery.temporaries, remove=write)
     if write:
         _write(results, errors)
-    return RunResult(results, len(discovery.files), errors)
+    return RunResult(results, len(discovery.files), errors, notes)
+
+
+def _stale_temporaries(temporaries: list[Path], *, remove: bool) -> list[tuple[Path, str]]:
+    """A killed run's temporary files (its writes never landed): rewrite removes them, diff names them."""
+    notes = []
+    for temporary in temporaries:
+        if not is_stale_temporary(temporary):
+            continue
+        if not remove:
+            notes.append((temporary, "a temporary file left by an interrupted vsockport run (rewrite removes it)"))
+            continue
+        try:
+            temporary.unlink()
+        except OSError as exc:
+            notes.append((temporary, f"cannot remove this temporary file of an interrupted run: {exc.strerror}"))
+        else:
+            notes.append((temporary, "removed: a temporary file left by an interrupted vsockport run"))
+    return notes
 
 
 def _write(results: list[FileResult], errors: list[tuple[Path, str]]) -> None:
@@ -362,34 +386,38 @@ def _runtime_results(results: list[FileResult]) -> list[FileResult]:
     """One result per runtime file that ported modules need: added, updated, already current, or
     refused: a file there that is not a vsockport runtime is never overwritten (and the modules that
     would import it are not ported either, so none is left importing something else)."""
-    needed: dict[Path, FileResult] = {}
+    needed: dict[Path, tuple[FileResult, str | None]] = {}
     for result in results:
         if result.runtime_import is None or result.error or result.runtime_path is None:
             continue
         target = result.runtime_path
         if target not in needed:
             needed[target] = _runtime_result(target)
-        problem = needed[target].error
+        problem = needed[target][1]
         if problem is not None and result.changed:
-            result.error = f"not ported: its runtime module {target.name} {problem.split(': ', 1)[-1]}"
+            result.error = f"not ported: its runtime {target.name} cannot be written: {problem}"
             result.new = result.old = None
-    return list(needed.values())
+    return [runtime for runtime, _ in needed.values()]
 
 
-def _runtime_result(target: Path) -> FileResult:
-    choose = "(choose another name with --runtime-module, or runtime-module in the configuration)"
+_CHOOSE = "(choose another name with --runtime-module, or runtime-module in the configuration)"
+
+
+def _runtime_result(target: Path) -> tuple[FileResult, str | None]:
+    """The runtime file's result and, when it cannot be written, why (for the modules that need it)."""
+    def refused(verb: str, problem: str) -> tuple[FileResult, str]:
+        return FileResult(target, error=f"{verb}: {problem}", is_runtime=True), problem
+
     if target.with_suffix("").is_dir():
-        return FileResult(target, error=f"cannot write: a package {target.with_suffix('').name}/ is beside it and "
-                                        f"would shadow it {choose}", is_runtime=True)
+        return refused("cannot write", f"a package {target.with_suffix('').name}/ beside it would shadow it {_CHOOSE}")
     try:
         existing = target.read_bytes()
     except FileNotFoundError:
         existing = None
     except IsADirectoryError:
-        return FileResult(target, error=f"cannot write: it is a folder {choose}", is_runtime=True)
+        return refused("cannot write", f"it is a folder {_CHOOSE}")
     except OSError as exc:
-        return FileResult(target, error=f"cannot read the runtime: {exc.strerror or exc}", is_runtime=True)
+        return refused("cannot read", f"{exc.strerror or exc}")
     if existing is not None and inject.runtime_version(existing) is None:
-        return FileResult(target, error=f"not overwritten: this file is not a vsockport runtime {choose}",
-                          is_runtime=True)
-    return FileResult(target, old=existing, new=inject.runtime_update(existing), is_runtime=True)
+        return refused("not overwritten", f"a file of yours by that name is there, not a vsockport runtime {_CHOOSE}")
+    return FileResult(target, old=existing, new=inject.runtime_update(existing), is_runtime=True), None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import fnmatch
 import errno
+import fnmatch
 import os
+import re
+import time
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -21,6 +23,7 @@ _SKIPPED_DIR_NAMES = frozenset(
 class Discovery:
     files: list[Path]
     errors: list[tuple[Path, str]]
+    temporaries: list[Path] = field(default_factory=list)  # vsockport's own, left by an interrupted write
 
 
 def _relative_to_cwd(path: Path) -> Path:
@@ -70,6 +73,7 @@ def discover(paths: Iterable[Path], settings) -> Discovery:
     one error, and the rest proceeds."""
     files: list[Path] = []
     errors: list[tuple[Path, str]] = []
+    temporaries: list[Path] = []
     seen: set[str] = set()
 
     def add(path: Path, key: str | None = None) -> None:
@@ -96,16 +100,17 @@ def discover(paths: Iterable[Path], settings) -> Discovery:
         if is_file:
             if not (config is not None and config.force_exclude and is_excluded(_relative_to_cwd(root), config.exclude)):
                 add(root)
+                temporaries.extend(_temporaries_of(root))
             continue
         if not is_dir:
             errors.append((root, "not a file or folder"))
             continue
         ignored = _git_ignored(root) if config is None or config.respect_gitignore else None
-        _walk(root, exclude_of, ignored, errors, add)
-    return Discovery(files, errors)
+        _walk(root, exclude_of, ignored, errors, add, temporaries)
+    return Discovery(files, errors, temporaries)
 
 
-def _walk(root: Path, exclude_of, ignored: set[Path] | None, errors: list, add) -> None:
+def _walk(root: Path, exclude_of, ignored: set[Path] | None, errors: list, add, temporaries: list) -> None:
     """Python files under `root`, in sorted order, folder by folder (os.walk's order). scandir's
     entries answer is-link and is-folder without a stat each: a warm run over 10k files is mostly this.
     `exclude_of(folder)` gives the patterns that apply there (its own configuration's)."""
@@ -116,10 +121,14 @@ def _walk(root: Path, exclude_of, ignored: set[Path] | None, errors: list, add) 
         exclude = exclude_of(Path(folder))
         try:
             with os.scandir(folder) as it:
-                entries = [e for e in it if not e.name.startswith(".")]
+                entries = list(it)
         except OSError as exc:
             errors.append((Path(folder), exc.strerror or str(exc)))
             continue
+        hidden = [e for e in entries if e.name.startswith(".")]
+        if hidden:
+            temporaries.extend(Path(e.path) for e in hidden if _TEMPORARY.match(e.name))
+            entries = [e for e in entries if not e.name.startswith(".")]
         subfolders = []
         for entry in sorted(entries, key=_entry_name):
             name = entry.name
@@ -145,6 +154,45 @@ def _walk(root: Path, exclude_of, ignored: set[Path] | None, errors: list, add) 
             else:
                 add(Path(entry.path), real_path)
         stack.extend(reversed(subfolders))
+
+
+# atomic_write's temporary file: `.NAME.PID-RANDOM.vsockport-tmp` (the pid tells whether its writer lives).
+_TEMPORARY_SUFFIX = ".vsockport-tmp"
+_TEMPORARY = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)-)?[^.]*\.vsockport-tmp$")
+_STALE_AFTER = 3600.0  # seconds; a temporary without a pid (older versions) is stale after this
+
+
+def _temporaries_of(path: Path) -> list[Path]:
+    """The temporaries beside a file named on the command line that were meant to become it."""
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    return [path.parent / n for n in names
+            if n.endswith(_TEMPORARY_SUFFIX) and n.startswith(f".{path.name}.") and _TEMPORARY.match(n)]
+
+
+def is_stale_temporary(path: Path, now: float | None = None) -> bool:
+    """Whether a temporary of atomic_write's was left by a run that ended without removing it (killed):
+    its writer's process is gone, or it has no pid and is older than an hour. Another live run's is kept."""
+    match = _TEMPORARY.match(path.name)
+    if match is None:
+        return False
+    if match["pid"] is not None:
+        pid = int(match["pid"])
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False  # alive, someone else's
+        return False
+    try:
+        return (now or time.time()) - path.lstat().st_mtime > _STALE_AFTER
+    except OSError:
+        return False
 
 
 def _entry_name(entry: os.DirEntry) -> str:
@@ -179,7 +227,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     else:
         if not mode & 0o222:
             raise ReadOnlyFile(errno.EACCES, f"read-only file (mode {mode:o}): not changed")
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".vsockport-tmp", dir=target.parent)
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=_TEMPORARY_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -35,7 +35,7 @@ from vsockport.rules.api import DEFINITIONS, Parents, PortOptions, Report, Rule
 from vsockport.rules.helpers import children
 from vsockport.rules.names import ModuleNames
 from vsockport.source import DecodeFailure, LineIndex, Source, code_only
-from vsockport.suppressions import find_suppressions, suppresses, unused
+from vsockport.suppressions import comment_span, find_suppressions, suppresses, unused
 
 MAX_PASSES = 10
 _PY2_HINTS = re.compile(rb"^\s*(print\s+[^\s(=]|exec\s+[\"'\w]|except\s+[\w.]+\s*,\s*\w+\s*:)|\bur[\"']", re.MULTILINE)
@@ -331,9 +331,12 @@ class _Module:
             return []
         every_rule_ran = {rule.code for rule in ALL_RULES} <= active
         stale = unused(self.suppressions, self.used_suppressions, active, every_rule_ran)
-        return [Finding(UNUSED_SUPPRESSION.code, UNUSED_SUPPRESSION.name, message, line, 1, line,
-                        len(self.source.lines(line, line).rstrip("\r\n")) + 1, State.NEEDS_REVIEW)
-                for line, message in stale]
+        findings = []
+        for line, message in stale:
+            start, end = comment_span(self.source.lines(line, line))
+            findings.append(Finding(UNUSED_SUPPRESSION.code, UNUSED_SUPPRESSION.name, message, line, start + 1, line,
+                                    end + 1, State.NEEDS_REVIEW))
+        return findings
 
 
 class _Mapped:

@@ -74,6 +74,8 @@ def finding_lines(run: RunResult, *, applied: bool, show_fixes: bool = False) ->
     lines = []
     for path, message in run.errors:
         lines.append((f"{display_path(path)}: error: {message}", "red"))
+    for path, message in run.notes:
+        lines.append((f"{display_path(path)}: note: {message}", ""))
     for result in sorted(run.files, key=lambda r: str(r.path)):
         shown = display_path(result.path)
         if result.error:

@@ -24,6 +24,12 @@ def find_suppressions(source: Source) -> dict[int, frozenset[str] | None]:
     return found
 
 
+def comment_span(line_text: str) -> tuple[int, int]:
+    """0-based start and end columns of the suppression comment in its line (where VS100 points)."""
+    match = _SUPPRESSION.search(line_text)
+    return (match.start(), match.end()) if match else (0, len(line_text.rstrip("\r\n")))
+
+
 def suppresses(suppressions: Suppressions, line: int, code: str) -> bool:
     if line not in suppressions:
         return False
