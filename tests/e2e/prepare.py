@@ -162,7 +162,7 @@ def port(site: Path) -> None:
     checks which findings those are."""
     command = [sys.executable, "-m", "vsockport"]
     # --unsafe-fixes: a library's hosts come from its callers at run time (vsock_cid(self.host) and the like).
-    done = subprocess.run([*command, "rewrite", "--no-gitignore", "--unsafe-fixes", str(site)], capture_output=True, text=True)
+    done = subprocess.run([*command, "rewrite", "--no-gitignore", "--unsafe-fixes", "--show-fixes", str(site)], capture_output=True, text=True)
     (site.parent / "rewrite.log").write_text(done.stderr)
     if done.returncode not in (0, 1):
         raise SetupError(f"vsockport rewrite exited {done.returncode}:\n{done.stderr.strip()[-3000:]}")
