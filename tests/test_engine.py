@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import stat
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vsockport import engine
+from vsockport import engine, pipeline
 from vsockport.config import Config
 from vsockport.runtime import inject
 
@@ -139,8 +140,8 @@ def test_deeply_nested_module_is_ported_not_rejected(tmp_path):
 def test_cache_skips_unchanged_files_and_notices_changes(tmp_path, monkeypatch):
     monkeypatch.setenv("VSOCKPORT_CACHE_DIR", str(tmp_path / "cache"))
     calls = []
-    real = engine.port_source
-    monkeypatch.setattr(engine, "port_source", lambda data, *a: calls.append(data) or real(data, *a))
+    real = pipeline.port_source
+    monkeypatch.setattr(pipeline, "port_source", lambda data, *a: calls.append(data) or real(data, *a))
     app = write(tmp_path / "src" / "app.py")
     write(tmp_path / "src" / "other.py", "import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n")
 
@@ -168,8 +169,8 @@ def test_stat_index_serves_unchanged_files_and_sees_stealthy_edits(tmp_path, mon
     """A warm run answers from file signatures; an edit that keeps size and mtime still shows (ctime)."""
     monkeypatch.setenv("VSOCKPORT_CACHE_DIR", str(tmp_path / "cache"))
     reads = []
-    real = engine.port_source
-    monkeypatch.setattr(engine, "port_source", lambda data, *a: reads.append(data) or real(data, *a))
+    real = pipeline.port_source
+    monkeypatch.setattr(pipeline, "port_source", lambda data, *a: reads.append(data) or real(data, *a))
     app = write(tmp_path / "src" / "app.py", "import socket\ns = socket.socket(socket.AF_INET)\n")
     write(tmp_path / "src" / "plain.py", "print('hello')\n")
 
@@ -211,5 +212,5 @@ def test_warm_diff_prints_recorded_hunks_without_diffing(tmp_path, monkeypatch):
     cold = diffs()
     assert any(d.startswith("--- a/src/app.py\n+++ b/src/app.py\n@@ ") for d in cold)
     assert any(d.startswith("--- a/pkg/app.py\n+++ b/pkg/app.py\n@@ ") for d in cold)
-    monkeypatch.setattr(report.difflib, "unified_diff", lambda *a, **k: pytest.fail("diffed again"))
+    monkeypatch.setattr(difflib, "unified_diff", lambda *a, **k: pytest.fail("diffed again"))
     assert diffs() == cold

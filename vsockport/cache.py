@@ -11,13 +11,12 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+from vsockport.options import PortOptions
 from vsockport.results import PortResult
-from vsockport.rules import PortOptions, Rule
 
 
 def cache_dir() -> Path:
@@ -30,12 +29,13 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def _code_fingerprint() -> bytes:
-    package = Path(__file__).parent
+    from vsockport.catalog import sources
+
     # Star-import expansion reads the running interpreter's modules: results are per Python version.
     digest = hashlib.sha256(sys.version.encode())
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
+    for relative, data in sources():
+        digest.update(relative.encode())
+        digest.update(data)
     return digest.digest()
 
 
@@ -44,13 +44,13 @@ def _settings_key(settings: str) -> str:
     return hashlib.sha256(_code_fingerprint() + settings.encode()).hexdigest()
 
 
-def settings_key(options: PortOptions, rules: Sequence[type[Rule]]) -> str:
+def settings_key(options: PortOptions, rules: Sequence[Any]) -> str:
     """What, besides a file's bytes, decides its result: vsockport's code, the rules, the options."""
     return _settings_key(json.dumps([[rule.code for rule in rules], sorted(options.cid_map.items()),
                                      options.runtime_import, options.unsafe_fixes]))
 
 
-def key(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]) -> str:
+def key(data: bytes, options: PortOptions, rules: Sequence[Any]) -> str:
     return hashlib.sha256(settings_key(options, rules).encode() + hashlib.sha256(data).digest()).hexdigest()
 
 
@@ -91,6 +91,8 @@ def _write_quietly(target: Path, text: str) -> None:
     """Write atomically (temporary file, then rename); a cache that cannot be written only costs speed."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only a run that stores something
+
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, delete=False, suffix=".tmp") as handle:
             handle.write(text)
         os.replace(handle.name, target)

@@ -6,18 +6,15 @@ import json
 import os
 import signal
 import sys
-import traceback
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from vsockport import __version__, engine, formats, report
+from vsockport.console import Output, outputs
 from vsockport.report import display_path
 from vsockport.config import ConfigError, ConfigResolver, Overrides
-from vsockport.rules import ALL_RULES, find_rule
+from vsockport.rules import all_rules, find_rule
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 4, 5
 
@@ -53,6 +50,8 @@ class _Command(click.Group):
             sys.exit(EXIT_USAGE)
         except Exception as exc:  # noqa: BLE001 - the last line of defence for users
             if ctx.obj and ctx.obj.get("debug"):
+                import traceback
+
                 traceback.print_exc()
             else:
                 click.echo(f"vsockport: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
@@ -121,12 +120,11 @@ def _port_options(func):
     return func
 
 
-def _consoles(color: bool | None) -> tuple[Console, Console]:
-    # emoji=False: rich would turn a finding at line 100 (`path:100:9:`) into `path💯9:`. With no
-    # --color/--no-color, rich reads NO_COLOR and FORCE_COLOR itself.
-    kwargs = dict(force_terminal=True if color else None, no_color=True if color is False else None,
-                  highlight=False, emoji=False)
-    return Console(**kwargs), Console(stderr=True, **kwargs)
+def _rich_console(**kwargs):
+    # emoji=False: rich would turn a finding at line 100 (`path:100:9:`) into `path💯9:`.
+    from rich.console import Console
+
+    return Console(emoji=False, **kwargs)
 
 
 def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isolated, no_gitignore, force_exclude,
@@ -138,7 +136,7 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isol
     if config_file is not None and isolated:
         raise click.UsageError("--config and --isolated exclude each other")
     resolver = ConfigResolver(overrides, config_file=config_file, isolated=isolated)
-    out, err = _consoles(color)
+    out, err = outputs(color)
     if Path("-") in paths:
         if len(paths) != 1:
             raise click.UsageError("`-` (stdin) cannot be mixed with other paths")
@@ -151,10 +149,14 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isol
         elif output_format == "github":
             out.file.write(formats.to_github(result, applied=write))
         else:
-            out.file.write(formats.to_sarif(result, formats.rule_infos(ALL_RULES), applied=write) + "\n")
+            out.file.write(formats.to_sarif(result, formats.rule_infos(all_rules()), applied=write) + "\n")
         return report.exit_code(result, applied=write, exit_zero=exit_zero)
     if err.is_terminal and sys.stderr.isatty() and not quiet:  # never a progress bar into a pipe
-        with Progress(TextColumn("porting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = _rich_console(stderr=True, force_terminal=err.color, no_color=not err.color)
+        with Progress(TextColumn("porting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                      transient=True) as bar:
             task = bar.add_task("port", total=None)
             result = engine.run(paths, resolver, write=write, jobs=jobs, use_cache=not no_cache,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
@@ -162,9 +164,9 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isol
         result = engine.run(paths, resolver, write=write, jobs=jobs, use_cache=not no_cache)
     if statistics:  # as ruff's --statistics: counts instead of the diffs and findings
         for line in report.statistics(result, applied=write):
-            out.print(line, soft_wrap=True, markup=False)
+            out.print(line)
         if not quiet:
-            err.print(report.summary(result, applied=write), style="bold", soft_wrap=True, markup=False)
+            err.print(report.summary(result, applied=write), style="bold")
         return report.exit_code(result, applied=write, exit_zero=exit_zero)
     if show_diff:
         for file_result in sorted(result.changed, key=lambda r: (r.is_runtime, str(r.path))):
@@ -172,19 +174,19 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isol
                 continue
             if file_result.is_runtime and not show_runtime:
                 if not quiet:
-                    err.print(report.runtime_line(file_result, applied=write), soft_wrap=True, markup=False)
+                    err.print(report.runtime_line(file_result, applied=write))
             else:
                 report.print_diff(out, report.unified_diff(file_result))
     for text, style in report.finding_lines(result, applied=write, show_fixes=show_fixes):
         if quiet and not style:
             continue  # -q keeps errors and findings, drops notes
-        err.print(text, style=style or None, soft_wrap=True, markup=False)
+        err.print(text, style=style or None)
     if not quiet:
-        err.print(report.summary(result, applied=write), style="bold", soft_wrap=True, markup=False)
+        err.print(report.summary(result, applied=write), style="bold")
     return report.exit_code(result, applied=write, exit_zero=exit_zero)
 
 
-def _run_stdin(resolver, filename: Path, out: Console, err: Console, *, write: bool, quiet: bool, exit_zero: bool,
+def _run_stdin(resolver, filename: Path, out: Output, err: Output, *, write: bool, quiet: bool, exit_zero: bool,
                show_fixes: bool) -> int:
     """`-`: port stdin as `filename`. diff prints the diff; rewrite prints the ported text (or the
     text as it was). The runtime module is not written: stdin has no folder."""
@@ -199,12 +201,11 @@ def _run_stdin(resolver, filename: Path, out: Console, err: Console, *, write: b
         report.print_diff(out, report.unified_diff(result))
     for text, style in report.finding_lines(run, applied=write, show_fixes=show_fixes):
         if not quiet or style:
-            err.print(text, style=style or None, soft_wrap=True, markup=False)
+            err.print(text, style=style or None)
     if (not quiet and result.changed and result.runtime_import and result.runtime_path is not None
             and not result.runtime_path.exists()):
         err.print(f"note: the port imports {result.runtime_import}, which is not written for stdin: run "
-                  f"`vsockport rewrite` on the project to add {display_path(result.runtime_path)}", soft_wrap=True,
-                  markup=False)
+                  f"`vsockport rewrite` on the project to add {display_path(result.runtime_path)}")
     return report.exit_code(run, applied=write, exit_zero=exit_zero)
 
 
@@ -231,15 +232,17 @@ def list_rules(markdown: bool, output_format: str) -> None:
     if markdown:
         from vsockport.docs import rules_markdown
 
-        click.echo(rules_markdown(ALL_RULES), nl=False)
+        click.echo(rules_markdown(all_rules()), nl=False)
         return
     if output_format == "json":
-        click.echo(formats.rules_json(formats.rule_infos(ALL_RULES)))
+        click.echo(formats.rules_json(formats.rule_infos(all_rules())))
         return
+    from rich.table import Table
+
     table = Table("code", "name", "fix", "what it does")
-    for rule in ALL_RULES:
+    for rule in all_rules():
         table.add_row(rule.code, rule.name, rule.fix_safety, rule.summary())
-    Console(emoji=False).print(table)
+    _rich_console().print(table)
 
 
 @main.command()
@@ -248,7 +251,7 @@ def explain(rule: str) -> None:
     """Show a rule's documentation and examples (RULE: code like VS003 or name like bind-address)."""
     found = find_rule(rule)
     if found is None:
-        known = ", ".join(f"{r.code} ({r.name})" for r in ALL_RULES)
+        known = ", ".join(f"{r.code} ({r.name})" for r in all_rules())
         click.echo(f"vsockport: error: unknown rule {rule!r}; known rules: {known}", err=True)
         sys.exit(EXIT_ERROR)
     text = [f"# {found.code} {found.name}", "", found.documentation(), "", f"Fix safety: {found.fix_safety}"]
@@ -282,7 +285,7 @@ def doctor(as_json: bool, python: str, backend: str | None) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
     else:
-        doc.render(result, Console(emoji=False))
+        doc.render(result, _rich_console())
     sys.exit(EXIT_OK if doc.usable(result) else EXIT_PENDING)
 
 
@@ -301,7 +304,9 @@ def sandbox(shares, timeout, env, memory, cpus, setup, command) -> None:
 
     \b
     The guest sees this machine's files read-only (writes vanish) and the current folder plus
-    --share folders read-write at the same paths. It has no network card and no vhost-vsock device.
+    --share folders read-write at the same paths. Its /tmp, /run and /dev/shm are its own, empty:
+    a host path under /tmp is there only if it is the current folder or shared. Run from /, nothing
+    is shared. It has no network card and no vhost-vsock device.
     Exit code: COMMAND's; 124 when --timeout expired; 125 when the sandbox could not be set up or
     the VM failed (the console tail is printed).
 

@@ -5,17 +5,11 @@ that results never depend on which paths a run names, or in which order."""
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on older interpreters only
-    import tomli as tomllib
 
 DEFAULT_RUNTIME_MODULE = "vsock_runtime"
 MAX_CID = 0xFFFFFFFF
@@ -93,9 +87,9 @@ def parse_cid_option(text: str) -> tuple[str, int]:
 
 
 def _known_codes() -> tuple[str, ...]:
-    from vsockport.rules import ALL_RULES
+    from vsockport.rules import catalog
 
-    return tuple(rule.code for rule in ALL_RULES)
+    return tuple(rule.code for rule in catalog())
 
 
 @dataclass(frozen=True)
@@ -218,6 +212,8 @@ def check_module_name(name: str, where: str) -> None:
         raise ConfigError(f"{where}: {name!r} is a module of the standard library: the runtime would shadow it "
                           "(choose another name, such as the default vsock_runtime)")
     try:
+        import importlib.util
+
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         spec = None
@@ -244,10 +240,19 @@ def _read_config(path: Path) -> "Config | ConfigError | None":
         return exc
 
 
+def _toml():
+    # Imported when a configuration file is read: tomllib costs as much CPU as a run over a ported file.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on older interpreters only
+        import tomli as tomllib
+    return tomllib
+
+
 def _from_file(path: Path) -> Config | None:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        data = _toml().loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, _toml().TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})

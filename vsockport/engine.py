@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Callable, Sequence
 from vsockport import cache
 from vsockport.config import Config, ConfigError, ConfigResolver
 from vsockport.files import atomic_write, discover, is_stale_temporary, is_writable
-from vsockport.pipeline import PortError, port_source
 from vsockport.results import Finding, PortResult
-from vsockport.rules import ALL_RULES, PortOptions, Rule
+from vsockport.options import PortOptions
+from vsockport.rules import RuleEntry, catalog, rule_classes
 from vsockport.runtime import inject
 
 _PARALLEL_THRESHOLD = 16
@@ -69,11 +68,11 @@ class RunResult:
 
 
 @lru_cache(maxsize=64)
-def _triggers(rules: tuple[type[Rule], ...]) -> tuple[bytes, ...]:
+def _triggers(rules: tuple[RuleEntry, ...]) -> tuple[bytes, ...]:
     return tuple(sorted({t for rule in rules for t in rule.triggers}))
 
 
-def triggers_for(rules: Sequence[type[Rule]]) -> tuple[bytes, ...]:
+def triggers_for(rules: Sequence[RuleEntry]) -> tuple[bytes, ...]:
     return _triggers(tuple(rules))  # every scanned file asks: once per rule selection
 
 
@@ -90,7 +89,7 @@ MAX_FILE_BYTES = 8 * 2**20
 class _Job:
     path: Path
     options: PortOptions
-    rules: tuple[type[Rule], ...]
+    rules: tuple[RuleEntry, ...]  # or rule classes: what a rule is, without importing it (or libcst)
     use_cache: bool = False
     runtime_path: Path | None = None
 
@@ -107,10 +106,11 @@ def _port_one(job: _Job) -> FileResult:
 
 
 def port_text(data: bytes, path: Path, config: Config | ConfigResolver,
-              rules: Sequence[type[Rule]] = ALL_RULES) -> FileResult:
+              rules: Sequence[RuleEntry] | None = None) -> FileResult:
     """Port bytes that are not read from `path` (stdin) as the file at `path` would be ported: its
     configuration, its runtime import. Nothing is written."""
     result = FileResult(path)
+    rules = catalog() if rules is None else rules
     try:
         settings = ConfigResolver.of(config).for_path(path)
     except ConfigError as exc:
@@ -135,20 +135,22 @@ def _port_data(result: FileResult, data: bytes, job: _Job, signature) -> FileRes
         return result
     cache_key = cache.key(data, job.options, job.rules) if job.use_cache else None
     ported = cache.load(cache_key) if cache_key else None
-    try:
-        if ported is None:
+    if ported is None:
+        from vsockport.pipeline import PortError, port_source  # libcst and the rules: only for a file to port
+
+        try:
             try:
-                ported = port_source(data, job.options, job.rules)
+                ported = port_source(data, job.options, rule_classes(job.rules))
             except RecursionError:
-                ported = _port_deep_source(data, job.options, job.rules)
-            if cache_key:
-                cache.store(cache_key, ported)
-    except PortError as exc:
-        result.error, result.error_at = f"{exc.kind}: {exc.message}", ((exc.line, exc.column) if exc.line else None)
-        return result
-    except RecursionError:
-        result.error, result.error_at = "cannot port: nesting too deep even with a 512 MiB stack", (1, 1)
-        return result
+                ported = _port_deep_source(data, job.options, rule_classes(job.rules))
+        except PortError as exc:
+            result.error, result.error_at = f"{exc.kind}: {exc.message}", ((exc.line, exc.column) if exc.line else None)
+            return result
+        except RecursionError:
+            result.error, result.error_at = "cannot port: nesting too deep even with a 512 MiB stack", (1, 1)
+            return result
+        if cache_key:
+            cache.store(cache_key, ported)
     _take(result, ported, job.options)
     result.signature, result.cache_key = signature, cache_key
     if ported.new is not None:
@@ -166,7 +168,7 @@ _DEEP_STACK_BYTES = 512 * 1024 * 1024
 _DEEP_RECURSION_LIMIT = 200_000
 
 
-def _port_deep_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]]) -> PortResult:
+def _port_deep_source(data: bytes, options: PortOptions, rules: Sequence) -> PortResult:
     """Retry a deeply nested module (long implicit string concatenations, say) on a big stack.
 
     libcst walks trees recursively; a thread with a large stack and a raised recursion limit handles
@@ -175,6 +177,8 @@ def _port_deep_source(data: bytes, options: PortOptions, rules: Sequence[type[Ru
     outcome: dict = {}
 
     def work() -> None:
+        from vsockport.pipeline import port_source
+
         try:
             outcome["value"] = port_source(data, options, rules)
         except BaseException as exc:  # handed back to the caller's thread
@@ -204,7 +208,7 @@ def run(
     config: Config | ConfigResolver,
     *,
     write: bool,
-    rules: Sequence[type[Rule]] = ALL_RULES,
+    rules: Sequence[RuleEntry] | None = None,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     use_cache: bool = False,
@@ -212,6 +216,7 @@ def run(
     """Port every Python file under `paths`, each with its own settings (`config`: one Config for all,
     or a ConfigResolver that finds each file's), and with `write`, write the results safely."""
     resolver = ConfigResolver.of(config)
+    rules = catalog() if rules is None else rules
 
     def settings(path: Path) -> Config | None:
         try:
@@ -331,6 +336,8 @@ def _execute(work: list[_Job], jobs: int | None, progress) -> list[FileResult]:
     size = max(1, min(64, total // (jobs * 8)))
     chunks = [work[i : i + size] for i in range(0, total, size)]
     results = []
+    from concurrent.futures import ProcessPoolExecutor  # only runs with many files to port pay for it
+
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         for chunk_result in pool.map(_port_chunk, chunks):
             results.extend(chunk_result)

@@ -7,8 +7,6 @@ import fnmatch
 import os
 import re
 import time
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -48,6 +46,8 @@ def is_excluded(path: Path, patterns: Iterable[str]) -> bool:
 
 def _git_ignored(folder: Path) -> set[Path] | None:
     """Absolute paths git ignores under `folder` (directories included), or None outside a work tree."""
+    import subprocess  # only a walked folder asks git
+
     try:
         proc = subprocess.run(
             ["git", "-C", str(folder), "ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"],
@@ -227,6 +227,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     else:
         if not mode & 0o222:
             raise ReadOnlyFile(errno.EACCES, f"read-only file (mode {mode:o}): not changed")
+    import tempfile  # only a run that writes
+
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=_TEMPORARY_SUFFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

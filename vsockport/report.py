@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import os
 from pathlib import Path
 
-from rich.console import Console
-from rich.text import Text
-
 from vsockport import cache
+from vsockport.console import Output
 from vsockport.engine import FileResult, RunResult
 from vsockport.results import State
 
@@ -47,6 +44,8 @@ def _hunks(result: FileResult) -> str:
     old = _decode(result.old, result.encoding).splitlines(keepends=True)
     new = _decode(result.new, result.encoding).splitlines(keepends=True)
     lines = []
+    import difflib  # only for a changed file
+
     for line in itertools.islice(difflib.unified_diff(old, new), 2, None):
         if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
@@ -54,8 +53,8 @@ def _hunks(result: FileResult) -> str:
     return "".join(lines)
 
 
-def print_diff(console: Console, text: str) -> None:
-    if not console.is_terminal:
+def print_diff(console: Output, text: str) -> None:
+    if not console.color:
         console.file.write(text)
         return
     for line in text.splitlines():
@@ -65,7 +64,7 @@ def print_diff(console: Console, text: str) -> None:
             "green" if line.startswith("+") else
             "red" if line.startswith("-") else ""
         )
-        console.print(Text(line, style=style), soft_wrap=True, highlight=False)
+        console.print(line, style or None)
 
 
 def finding_lines(run: RunResult, *, applied: bool, show_fixes: bool = False) -> list[tuple[str, str]]:

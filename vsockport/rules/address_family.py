@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, af_family, runtime_name
-from vsockport.rules.helpers import is_value_use, keywords, literal_int, positional, source_of
+from vsockport.rules.helpers import is_value_use, literal_int, source_of
 from vsockport.rules.names import ModuleNames
 
 INET_FAMILIES = ("socket.AF_INET", "socket.AF_INET6")

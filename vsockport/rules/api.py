@@ -17,11 +17,12 @@ edits, never changes anything shared, and never steers the engine.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Mapping, Sequence
 
 import libcst as cst
 
+from vsockport.options import PortOptions
 from vsockport.results import Applicability
 from vsockport.rules.helpers import children, walk
 from vsockport.rules.names import ModuleNames
@@ -55,16 +56,6 @@ class Example:
     before: str
     after: str | None = None
     codes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PortOptions:
-    """What rules may know about the port: the host -> CID map, how to import the runtime, and
-    whether unsafe fixes apply."""
-
-    cid_map: Mapping[str, int] = field(default_factory=dict)
-    runtime_import: str = "vsock_runtime"  # module path as written in the import ('.vsock_runtime' in packages)
-    unsafe_fixes: bool = False
 
 
 @dataclass(frozen=True)
