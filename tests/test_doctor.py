@@ -29,6 +29,7 @@ def test_doctor_json_matches_the_kernel(cli):
     assert report["socket_types"]["SOCK_STREAM"] == "ok"
     assert report["socket_types"]["SOCK_DGRAM"] == f"ENODEV: {os.strerror(errno.ENODEV)}"
     assert report["loopback"] is False
+    assert any("vsockport sandbox -- COMMAND" in hint for hint in report["suggestions"])  # where loopback is missing
     assert report["device"]["mode"] == "%o" % (os.stat("/dev/vsock").st_mode & 0o777)
 
 
@@ -45,6 +46,11 @@ def test_doctor_table(cli):
     assert f"local CID        │ {local_cid()} " in done.stdout
     assert "loopback (CID 1) │ not available" in done.stdout
     assert "no loopback transport: CID 1 does not work here" in done.stdout
+    assert "use `vsockport sandbox -- COMMAND`" in done.stdout
+
+
+def test_no_sandbox_suggestion_where_loopback_works():
+    assert doctor.suggestions({"loopback": True}) == []
 
 
 def test_doctor_with_a_missing_interpreter_is_one_line(cli):

@@ -7,8 +7,10 @@ import hashlib
 import io
 import lzma
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -87,6 +89,47 @@ def test_command_script_quotes_and_runs_under_a_real_shell(tmp_path):
     assert marker.read_text() == f"{tmp_path}|it's $x \"q\"|a b 'c' $HOME"
 
 
+@pytest.fixture(scope="module")
+def guest_busybox():
+    """The static busybox the guest runs its command script with, installed as the sandbox would."""
+    if prep._busybox() is None:
+        prep.ensure_packages(lambda message: None)
+    return prep._busybox()
+
+
+@pytest.mark.parametrize("shell", ["/bin/sh", "busybox"])
+def test_a_missing_command_is_named_plainly(tmp_path, shell, request):
+    (tmp_path / "data.txt").write_text("not a program")
+    cases = {("no-such-program", "x"): (127, "vsockport sandbox: no-such-program: command not found in the guest"),
+             (str(tmp_path / "gone"),): (127, f"vsockport sandbox: {tmp_path / 'gone'}: command not found in the guest"),
+             (str(tmp_path / "data.txt"),): (126, f"vsockport sandbox: {tmp_path / 'data.txt'}: not executable"),
+             (str(tmp_path),): (126, f"vsockport sandbox: {tmp_path}: not executable")}
+    for command, (code, message) in cases.items():
+        script = vm.command_script(list(command), tmp_path, {})
+        argv = [shell, "-c", script] if shell != "busybox" else [request.getfixturevalue("guest_busybox"), "sh", "-c", script]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        assert (done.returncode, done.stderr.strip()) == (code, message)
+
+
+def test_the_guest_writes_byte_code_unless_asked_not_to(monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert "PYTHONDONTWRITEBYTECODE" not in vm.guest_environment({})
+    assert vm.guest_environment({"PYTHONDONTWRITEBYTECODE": "1"})["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_sharing_notes_name_what_the_guest_will_not_see(tmp_path):
+    host_only = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        (host_only / "input.txt").write_text("x")
+        notes = vm.sharing_notes(["cat", str(host_only / "input.txt"), f"--out={host_only}"], tmp_path, [tmp_path])
+        assert len(notes) == 2 and all("fresh, empty tmpfs" in n for n in notes)
+        assert f"--share {host_only}" in notes[0]
+        assert vm.sharing_notes(["cat", str(host_only / "input.txt")], host_only, [host_only]) == []
+        assert "running from /" in vm.sharing_notes(["true"], Path("/"), [])[0]
+    finally:
+        shutil.rmtree(host_only)
+
+
 def test_guest_path_starts_with_the_real_interpreter():
     env = vm.guest_environment({"X": "1"})
     assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(os.path.realpath(sys.executable))
@@ -121,6 +164,28 @@ def test_sandbox_streams_exit_code_and_large_output(tmp_path):
     assert len(done.stdout) == len(expected) and done.stdout == expected
     assert done.stderr.decode().splitlines()[-1] == f"to stderr {hashlib.sha256(expected).hexdigest()} 1"
     assert (tmp_path / "made-in-guest").read_text() == "shared"
+
+
+def test_sandbox_guest_tools_see_what_the_user_expects(tmp_path):
+    # `ss --vsock` lists a listener (vsock_diag is loaded), Python writes byte-code although this
+    # environment says PYTHONDONTWRITEBYTECODE, and a missing command is one plain line with 127.
+    program = (
+        "import socket, subprocess, sys\n"
+        "s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)\n"
+        "s.bind((socket.VMADDR_CID_ANY, 7391)); s.listen()\n"
+        "print(subprocess.run(['ss', '--vsock', '-ln'], capture_output=True, text=True).stdout)\n"
+        "print('dont_write_bytecode', sys.dont_write_bytecode)\n"
+    )
+    done = run_cli("sandbox", "--", sys.executable, "-c", program, cwd=tmp_path,
+                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    assert any(line.startswith("v_str") and ":7391" in line and "LISTEN" in line for line in out.splitlines()), out
+    assert "dont_write_bytecode False" in out
+    missing = run_cli("sandbox", "--", "no-such-program", cwd=tmp_path)
+    assert missing.returncode == 127
+    assert missing.stderr.decode().strip().splitlines()[-1] == (
+        "vsockport sandbox: no-such-program: command not found in the guest")
 
 
 def test_sandbox_root_is_read_only_overlay(tmp_path):

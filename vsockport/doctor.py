@@ -30,7 +30,18 @@ def diagnose(python: str = sys.executable, backend: str | None = None) -> dict:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise DoctorError(f"the runtime could not run under {python}: {last}")
-    return json.loads(done.stdout)
+    report = json.loads(done.stdout)
+    report["suggestions"] = suggestions(report)
+    return report
+
+
+def suggestions(report: dict) -> list[str]:
+    """What vsockport itself offers for what this machine lacks."""
+    found = []
+    if report.get("loopback") is False:
+        found.append("to run a ported program and its peer on this machine anyway, use `vsockport sandbox -- COMMAND`: "
+                     "a throw-away guest with vsock_loopback (CID 1), this machine's files and the current folder")
+    return found
 
 
 def usable(report: dict) -> bool:
@@ -65,3 +76,5 @@ def render(report: dict, console: Console) -> None:
     console.print(table)
     for problem in report["problems"]:
         console.print(f"[yellow]![/] {problem}", highlight=False)
+    for suggestion in report.get("suggestions", ()):
+        console.print(f"[cyan]>[/] {suggestion}", highlight=False)

@@ -27,6 +27,7 @@ KERNEL_META_PACKAGE = "linux-image-amd64"
 MODULES = (
     "virtio_pci", "virtio_console", "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "overlay",
     "vsock", "vmw_vsock_virtio_transport_common", "vsock_loopback",
+    "vsock_diag",  # `ss --vsock` lists sockets only with it
 )
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 
@@ -92,11 +93,13 @@ def ensure_packages(log) -> None:
         missing.append("busybox-static")
     if shutil.which("socat") is None:
         missing.append("socat")  # the independent vsock peer ported programs are tested against
+    if shutil.which("ss") is None:
+        missing.append("iproute2")  # `ss --vsock` in the guest
     if not missing:
         return
     if not _is_root() or shutil.which("apt-get") is None:
         raise SetupError(
-            "the sandbox needs QEMU, a static busybox and socat; install them with:\n"
+            "the sandbox needs QEMU, a static busybox, socat and ss; install them with:\n"
             f"  sudo apt-get install -y --no-install-recommends {' '.join(missing)}"
         )
     _apt_install(missing, log)

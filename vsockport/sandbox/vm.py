@@ -55,17 +55,55 @@ def command_script(command: Sequence[str], cwd: Path, env: Mapping[str, str]) ->
         if _ENV_NAME.match(name) and name not in _HOST_ONLY_ENV:
             lines.append(f"export {name}={shlex.quote(value)}")
     lines.append(f"cd {shlex.quote(str(cwd))} || exit 125")
+    # A missing command is named plainly, with the shell's exit codes (127 not found, 126 not runnable),
+    # never as an error of this script's line.
+    program, shown = shlex.quote(command[0]), _shell_text(command[0])
+    missing = f'echo "vsockport sandbox: {shown}: command not found in the guest" >&2; exit 127'
+    if "/" in command[0]:
+        lines.append(f"[ -e {program} ] || {{ {missing}; }}")
+        lines.append(f'[ -f {program} ] && [ -x {program} ] || {{ echo "vsockport sandbox: {shown}: not executable" >&2; '
+                     "exit 126; }")
+    else:
+        lines.append(f"command -v -- {program} >/dev/null 2>&1 || {{ {missing}; }}")
     lines.append("exec " + " ".join(shlex.quote(part) for part in command))
     return "\n".join(lines) + "\n"
 
 
+def _shell_text(text: str) -> str:
+    """`text` for inside a double-quoted shell string, printed as it is."""
+    return "".join("\\" + c if c in '"\\$`' else c for c in text)
+
+
+# Variables dropped unless given with --env: PYTHONDONTWRITEBYTECODE would make every Python process in
+# the guest compile every module it imports again, slow under emulation.
+_NOT_INHERITED = frozenset(["PYTHONDONTWRITEBYTECODE"])
+
+
 def guest_environment(extra: Mapping[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if name not in _NOT_INHERITED}
     # The interpreter running vsockport comes first: version-manager shims cost seconds per call in the guest.
     interpreter_bin = os.path.dirname(os.path.realpath(sys.executable))
     env["PATH"] = interpreter_bin + os.pathsep + env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.update(extra)
     return env
+
+
+def sharing_notes(command: Sequence[str], cwd: Path, folders: Sequence[Path]) -> list[str]:
+    """What the guest will not see as the user may expect: writes from `/` vanish, and host paths under
+    /tmp that are not shared do not exist there (the guest's /tmp is its own, empty)."""
+    notes = []
+    if cwd == Path("/"):
+        notes.append("note: running from /, which is never shared: the guest sees it read-only and its writes "
+                     "vanish (run from your project folder, or --share FOLDER)")
+    for part in command:
+        candidate = part.partition("=")[2] if part.startswith("-") and "=" in part else part
+        if not candidate.startswith("/tmp/"):
+            continue
+        path = Path(candidate)
+        if path.exists() and not any(path == folder or folder in path.parents for folder in folders):
+            notes.append(f"note: {candidate} is not in the guest: its /tmp is a fresh, empty tmpfs (run from "
+                         f"there, or --share {path if path.is_dir() else path.parent})")
+    return notes
 
 
 def _follow(path: Path, sink: BinaryIO, finished: threading.Event) -> None:
@@ -125,6 +163,8 @@ def run(
         log(f"cannot prepare the sandbox: {exc}")
         return EXIT_SANDBOX_FAILURE
     folders = sorted({p.resolve() for p in [*shares, cwd] if p.resolve() != Path("/")}, key=lambda p: len(p.parts))
+    for note in sharing_notes(command, cwd, folders):
+        log(note)
     tagged = [(f"vsp_s{i}", folder) for i, folder in enumerate(folders)]
     with tempfile.TemporaryDirectory(prefix="vsockport-sandbox-") as temp_name:
         temp = Path(temp_name)
