@@ -475,7 +475,7 @@ def test_vsock_cid_unknown_host_explains(native, monkeypatch):
 
 def test_vsock_cid_bad_mapping(native, monkeypatch):
     monkeypatch.setenv("VSOCK_CID_MAP", "db=three")
-    with pytest.raises(native.VsockAddressError, match="not an integer CID"):
+    with pytest.raises(native.VsockAddressError, match="neither an integer CID nor unix:PATH"):
         native.vsock_cid("db")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_runtime import RUNTIME, fresh_registry, load_runtime, native, rt  # noqa: F401 (fixtures)
+from vsockport.runtime.inject import runtime_source, runtime_version
 
 
 def python(code: str, *, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -48,7 +49,7 @@ def test_signatures_of_the_socket_module_are_untouched(rt):
 
 
 def _copy_with_version(folder: Path, name: str, version: int) -> None:
-    text = RUNTIME.read_text().replace("VSOCKPORT_RUNTIME_VERSION = 5", f"VSOCKPORT_RUNTIME_VERSION = {version}")
+    text = RUNTIME.read_text().replace(f"VSOCKPORT_RUNTIME_VERSION = {runtime_version(runtime_source())}", f"VSOCKPORT_RUNTIME_VERSION = {version}")
     (folder / f"{name}.py").write_text(text)
 
 

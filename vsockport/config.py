@@ -22,7 +22,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Config:
-    cid_map: Mapping[str, int] = field(default_factory=dict)
+    cid_map: Mapping[str, int | str] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     runtime_module: str = DEFAULT_RUNTIME_MODULE
     respect_gitignore: bool = True
@@ -69,20 +69,25 @@ def parse_codes(values: Iterable[str], where: str, known: Iterable[str]) -> tupl
     return tuple(codes)
 
 
-def parse_cid(host: str, value: object, where: str) -> int:
+def parse_cid(host: str, value: object, where: str) -> int | str:
+    """A CID, or `unix:PATH`: a Firecracker / Cloud Hypervisor VMM's hybrid-vsock socket."""
+    if isinstance(value, str) and value.strip().lower().startswith("unix:"):
+        if len(value.strip()) == len("unix:"):
+            raise ConfigError(f"{where}: {host!r} = 'unix:' needs the VMM's socket path, e.g. unix:/run/fc/vm.vsock")
+        return "unix:" + value.strip()[len("unix:"):]
     try:
         cid = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value), 0)
     except ValueError:
-        raise ConfigError(f"{where}: CID for {host!r} must be an integer, got {value!r}") from None
+        raise ConfigError(f"{where}: CID for {host!r} must be an integer or unix:PATH, got {value!r}") from None
     if not 0 <= cid <= MAX_CID:
         raise ConfigError(f"{where}: CID for {host!r} must be between 0 and {MAX_CID}, got {cid}")
     return cid
 
 
-def parse_cid_option(text: str) -> tuple[str, int]:
+def parse_cid_option(text: str) -> tuple[str, int | str]:
     host, sep, value = text.partition("=")
     if not sep or not host.strip():
-        raise ConfigError(f"--cid {text!r}: expected HOST=CID, for example --cid db.internal=3")
+        raise ConfigError(f"--cid {text!r}: expected HOST=CID or HOST=unix:PATH, for example --cid db.internal=3")
     return host.strip(), parse_cid(host.strip(), value.strip(), "--cid")
 
 
@@ -96,7 +101,7 @@ def _known_codes() -> tuple[str, ...]:
 class Overrides:
     """What the command line says: it adds to (cid-map, exclude, ignore) or replaces a file's settings."""
 
-    cid_map: Mapping[str, int] = field(default_factory=dict)
+    cid_map: Mapping[str, int | str] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()

@@ -12,6 +12,6 @@ class PortOptions:
     """What rules may know about the port: the host -> CID map, how to import the runtime, and
     whether unsafe fixes apply."""
 
-    cid_map: Mapping[str, int] = field(default_factory=dict)
+    cid_map: Mapping[str, int | str] = field(default_factory=dict)  # str: unix:PATH
     runtime_import: str = "vsock_runtime"  # module path as written in the import ('.vsock_runtime' in packages)
     unsafe_fixes: bool = False

@@ -80,6 +80,9 @@ def connect_host(names: ModuleNames, host: cst.BaseExpression, cid_map) -> Propo
         return Proposal(host, runtime_name("VMADDR_CID_LOCAL"), f"connect to {shown} -> VMADDR_CID_LOCAL")
     if text is not None:
         for name, cid in cid_map.items():
+            if name.lower() == text.lower() and isinstance(cid, str):
+                return Proposal(host, cst.SimpleString(repr(cid)),
+                                f"connect to {shown} -> the VMM's hybrid-vsock socket {cid} (from the CID map)")
             if name.lower() == text.lower():
                 return Proposal(host, cst.Integer(str(cid)), f"connect to {shown} -> CID {cid} (from the CID map)")
     hint = f"; map it with --cid {text}=CID" if text is not None else ""

@@ -37,7 +37,7 @@ RUNTIME_EXPORTS = frozenset([
     "VMADDR_FLAG_TO_HOST", "SO_VM_SOCKETS_BUFFER_SIZE", "SO_VM_SOCKETS_BUFFER_MIN_SIZE",
     "SO_VM_SOCKETS_BUFFER_MAX_SIZE", "SO_VM_SOCKETS_CONNECT_TIMEOUT", "VMCISock_GetAFValue",
     "VMCISock_ReleaseAFValueFd", "VMCISock_GetLocalCID", "VsockAddressError", "VsockStrictError",
-    "VsockHost", "VsockSocket", "sockaddr_vm", "vsock_backend", "vsock_runtime_version", "vsock_local_cid",
+    "VsockHost", "VsockHybridHost", "VsockSocket", "sockaddr_vm", "vsock_backend", "vsock_runtime_version", "vsock_local_cid",
     "vsock_cid", "vsock_bind_cid", "vsock_address", "getaddrinfo", "vsock_gethostbyname", "vsock_gethostbyname_ex", "vsock_socket", "vsock_family",
     "vsock_ip_family", "vsock_socket_module", "vsock_connect", "set_connect_timeout", "get_connect_timeout",
     "create_vsock_connection", "create_vsock_server", "vsock_diagnose", "setsockopt_or_skip",

@@ -36,7 +36,14 @@ VSOCK_CID_MAP="db.internal=3,metrics=17". A loopback host bound at run time ("12
 VMADDR_CID_LOCAL where the vsock_loopback transport offers it; elsewhere it binds VMADDR_CID_ANY (a
 vsock socket cannot be local-only there) and says so once with a RuntimeWarning.
 
-Environment: VSOCK_CID_MAP (above); VSOCK_RUNTIME_BACKEND=auto|native|ctypes (a bad value warns and
+Firecracker and Cloud Hypervisor hosts have no AF_VSOCK: their VMM exposes the guest's vsock as Unix
+sockets ("hybrid vsock"). A VSOCK_CID_MAP value unix:PATH names such a socket instead of a CID, for a
+name, a CID or "*" (every host and CID the map does not list): VSOCK_CID_MAP="*=unix:/run/fc/vm.vsock".
+Connecting to such a peer speaks the VMM's CONNECT/OK handshake on PATH (bounded by the socket's
+timeout, else VSOCK_HYBRID_TIMEOUT seconds, default 5); binding port P listens on PATH_P, where the
+VMM delivers the guest's connections to the host's port P. See "Hybrid vsock" below.
+
+Environment: VSOCK_CID_MAP (above); VSOCK_HYBRID_TIMEOUT (above); VSOCK_RUNTIME_BACKEND=auto|native|ctypes (a bad value warns and
 means auto); VSOCK_STRICT=1 (or warn) makes every AF_INET/AF_INET6 socket the process creates, and
 every IP name lookup (getaddrinfo, gethostbyname), raise VsockStrictError (or warn once per place),
 naming the file and line, except in functions that make a socket pair with themselves, which
@@ -79,6 +86,7 @@ __all__ = [
     "VsockAddressError",
     "VsockStrictError",
     "VsockHost",
+    "VsockHybridHost",
     "VsockSocket",
     "sockaddr_vm",
     "vsock_backend",
@@ -116,7 +124,7 @@ __all__ = [
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 5
+VSOCKPORT_RUNTIME_VERSION = 6
 
 VMADDR_CID_ANY = 0xFFFFFFFF
 VMADDR_PORT_ANY = 0xFFFFFFFF
@@ -395,13 +403,20 @@ def _no_vsock_hint():
 # Resolver: TCP/IP-style hosts and ports to CIDs and vsock ports
 # ---------------------------------------------------------------------------------------------------
 
+_parsed_map = ("", {}, False)  # (VSOCK_CID_MAP as read, its mapping, whether any value is unix:PATH)
+
+
 def _cid_map():
-    mapping = {}
-    for item in os.environ.get(CID_MAP_ENV, "").split(","):
-        name, sep, value = item.strip().partition("=")
-        if sep and name.strip():
-            mapping[name.strip().lower()] = value.strip()
-    return mapping
+    global _parsed_map
+    raw = os.environ.get(CID_MAP_ENV, "")
+    if raw != _parsed_map[0]:  # parsed again only when the variable changes: this runs on every connect
+        mapping = {}
+        for item in raw.split(","):
+            name, sep, value = item.strip().partition("=")
+            if sep and name.strip():
+                mapping[name.strip().lower()] = value.strip()
+        _parsed_map = (raw, mapping, any(_hybrid_path(v) is not None for v in mapping.values()))
+    return _parsed_map[1]
 
 
 def _as_int(value):
@@ -426,6 +441,9 @@ def vsock_cid(host):
     destination they mean this machine, as on Linux) become VMADDR_CID_LOCAL; other names are looked
     up in VSOCK_CID_MAP; anything else raises VsockAddressError.
     """
+    hybrid = _hybrid_target(host)
+    if hybrid is not None:
+        return hybrid
     if isinstance(host, VsockHost):
         return VMADDR_CID_LOCAL if host.cid == VMADDR_CID_ANY else host.cid
     if host in _LOCAL_NAMES:
@@ -445,7 +463,8 @@ def vsock_cid(host):
         number = _as_int(mapped)
         if number is None:
             raise VsockAddressError(
-                socket.EAI_NONAME, "%s maps %r to %r, which is not an integer CID" % (CID_MAP_ENV, host, mapped)
+                socket.EAI_NONAME, "%s maps %r to %r, which is neither an integer CID nor unix:PATH (a VMM's "
+                "hybrid-vsock socket)" % (CID_MAP_ENV, host, mapped)
             )
         return number
     raise VsockAddressError(
@@ -460,6 +479,9 @@ def vsock_bind_cid(host):
     host is VMADDR_CID_LOCAL where the vsock_loopback transport offers it; elsewhere a vsock socket
     cannot be local-only, so it is VMADDR_CID_ANY, and a RuntimeWarning says once that the server is
     now reachable from the host (bind VMADDR_CID_ANY, or a CID, explicitly to choose)."""
+    hybrid = _hybrid_target(host)
+    if hybrid is not None:
+        return hybrid
     if isinstance(host, VsockHost):
         return host.cid
     number = _as_int(host)
@@ -571,7 +593,10 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         cid = vsock_bind_cid(host) if passive else vsock_cid(host)
     vsock_port = _vsock_port(0 if port is None else port, passive)
     af = VMCISock_GetAFValue()
-    if family == getattr(socket, "AF_INET6", None):
+    if isinstance(cid, VsockHybridHost):
+        entry_family = family if family in _IP_FAMILIES or (family == af and af != -1) else socket.AF_INET
+        address = (cid, vsock_port, 0, 0) if entry_family == getattr(socket, "AF_INET6", None) else (cid, vsock_port)
+    elif family == getattr(socket, "AF_INET6", None):
         entry_family, address = family, (VsockHost(cid), vsock_port, 0, 0)
     elif family == af and af != -1:
         entry_family, address = af, (cid, vsock_port)
@@ -866,6 +891,10 @@ def _address_in(address, bind=False):
     """A TCP/IP-style address (or a VsockHost one) as the kernel takes it: (cid, port)."""
     if _is_tcp_style(address):
         return vsock_address(address, bind=bind)
+    if type(address) is tuple and len(address) == 2 and type(address[0]) is int and _hybrid_in_use():
+        hybrid = _hybrid_target(address[0])
+        if hybrid is not None:
+            return (hybrid, address[1])
     return address
 
 
@@ -889,6 +918,8 @@ class VsockSocket(socket.socket):
 
     def bind(self, address):
         address = _address_in(address, bind=True)
+        if _is_hybrid(address):
+            return _hybrid_bind(self, address)
         try:
             if (_backend or _backend_name()) == "ctypes":
                 return _libc_bind(self, address)
@@ -898,6 +929,8 @@ class VsockSocket(socket.socket):
 
     def _connect(self, address, report_errno):
         address = _address_in(address)
+        if _is_hybrid(address):
+            return _hybrid_connect(self, address, report_errno)
         timeout = _apply_connect_timeout(self)
         try:
             if (_backend or _backend_name()) == "ctypes":
@@ -913,7 +946,7 @@ class VsockSocket(socket.socket):
     def connect(self, address):
         # The common case in one frame: (cid, port), CPython's own calls, no timeout to hand over.
         if type(address) is tuple and len(address) == 2 and type(address[0]) is int and _backend == "native" \
-                and self.gettimeout() is None:
+                and self.gettimeout() is None and not _hybrid_in_use():
             try:
                 return _CSocket.connect(self, address)
             except OSError as exc:
@@ -935,6 +968,9 @@ class VsockSocket(socket.socket):
         return _CSocket._accept(self)
 
     def accept(self):
+        hybrid = _hybrid_sockets.get(self) if _hybrid_sockets else None
+        if hybrid is not None:
+            return _hybrid_accept(self, hybrid)
         fd, address = _libc_accept(self) if (_backend or _backend_name()) == "ctypes" else _CSocket._accept(self)
         sock = type(self)(self.family, self.type, self.proto, fileno=fd)
         if socket.getdefaulttimeout() is None and self.gettimeout():
@@ -942,19 +978,39 @@ class VsockSocket(socket.socket):
         return sock, _address_out(address)
 
     def dup(self):
-        return type(self)(self.family, self.type, self.proto, fileno=os.dup(self.fileno()))
+        made = type(self)(self.family, self.type, self.proto, fileno=os.dup(self.fileno()))
+        hybrid = _hybrid_sockets.get(self) if _hybrid_sockets else None
+        if hybrid is not None:
+            _hybrid_sockets[made] = hybrid._replace(listening=None)  # the original removes the socket file
+        return made
+
+    def close(self):
+        hybrid = _hybrid_sockets.pop(self, None) if _hybrid_sockets else None
+        socket.socket.close(self)
+        if hybrid is not None and hybrid.listening is not None:
+            _remove_own_socket_file(*hybrid.listening)
 
     def getsockname(self):
+        hybrid = _hybrid_sockets.get(self) if _hybrid_sockets else None
+        if hybrid is not None:
+            return hybrid.sockname
         if (_backend or _backend_name()) == "ctypes":
             return _address_out(_libc_name(self, _get_libc().getsockname))
         return _address_out(_CSocket.getsockname(self))
 
     def getpeername(self):
+        hybrid = _hybrid_sockets.get(self) if _hybrid_sockets else None
+        if hybrid is not None:
+            if hybrid.peername is None:
+                raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
+            return hybrid.peername
         if (_backend or _backend_name()) == "ctypes":
             return _address_out(_libc_name(self, _get_libc().getpeername))
         return _address_out(_CSocket.getpeername(self))
 
     def setsockopt(self, level, option, value, *optlen):
+        if _hybrid_sockets and level != socket.SOL_SOCKET and self in _hybrid_sockets:
+            raise _explain_option(OSError(errno.ENOPROTOOPT, os.strerror(errno.ENOPROTOOPT)), level, option)
         try:
             # CPython passes every vsock option as a u64: bytes values (timevals, SO_LINGER) need libc.
             if (_backend or _backend_name()) == "ctypes" or not isinstance(value, int) or optlen:
@@ -964,6 +1020,8 @@ class VsockSocket(socket.socket):
             raise _explain_option(exc, level, option) from None
 
     def getsockopt(self, level, option, *buflen):
+        if _hybrid_sockets and level != socket.SOL_SOCKET and self in _hybrid_sockets:
+            raise _explain_option(OSError(errno.ENOPROTOOPT, os.strerror(errno.ENOPROTOOPT)), level, option)
         try:
             if (_backend or _backend_name()) == "ctypes" or buflen:
                 return _libc_getsockopt(self, level, option, *buflen)
@@ -996,6 +1054,8 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     af = VMCISock_GetAFValue()
     if family != -1 and family not in _IP_FAMILIES and (family != af or af == -1):
         return socket.socket(family, type, proto)
+    if af == -1 and _hybrid_only():
+        return VsockSocket(socket.AF_UNIX, socket.SOCK_STREAM if type == -1 else type, 0)
     if af == -1:
         raise _explained(OSError(errno.EAFNOSUPPORT, ""), "this machine offers no vSockets address family "
                          "(VMCISock_GetAFValue() returned -1): " + _no_vsock_hint())
@@ -1006,6 +1066,297 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
         return VsockSocket(af, kind, proto)
     except OSError as exc:
         raise _explain_create(exc, af, kind, proto) from None
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hybrid vsock: the host side of Firecracker and Cloud Hypervisor, over the VMM's Unix sockets
+# ---------------------------------------------------------------------------------------------------
+# Firecracker and Cloud Hypervisor give the host no AF_VSOCK: the VMM exposes the guest's vsock as Unix
+# sockets (their docs/vsock.md). A host connects to the VMM's uds_path, sends "CONNECT <port>\n" and
+# reads "OK <host_side_port>\n"; after that the stream is the guest's vsock port. A guest connecting to
+# the host's port P reaches whatever listens on "<uds_path>_<P>", with no preamble. A VsockSocket whose
+# peer is unix:PATH (from VSOCK_CID_MAP, or written so in the source) does exactly that: the socket's
+# file descriptor is swapped for the Unix one (dup2), so the program's socket object stays the same.
+
+HYBRID_PREFIX = "unix:"
+HYBRID_TIMEOUT_ENV = "VSOCK_HYBRID_TIMEOUT"
+_DEFAULT_HYBRID_TIMEOUT = 5.0  # seconds for the VMM's reply when the socket itself has no timeout
+_MAX_REPLY = 64  # "OK 4294967295\n" is 14 bytes: anything much longer is not the VMM speaking
+
+
+class VsockHybridHost(str):
+    """A peer reached through a VMM's hybrid-vsock Unix socket: the host as the program spelled it (a
+    string, so TCP/IP code reads it as a host), with `.path` the VMM's uds_path and `.guest` the name
+    accepted connections report for the guest (the CID map's name, or "unix:PATH")."""
+
+    def __new__(cls, host, path, guest=None):
+        self = str.__new__(cls, host)
+        self.path = path
+        self.guest = guest or HYBRID_PREFIX + path
+        return self
+
+    def __reduce__(self):
+        return (VsockHybridHost, (str(self), self.path, self.guest))
+
+
+def _hybrid_path(value):
+    if isinstance(value, str) and value[:5].lower() == HYBRID_PREFIX and len(value) > 5:
+        return value[5:]
+    return None
+
+
+def _hybrid_target(host):
+    """The VsockHybridHost for `host` when it names a hybrid-vsock socket: "unix:PATH" itself, or a
+    name or CID that VSOCK_CID_MAP maps to unix:PATH; with a "*=unix:PATH" entry, every host the map
+    does not list (names, CIDs, loopback and wildcard alike: the process is the host side of one VM).
+    None otherwise."""
+    if isinstance(host, VsockHybridHost):
+        return host
+    if isinstance(host, bytes):
+        host = host.decode("utf-8", "replace")
+    if isinstance(host, str) and host[:5].lower() == HYBRID_PREFIX:
+        path = _hybrid_path(host.strip())
+        if path is not None:
+            return VsockHybridHost(host, path)
+    mapping = _cid_map()
+    if not _parsed_map[2]:
+        return None  # no hybrid entries: the common case, decided without looking further
+    if isinstance(host, VsockHost):
+        name = str(host.cid)
+    elif isinstance(host, int) and not isinstance(host, bool):
+        name = str(host)
+    elif isinstance(host, str):
+        name = host.strip().lower()
+    else:
+        return None
+    value = mapping.get(name)
+    if value is None:
+        number = _as_int(name)
+        if number is not None:
+            value = mapping.get(str(number))
+    if value is None:
+        value, name = mapping.get("*"), None
+    path = _hybrid_path(value)
+    return None if path is None else VsockHybridHost(str(host), path, name)
+
+
+def _hybrid_in_use():
+    _cid_map()
+    return _parsed_map[2]
+
+
+def _hybrid_only():
+    """Whether this process reaches its peers through hybrid-vsock sockets only ("*=unix:PATH" in
+    VSOCK_CID_MAP): then a host without AF_VSOCK (Firecracker's, Cloud Hypervisor's) still makes
+    VsockSockets, over AF_UNIX, for connect() and bind() to give the VMM's sockets."""
+    return _hybrid_path(_cid_map().get("*")) is not None
+
+
+def _is_hybrid(address):
+    return type(address) is tuple and len(address) >= 2 and type(address[0]) is VsockHybridHost
+
+
+def _hybrid_timeout():
+    text = os.environ.get(HYBRID_TIMEOUT_ENV, "")
+    try:
+        value = float(text) if text.strip() else _DEFAULT_HYBRID_TIMEOUT
+    except ValueError:
+        _warn_once("hybrid-timeout", "%s=%r is not a number of seconds; using %g" % (HYBRID_TIMEOUT_ENV, text,
+                                                                                   _DEFAULT_HYBRID_TIMEOUT))
+        return _DEFAULT_HYBRID_TIMEOUT
+    return value if value > 0 else _DEFAULT_HYBRID_TIMEOUT
+
+
+_Hybrid = __import__("collections").namedtuple("_Hybrid", "sockname peername listening")
+_hybrid_sockets = __import__("weakref").WeakKeyDictionary()  # VsockSocket -> _Hybrid, for hybrid ones only
+
+
+def _hybrid_error(kind, peer, port, problem):
+    return kind(errno.ETIMEDOUT if kind is TimeoutError else errno.ECONNREFUSED,
+                "vsock (hybrid): %s port %s: %s" % (peer.path, port, problem))
+
+
+def _hybrid_reply(reply, peer, port):
+    """The host-side port from the VMM's "OK <port>\\n"; ConnectionRefusedError for anything else."""
+    words = reply.split()
+    if len(words) == 2 and words[0] == b"OK" and words[1].isdigit() and reply.endswith(b"\n"):
+        return int(words[1])
+    raise _hybrid_error(ConnectionRefusedError, peer, port, "the VMM answered %r instead of 'OK <port>'" % reply)
+
+
+def _hybrid_dial(peer, port, timeout):
+    """A Unix socket connected to the guest's vsock `port` through the VMM at peer.path, blocking with
+    `timeout` (seconds, for the connect and the reply together). The reply is read a byte at a time:
+    whatever the guest sends right after it belongs to the program."""
+    deadline = time.monotonic() + timeout
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        unix.settimeout(timeout)
+        try:
+            unix.connect(peer.path)
+        except socket.timeout:
+            raise _hybrid_error(TimeoutError, peer, port, "the VMM's socket did not accept within %g s" % timeout) from None
+        except OSError as exc:
+            raise _hybrid_error(ConnectionRefusedError, peer, port, "cannot reach the VMM's socket (%s): is the "
+                                "VM running, and is this its vsock uds_path?" % os.strerror(exc.errno or 0)) from None
+        unix.sendall(b"CONNECT %d\n" % port)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise socket.timeout()
+                unix.settimeout(remaining)
+                byte = unix.recv(1)
+            except socket.timeout:
+                raise _hybrid_error(TimeoutError, peer, port, "no reply from the VMM within %g s (set the "
+                                    "socket's timeout, or %s)" % (timeout, HYBRID_TIMEOUT_ENV)) from None
+            except OSError as exc:
+                raise _hybrid_error(ConnectionRefusedError, peer, port, "the VMM dropped the connection (%s)"
+                                    % os.strerror(exc.errno or 0)) from None
+            if not byte:
+                raise _hybrid_error(ConnectionRefusedError, peer, port, "the VMM closed the connection without "
+                                    "an OK: nothing listens on that port in the guest")
+            reply += byte
+            if len(reply) > _MAX_REPLY:
+                break
+        return unix, _hybrid_reply(reply, peer, port)
+    except BaseException:
+        unix.close()
+        raise
+
+
+def _adopt(sock, unix):
+    """Give `sock` the Unix socket's connection under its own file descriptor, keeping its timeout."""
+    timeout = sock.gettimeout()
+    try:
+        os.dup2(unix.fileno(), sock.fileno(), inheritable=False)
+    finally:
+        unix.close()
+    sock.settimeout(timeout)  # sets O_NONBLOCK again, on the new file description
+
+
+def _hybrid_connect(sock, address, report_errno):
+    peer, port = address[0], _vsock_port(address[1], False)
+    timeout = sock.gettimeout()
+    try:
+        # A non-blocking socket's handshake blocks, for a local round trip to the VMM (asyncio's
+        # adapters below do it without blocking the loop).
+        unix, host_port = _hybrid_dial(peer, port, timeout if timeout else _hybrid_timeout())
+    except OSError as exc:
+        if report_errno:
+            return exc.errno
+        raise
+    _adopt(sock, unix)
+    _hybrid_sockets[sock] = _Hybrid((VsockHost(VMADDR_CID_HOST), host_port), (peer, port), None)
+    return 0 if report_errno else None
+
+
+def _listening_path(peer, port):
+    if port == VMADDR_PORT_ANY:
+        raise OSError(errno.EINVAL, "vsock (hybrid): a server for guests needs a fixed port: a guest reaches it "
+                                    "as %s_PORT, by number (port 0 / VMADDR_PORT_ANY has no such file)" % peer.path)
+    return "%s_%d" % (peer.path, port)
+
+
+def _clear_stale_socket_file(path):
+    """Remove `path` when it is the socket file of a listener that is gone. A live listener, or a
+    file that is not a socket, is left alone: EADDRINUSE."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(errno.EADDRINUSE, "vsock (hybrid): %s exists and is not a socket; left alone" % path)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)  # nobody listens: a dead listener's file
+        return
+    except OSError:
+        pass
+    finally:
+        probe.close()
+    raise OSError(errno.EADDRINUSE, "vsock (hybrid): another listener serves %s" % path)
+
+
+def _remove_own_socket_file(path, identity):
+    try:
+        st = os.lstat(path)
+        if (st.st_dev, st.st_ino) == identity:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _hybrid_bind(sock, address):
+    peer, port = address[0], _vsock_port(address[1], True)
+    path = _listening_path(peer, port)
+    _clear_stale_socket_file(path)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        unix.bind(path)
+    except BaseException:
+        unix.close()
+        raise
+    st = os.lstat(path)
+    _adopt(sock, unix)
+    _hybrid_sockets[sock] = _Hybrid((peer, port), None, (path, (st.st_dev, st.st_ino)))
+
+
+def _hybrid_accept(sock, listener):
+    fd, _ = _CSocket._accept(sock)  # a Unix peer's address says nothing: the guest is the VMM's
+    made = type(sock)(sock.family, sock.type, sock.proto, fileno=fd)
+    if socket.getdefaulttimeout() is None and sock.gettimeout():
+        made.setblocking(True)
+    bound_host, port = listener.sockname
+    guest = VsockHybridHost(bound_host.guest, bound_host.path, bound_host.guest)
+    _hybrid_sockets[made] = _Hybrid(listener.sockname, (guest, 0), None)
+    return made, (guest, 0)
+
+
+async def _hybrid_dial_async(loop, peer, port):
+    """_hybrid_dial() for asyncio: the same handshake, awaited."""
+    import asyncio
+
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.setblocking(False)
+    timeout = _hybrid_timeout()
+
+    async def handshake():
+        try:
+            await loop.sock_connect(unix, peer.path)
+        except OSError as exc:
+            raise _hybrid_error(ConnectionRefusedError, peer, port, "cannot reach the VMM's socket (%s): is the "
+                                "VM running, and is this its vsock uds_path?" % os.strerror(exc.errno or 0)) from None
+        await loop.sock_sendall(unix, b"CONNECT %d\n" % port)
+        reply = b""
+        while not reply.endswith(b"\n") and len(reply) <= _MAX_REPLY:
+            byte = await loop.sock_recv(unix, 1)
+            if not byte:
+                raise _hybrid_error(ConnectionRefusedError, peer, port, "the VMM closed the connection without "
+                                    "an OK: nothing listens on that port in the guest")
+            reply += byte
+        return _hybrid_reply(reply, peer, port)
+
+    try:
+        try:
+            host_port = await asyncio.wait_for(handshake(), timeout)
+        except asyncio.TimeoutError:
+            raise _hybrid_error(TimeoutError, peer, port, "no reply from the VMM within %g s (set %s)"
+                                % (timeout, HYBRID_TIMEOUT_ENV)) from None
+    except BaseException:
+        unix.close()
+        raise
+    made = VsockSocket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=unix.detach())
+    made.setblocking(False)
+    _hybrid_sockets[made] = _Hybrid((VsockHost(VMADDR_CID_HOST), host_port), (peer, port), None)
+    return made
 
 
 def vsock_family(family):
@@ -1414,12 +1765,15 @@ def _server_socket(host, port, backlog=100):
 
 
 async def _client_socket(loop, host, port, local_addr=None):
+    address = vsock_address((host, port))
+    if _is_hybrid(address):
+        return await _hybrid_dial_async(loop, address[0], address[1])
     sock = vsock_socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         if local_addr:
             sock.bind(vsock_address(tuple(local_addr), bind=True))
-        await loop.sock_connect(sock, vsock_address((host, port)))
+        await loop.sock_connect(sock, address)
         return sock
     except BaseException:
         sock.close()
@@ -1546,6 +1900,8 @@ def vsock_connect(sock, address, flags=0):
     """connect() with `svm_flags` (e.g. VMADDR_FLAG_TO_HOST: route to the host even from a nested
     guest, Linux 5.11+), which CPython cannot pass. `address` is (host-or-CID, port)."""
     cid, port = vsock_address(address)
+    if type(cid) is VsockHybridHost:
+        return sock.connect((cid, port))  # the VMM routes: no svm_flags to give
     timeout = _apply_connect_timeout(sock)
     try:
         _libc_connect(sock, (cid, port), flags)
