@@ -111,6 +111,31 @@ def test_a_missing_command_is_named_plainly(tmp_path, shell, request):
         assert (done.returncode, done.stderr.strip()) == (code, message)
 
 
+@pytest.mark.parametrize("shell", ["/bin/sh", "busybox"])
+def test_hybrid_starts_the_stand_in_muxer_before_the_command(tmp_path, shell, request):
+    """--hybrid: the command starts once the muxer's socket exists, and finds its pid exported. The
+    check sends a line that is not CONNECT, so the muxer answers nothing and makes no vsock call here."""
+    uds = tmp_path / "fc v.sock"
+    check = ("import os, signal, socket\n"
+             f"s = socket.socket(socket.AF_UNIX); s.connect({str(uds)!r}); s.sendall(b'HELLO\\n')\n"
+             "print(s.recv(10), os.path.exists(os.environ['VSOCKPORT_MUXER_PID'] and '/proc/' + os.environ['VSOCKPORT_MUXER_PID']))\n"
+             "os.kill(int(os.environ['VSOCKPORT_MUXER_PID']), signal.SIGTERM)\n")
+    hybrid = vm.HybridVmm(str(uds), (7000,), log=str(tmp_path / "muxer.log"))
+    script = vm.command_script([sys.executable, "-c", check], tmp_path, {}, hybrid)
+    argv = [shell, "-c", script] if shell != "busybox" else [request.getfixturevalue("guest_busybox"), "sh", "-c", script]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "b'' True\n"), done.stderr
+    assert "--guest-to-host 7000" in script
+
+
+def test_muxer_reads_exactly_the_connect_line():
+    from vsockport.sandbox import muxer
+
+    assert muxer.parse_connect(b"CONNECT 5000\n") == 5000
+    for bad in (b"CONNECT 5000", b"CONNECT \n", b"CONNECT -1\n", b"connect 5\n", b"CONNECT 4294967296\n", b"OK 5\n"):
+        assert muxer.parse_connect(bad) is None, bad
+
+
 def test_the_guest_writes_byte_code_unless_asked_not_to(monkeypatch):
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     assert "PYTHONDONTWRITEBYTECODE" not in vm.guest_environment({})

@@ -298,8 +298,12 @@ def doctor(as_json: bool, python: str, backend: str | None) -> None:
 @click.option("--memory", type=click.IntRange(min=256), default=2048, show_default=True, help="Guest memory in MiB.")
 @click.option("--cpus", type=click.IntRange(min=1), default=2, show_default=True, help="Guest CPUs.")
 @click.option("--setup", is_flag=True, help="Install and build everything the sandbox needs, then exit.")
+@click.option("--hybrid", "hybrid_path", metavar="UDS_PATH",
+              help="Run a stand-in for Firecracker's hybrid-vsock muxer on this Unix socket in the guest.")
+@click.option("--guest-to-host", "guest_to_host", multiple=True, type=click.IntRange(min=0, max=0xFFFFFFFE),
+              metavar="PORT", help="With --hybrid: forward guest connections to vsock PORT to UDS_PATH_PORT (repeatable).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def sandbox(shares, timeout, env, memory, cpus, setup, command) -> None:
+def sandbox(shares, timeout, env, memory, cpus, setup, hybrid_path, guest_to_host, command) -> None:
     """Run COMMAND in a throw-away Linux guest where AF_VSOCK works over loopback (CID 1).
 
     \b
@@ -309,6 +313,12 @@ def sandbox(shares, timeout, env, memory, cpus, setup, command) -> None:
     is shared. It has no network card and no vhost-vsock device.
     Exit code: COMMAND's; 124 when --timeout expired; 125 when the sandbox could not be set up or
     the VM failed (the console tail is printed).
+
+    \b
+    --hybrid UDS_PATH stands in for a Firecracker / Cloud Hypervisor VMM (which need KVM): a muxer in
+    the guest speaks their hybrid-vsock protocol on UDS_PATH (CONNECT <port> / OK <port>) to the guest's
+    vsock ports on CID 1, and forwards guests' connections to --guest-to-host ports to UDS_PATH_PORT.
+    It is a stand-in, not the VMM (see vsockport/sandbox/muxer.py).
 
     \b
     Example: vsockport sandbox -- python3 -c "import socket; print(socket.AF_VSOCK)"
@@ -335,4 +345,12 @@ def sandbox(shares, timeout, env, memory, cpus, setup, command) -> None:
         if not sep or not name:
             raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--env")
         variables[name] = value
-    sys.exit(box.run(list(command), shares=list(shares), timeout=timeout, env=variables, memory=memory, cpus=cpus, log=log))
+    if guest_to_host and not hybrid_path:
+        raise click.UsageError("--guest-to-host needs --hybrid UDS_PATH")
+    hybrid = None
+    if hybrid_path:
+        from vsockport.sandbox.vm import HybridVmm
+
+        hybrid = HybridVmm(os.path.abspath(hybrid_path), tuple(guest_to_host))
+    sys.exit(box.run(list(command), shares=list(shares), timeout=timeout, env=variables, memory=memory, cpus=cpus,
+                     log=log, hybrid=hybrid))

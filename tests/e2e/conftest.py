@@ -95,11 +95,12 @@ def python(
 
 @contextmanager
 def running(
-    *command: str, cwd: Path, ready: str | None, backend: str | None = None, site: Path | None = None
+    *command: str, cwd: Path, ready: str | None, backend: str | None = None, site: Path | None = None,
+    env: dict | None = None,
 ) -> Iterator[subprocess.Popen]:
     """Run a process until the block ends; enter once it prints `ready` on stdout (None: at once)."""
     proc = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=backend_env(backend, site)
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=backend_env(backend, site, env)
     )
     try:
         deadline = time.monotonic() + 120  # big libraries take a while to import under emulation

@@ -6,6 +6,8 @@ folders read-write at their host paths. stdout and stderr come back live through
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import os
 import re
 import shlex
@@ -49,12 +51,36 @@ def _accelerator() -> list[str]:
     return ["-accel", "tcg,thread=multi", "-cpu", "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt"]
 
 
-def command_script(command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+@dataclass(frozen=True)
+class HybridVmm:
+    """`--hybrid`: the stand-in hybrid-vsock muxer (vsockport/sandbox/muxer.py) the guest runs before the
+    command, on the Unix socket `uds_path`, forwarding guest connections to the ports `guest_to_host`."""
+
+    uds_path: str
+    guest_to_host: tuple[int, ...] = ()
+    log: str = "/tmp/vsockport-muxer.log"  # in the guest's own /tmp
+
+    def start_lines(self) -> list[str]:
+        muxer = Path(__file__).with_name("muxer.py")
+        ports = "".join(f" --guest-to-host {port}" for port in self.guest_to_host)
+        path, shown = shlex.quote(self.uds_path), _shell_text(self.uds_path)
+        return [
+            f"{shlex.quote(sys.executable)} {shlex.quote(str(muxer))} {path}{ports} >{shlex.quote(self.log)} 2>&1 &",
+            "export VSOCKPORT_MUXER_PID=$!",
+            f"i=0; while [ ! -S {path} ]; do i=$((i+1)); if [ $i -gt 300 ]; then "
+            f'echo "vsockport sandbox: the stand-in hybrid-vsock muxer did not start on {shown} (see '
+            f'{_shell_text(self.log)} in the guest)" >&2; exit 125; fi; sleep 0.1; done',
+        ]
+
+
+def command_script(command: Sequence[str], cwd: Path, env: Mapping[str, str], hybrid: HybridVmm | None = None) -> str:
     lines = ["# written by vsockport sandbox"]
     for name, value in sorted(env.items()):
         if _ENV_NAME.match(name) and name not in _HOST_ONLY_ENV:
             lines.append(f"export {name}={shlex.quote(value)}")
     lines.append(f"cd {shlex.quote(str(cwd))} || exit 125")
+    if hybrid is not None:
+        lines.extend(hybrid.start_lines())
     # A missing command is named plainly, with the shell's exit codes (127 not found, 126 not runnable),
     # never as an error of this script's line.
     program, shown = shlex.quote(command[0]), _shell_text(command[0])
@@ -152,6 +178,7 @@ def run(
     stdout: BinaryIO | None = None,
     stderr: BinaryIO | None = None,
     log=lambda message: None,
+    hybrid: HybridVmm | None = None,
 ) -> int:
     """Run `command` in the guest; return its exit code, EXIT_TIMEOUT or EXIT_SANDBOX_FAILURE."""
     stdout = stdout or sys.stdout.buffer
@@ -171,7 +198,7 @@ def run(
         (temp / "ctl").mkdir()
         for name in ("stdout", "stderr", "console.log", "qemu.log"):
             (temp / name).touch()
-        (temp / "ctl" / "command.sh").write_text(command_script(command, cwd, guest_environment(env or {})))
+        (temp / "ctl" / "command.sh").write_text(command_script(command, cwd, guest_environment(env or {}), hybrid))
         (temp / "ctl" / "shares").write_text("".join(f"{tag} {folder}\n" for tag, folder in tagged))
         finished = threading.Event()
         relays = [
