@@ -1138,7 +1138,10 @@ def _hybrid_target(host):
     if value is None:
         value, name = mapping.get("*"), None
     path = _hybrid_path(value)
-    return None if path is None else VsockHybridHost(str(host), path, name)
+    if path is None:
+        return None
+    shown = host if isinstance(host, str) else str(VsockHost(host))  # "" for VMADDR_CID_ANY, as VsockHost
+    return VsockHybridHost(shown, path, name)
 
 
 def _hybrid_in_use():
