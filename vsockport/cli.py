@@ -91,7 +91,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 def _port_options(func):
     options = [
         click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path)),
-        click.option("--cid", "cids", multiple=True, metavar="HOST=CID", help="Map a host name to a CID (repeatable)."),
+        click.option("--cid", "cids", multiple=True, metavar="HOST=CID", help="Map a host name to a CID, or to unix:PATH (a Firecracker VMM's socket); repeatable."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable)."),
         click.option("--select", multiple=True, metavar="CODES", help="Run only these rules (codes or prefixes, comma-separated)."),
         click.option("--ignore", multiple=True, metavar="CODES", help="Do not run these rules (codes or prefixes, comma-separated)."),
