@@ -1180,6 +1180,16 @@ def _hybrid_error(kind, peer, port, problem):
                 "vsock (hybrid): %s port %s: %s" % (peer.path, port, problem))
 
 
+def _vmm_unreachable(peer, port, exc):
+    return _hybrid_error(ConnectionRefusedError, peer, port, "cannot reach the VMM's socket (%s): is the VM "
+                         "running, and is this its vsock uds_path?" % os.strerror(exc.errno or 0))
+
+
+def _vmm_closed(peer, port):
+    return _hybrid_error(ConnectionRefusedError, peer, port, "the VMM closed the connection without an OK: "
+                         "nothing listens on that port in the guest")
+
+
 def _hybrid_reply(reply, peer, port):
     """The host-side port from the VMM's "OK <port>\\n"; ConnectionRefusedError for anything else."""
     words = reply.split()
@@ -1201,8 +1211,7 @@ def _hybrid_dial(peer, port, timeout):
         except socket.timeout:
             raise _hybrid_error(TimeoutError, peer, port, "the VMM's socket did not accept within %g s" % timeout) from None
         except OSError as exc:
-            raise _hybrid_error(ConnectionRefusedError, peer, port, "cannot reach the VMM's socket (%s): is the "
-                                "VM running, and is this its vsock uds_path?" % os.strerror(exc.errno or 0)) from None
+            raise _vmm_unreachable(peer, port, exc) from None
         unix.sendall(b"CONNECT %d\n" % port)
         reply = b""
         while not reply.endswith(b"\n"):
@@ -1219,8 +1228,7 @@ def _hybrid_dial(peer, port, timeout):
                 raise _hybrid_error(ConnectionRefusedError, peer, port, "the VMM dropped the connection (%s)"
                                     % os.strerror(exc.errno or 0)) from None
             if not byte:
-                raise _hybrid_error(ConnectionRefusedError, peer, port, "the VMM closed the connection without "
-                                    "an OK: nothing listens on that port in the guest")
+                raise _vmm_closed(peer, port)
             reply += byte
             if len(reply) > _MAX_REPLY:
                 break
@@ -1335,15 +1343,13 @@ async def _hybrid_dial_async(loop, peer, port):
         try:
             await loop.sock_connect(unix, peer.path)
         except OSError as exc:
-            raise _hybrid_error(ConnectionRefusedError, peer, port, "cannot reach the VMM's socket (%s): is the "
-                                "VM running, and is this its vsock uds_path?" % os.strerror(exc.errno or 0)) from None
+            raise _vmm_unreachable(peer, port, exc) from None
         await loop.sock_sendall(unix, b"CONNECT %d\n" % port)
         reply = b""
         while not reply.endswith(b"\n") and len(reply) <= _MAX_REPLY:
             byte = await loop.sock_recv(unix, 1)
             if not byte:
-                raise _hybrid_error(ConnectionRefusedError, peer, port, "the VMM closed the connection without "
-                                    "an OK: nothing listens on that port in the guest")
+                raise _vmm_closed(peer, port)
             reply += byte
         return _hybrid_reply(reply, peer, port)
 
