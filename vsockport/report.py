@@ -117,7 +117,8 @@ def summary(run: RunResult, *, applied: bool) -> str:
     review = sum(1 for _, f in run.findings if f.state is State.NEEDS_REVIEW)
     fixes = sum(1 for r, f in run.findings if f.state is State.FIXABLE and (r.written or not applied))
     verb = "changed" if applied else "would change"
-    parts = [f"{run.scanned} file{'s' if run.scanned != 1 else ''} scanned", f"{len(changed)} {verb}"]
+    ported = sum(1 for r in changed if not r.is_runtime)  # the runtime is counted in its own part, below
+    parts = [f"{run.scanned} file{'s' if run.scanned != 1 else ''} scanned", f"{ported} {verb}"]
     if fixes:
         parts.append(f"{fixes} fix{'es' if fixes != 1 else ''}{'' if applied else ' to apply'}")
     runtime = [r for r in changed if r.is_runtime]
