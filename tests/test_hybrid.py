@@ -162,7 +162,7 @@ def test_which_hosts_are_hybrid(rt, uds, monkeypatch):
     for host in ("localhost", "", "0.0.0.0", "anything.example"):
         assert rt.vsock_cid(host).path == str(uds) and rt.vsock_bind_cid(host).path == str(uds)
     assert rt.vsock_cid("db") == 3 and rt.vsock_cid(17).path == str(uds)  # "*" is every host, CIDs too
-    assert rt.vsock_bind_cid(rt.VMADDR_CID_ANY) == "" and rt.vsock_cid(17) == "17"
+    assert rt.vsock_bind_cid(rt.VMADDR_CID_ANY) == "0.0.0.0" and rt.vsock_cid(17) == "17"
     monkeypatch.setenv("VSOCK_CID_MAP", f"3=unix:{uds}")  # the guest's CID (Firecracker's guest_cid)
     assert rt.vsock_cid(3).path == str(uds) and rt.vsock_cid("3").path == str(uds) and rt.vsock_cid(4) == 4
     assert rt.vsock_cid(rt.VsockHost(3)).path == str(uds)

@@ -173,7 +173,7 @@ def test_bind_and_listen_on_port_any(rt):
         server.bind((rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))
         server.listen(1)
         host, port = server.getsockname()
-        assert host == rt.VMADDR_CID_ANY and host == "" and isinstance(host, str)  # as TCP code reads it
+        assert host == rt.VMADDR_CID_ANY and host == "0.0.0.0" and isinstance(host, str)  # as TCP code reads it
         assert port not in (0, rt.VMADDR_PORT_ANY)  # the kernel picked a real ephemeral port
         assert isinstance(server, socket.socket) and type(server).send is socket.socket.send  # C data path
 
@@ -409,7 +409,7 @@ def test_getaddrinfo_passive_loop_binds(rt):
     entries = rt.getaddrinfo(None, 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
     # An IPv4-looking entry, as the program's own code expects, with the CID as its host string.
     assert entries == [(socket.AF_INET, socket.SOCK_STREAM, 0, "", (rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))]
-    assert entries[0][4][0] == "" and entries[0][4][0] == rt.VMADDR_CID_ANY
+    assert entries[0][4][0] == "0.0.0.0" and entries[0][4][0] == rt.VMADDR_CID_ANY
     for family, kind, proto, _, address in entries:
         with rt.vsock_socket(family, kind, proto) as server:
             assert server.family == socket.AF_VSOCK
@@ -611,7 +611,7 @@ def test_tcp_style_addresses_on_vsock_sockets(rt):
         sock.bind(("", 0))
         host, port = sock.getsockname()
         assert host == rt.VMADDR_CID_ANY and port not in (0, rt.VMADDR_PORT_ANY)
-        assert ":" not in host and not host.startswith("127.") and f"{host}:{port}" == f":{port}"
+        assert ":" not in host and not host.startswith("127.") and f"{host}:{port}" == f"0.0.0.0:{port}"
     local = rt.VMCISock_GetLocalCID()
     with vsock(rt) as sock:
         sock.bind((str(local), 0))  # a host string of digits is a CID
@@ -625,7 +625,7 @@ def test_tcp_style_addresses_on_vsock_sockets(rt):
 def test_vsock_host():
     runtime = load_runtime("auto")
     any_host, cid = runtime.VsockHost(0xFFFFFFFF), runtime.VsockHost(3)
-    assert (any_host, str(cid)) == ("", "3") and any_host == 0xFFFFFFFF and cid == 3 and cid != 4
+    assert (any_host, str(cid)) == ("0.0.0.0", "3") and any_host == 0xFFFFFFFF and cid == 3 and cid != 4
     assert int(cid) == 3 and [10, 20, 30, 40][cid] == 40 and {"3": "x"}[cid] == "x"
     import copy
 

@@ -94,7 +94,7 @@ def _modern(qualified: str) -> str:
             if len(after) >= size and key in SIX_MOVES:
                 return ".".join([SIX_MOVES[key], *after[size:]])
     module, _, name = qualified.rpartition(".")
-    if name in REEXPORTED and module and (module.startswith(".") or "compat" in module):
+    if name in REEXPORTED and "compat" in module:  # a package's own `.connection.HTTPConnection` is its own class
         return REEXPORTED[name]
     return qualified
 

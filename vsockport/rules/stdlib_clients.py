@@ -91,6 +91,14 @@ class StdlibClients(ClassReferenceRule):
             ("VS011",),
         ),
         Example("import ftplib\nftp = ftplib.FTP('files.internal')\n", None, ("VS011",)),
+        Example(
+            "from .compat import HTTPConnection\nconn = HTTPConnection('localhost', 80)\n",
+            "from .compat import HTTPConnection\nfrom vsock_runtime import vsock_client_class\n"
+            "conn = vsock_client_class(HTTPConnection)('localhost', 80)\n",
+            ("VS011",),
+        ),
+        # A package's own class of that name (httpcore's `.connection.HTTPConnection`) is not the stdlib's.
+        Example("from .connection import HTTPConnection\nconn = HTTPConnection(origin)\n"),
         Example("import http.client\nok = isinstance(conn, (http.client.HTTPConnection, http.client.HTTPSConnection))\n"),
     )
 

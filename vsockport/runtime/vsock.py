@@ -15,8 +15,8 @@ file's frames into every TCP traceback of the process and let the last imported 
 VsockSocket, over the kernel's AF_VSOCK (or libc, where CPython lacks AF_VSOCK):
   - takes TCP/IP-style addresses: ("", port), ("localhost", port), (name, port) with names mapped
     to CIDs from VSOCK_CID_MAP; port 0 means any port when binding;
-  - reports addresses as TCP/IP code reads them: (host, port) with the host a string, "" for
-    VMADDR_CID_ANY and the CID's digits otherwise (a `VsockHost`: it also equals its CID number
+  - reports addresses as TCP/IP code reads them: (host, port) with the host a string, "0.0.0.0"
+    for VMADDR_CID_ANY (what getsockname() says of a TCP wildcard bind) and the CID's digits otherwise (a `VsockHost`: it also equals its CID number
     and gives it back with int()); give them back to connect() or bind() and they are CIDs again;
   - explains errors, keeping their class and errno (a reset for a closed port, privileged ports,
     unbindable CIDs, TCP-only options, datagrams on virtio, no vsock at all);
@@ -844,11 +844,12 @@ _CSocket = socket.SocketType  # the C type: its methods, without socket.socket's
 
 
 class VsockHost(str):
-    """A CID as TCP/IP code reads a host: a string, "" for VMADDR_CID_ANY and the CID's decimal digits
-    otherwise. It also equals the CID number, and int() gives that number back."""
+    """A CID as TCP/IP code reads a host: a string, "0.0.0.0" for VMADDR_CID_ANY (as getsockname()
+    reports a TCP wildcard bind: servers validate and print it) and the CID's decimal digits otherwise.
+    It also equals the CID number, and int() gives that number back."""
 
     def __new__(cls, cid):
-        self = str.__new__(cls, "" if cid == VMADDR_CID_ANY else str(cid))
+        self = str.__new__(cls, "0.0.0.0" if cid == VMADDR_CID_ANY else str(cid))
         self.cid = cid
         return self
 
@@ -1140,7 +1141,7 @@ def _hybrid_target(host):
     path = _hybrid_path(value)
     if path is None:
         return None
-    shown = host if isinstance(host, str) else str(VsockHost(host))  # "" for VMADDR_CID_ANY, as VsockHost
+    shown = host if isinstance(host, str) else str(VsockHost(host))  # "0.0.0.0" for VMADDR_CID_ANY
     return VsockHybridHost(shown, path, name)
 
 
