@@ -122,7 +122,7 @@ cases = {
 }
 if GUEST:
     def pair(ported):
-        server = bound(ported); server.listen(128); port = server.getsockname()[1]
+        server = bound(ported); server.listen(4096); port = server.getsockname()[1]  # a full backlog resets (ECONNRESET)
         def accept():
             while True:
                 conn, _ = server.accept(); conn.close()

@@ -43,6 +43,9 @@ DISTRIBUTIONS = (
     "aiosmtpd==1.4.6", "atpublic==9.0.0", "prometheus_client==0.26.0", "websocket-client==1.9.2",
     "pymemcache==4.0.0", "ldap3==2.9.1", "pyasn1==0.6.5", "pg8000==1.31.6", "scramp==1.5.0", "asn1crypto==1.5.1",
     "python-dateutil==4.0.0", "six==1.17.0",
+    # Tried as a user would on 2026-12-02: gunicorn, cheroot, httpx (with httpcore and anyio).
+    "gunicorn==23.0.0", "packaging==24.1", "cheroot==10.0.1", "jaraco.functools==4.0.2", "more-itertools==10.5.0",
+    "httpx==0.27.2", "httpcore==1.0.5", "anyio==4.4.0", "sniffio==1.3.1",
 )
 LDAP_SUFFIX = "dc=vsockport,dc=test"
 LDAP_ROOT, LDAP_PASSWORD = f"cn=admin,{LDAP_SUFFIX}", "secret"

@@ -1,9 +1,9 @@
-"""Programs built on eleven PyPI projects that no issue named before they were ported, each ported with
+"""Programs built on fourteen PyPI projects that no issue named before they were ported, each ported with
 zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py; the
 program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
 Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd with smtplib, prometheus_client scraped
 by curl, websocket-client against websockets, pymemcache with memcached, ldap3 with OpenLDAP's slapd,
-and pg8000 with PostgreSQL. TCP-only peers are reached through a socat bridge, as a guest reaches a
+pg8000 with PostgreSQL, gunicorn and cheroot served to curl, and httpx (sync and async). TCP-only peers are reached through a socat bridge, as a guest reaches a
 service on its host; curl reaches the ported servers the same way.
 """
 
@@ -131,3 +131,24 @@ def test_strict_mode_finds_nothing_left_on_tcp(ported, port, name):
                   env={"VSOCK_STRICT": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "VsockStrictError" not in done.stderr
+
+
+def test_gunicorn_workers_serve_curl(ported, port):
+    """gunicorn's arbiter binds, then forked sync workers accept on the inherited vsock socket."""
+    done = served_to_curl(ported, "gunicorn_serve", port)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "gunicorn served 1\n"  # REMOTE_ADDR: socat's CID, as a host string
+
+
+def test_cheroot_serves_curl_and_httpx(ported, port):
+    """cheroot checks the address getsockname() reports (a wildcard bind must read as 0.0.0.0); httpx,
+    sync and async, is its client through httpcore and anyio."""
+    done = served_to_curl(ported, "cheroot_serve", port, ready="cheroot ready")
+    assert (done.returncode, done.stdout) == (0, "cheroot served 1\n"), done.stderr
+    tcp_port = port + 6
+    web = [sys.executable, "-m", "http.server", str(tcp_port), "--bind", "127.0.0.1", "--directory",
+           str(ported / "programs")]
+    with tcp_peer_over_vsock(web, tcp_port, port):
+        assert run(ported, "httpx_client", port) == ["hello-file", "hello-file"]
+    # httpcore's own HTTPConnection (imported relatively) is not http.client's: left alone.
+    assert "vsock_client_class" not in (ported / "site" / "httpcore" / "_sync" / "connection_pool.py").read_text()
