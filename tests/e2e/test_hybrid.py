@@ -22,7 +22,7 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.conftest import ROOT, program, python, running
-from tests.e2e.test_real_programs import tcp_peer_over_vsock
+from tests.e2e.test_real_programs import curl_through_socat, tcp_peer_over_vsock
 
 MUXER = ROOT / "vsockport" / "sandbox" / "muxer.py"
 
@@ -244,3 +244,20 @@ def test_asyncio_both_halves_on_the_host_side(ported, tmp_path, ports):
         done = python("-c", code, str(port), cwd=ported / "programs", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ROUND TRIP"
+
+
+def test_gunicorn_on_the_host_side_serves_a_guest(ported, tmp_path, ports):
+    """A real third-party server on the host side: gunicorn's arbiter binds uds_path_PORT (its forked
+    workers accept there), and curl in the guest reaches it through vsock and the VMM."""
+    uds, port = tmp_path / "v.sock", ports[9] + 100
+    with muxer(uds, "--guest-to-host", str(port)):
+        with running(sys.executable, "-S", "gunicorn_serve.py", str(port), cwd=ported / "programs", ready=None,
+                     site=ported / "site", env=host_side(uds)) as server:
+            deadline = time.monotonic() + 120
+            while not Path(f"{uds}_{port}").is_socket():
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()
+                time.sleep(0.2)
+            time.sleep(0.5)  # the muxer's 50 ms poll, and the workers' start
+            done = curl_through_socat(port, port + 1, "/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"gunicorn served unix:{uds}\n"  # the guest, as the host side sees it
