@@ -6,6 +6,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import socket
 import struct
 
@@ -63,3 +64,29 @@ def test_usable_needs_a_family_and_streams():
     assert doctor.usable({"af_value": 40, "socket_types": {"SOCK_STREAM": "ok"}})
     assert not doctor.usable({"af_value": -1, "socket_types": {"SOCK_STREAM": "not probed"}})
     assert not doctor.usable({"af_value": 40, "socket_types": {"SOCK_STREAM": "EAFNOSUPPORT: nope"}})
+
+
+def test_doctor_names_the_hybrid_vmm_sockets_of_the_cid_map(cli, tmp_path):
+    """Firecracker / Cloud Hypervisor: each unix:PATH entry is looked at (never connected to)."""
+    live = tmp_path / "vm.vsock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(live))
+    (tmp_path / "plain").write_text("")
+    env = {"VSOCK_CID_MAP": f"guest1=unix:{live},gone=unix:{tmp_path / 'nope'},odd=unix:{tmp_path / 'plain'},db=3",
+           "COLUMNS": "250"}
+    report = json.loads(cli("doctor", "--json", env=env).stdout)
+    assert report["hybrid"] == [
+        {"name": "gone", "path": str(tmp_path / "nope"), "state": "missing"},
+        {"name": "guest1", "path": str(live), "state": "socket"},
+        {"name": "odd", "path": str(tmp_path / "plain"), "state": "not a socket"},
+    ]
+    assert sum("maps gone to the VMM socket" in p or "maps odd to the VMM socket" in p for p in report["problems"]) == 2
+    table = cli("doctor", env=env).stdout
+    assert re.search(rf"hybrid guest1 +│ {re.escape(str(live))} \(socket\)", table) and "(missing)" in table
+    listener.close()
+
+
+def test_a_hybrid_only_host_is_usable():
+    no_vsock = {"af_value": -1, "socket_types": {"SOCK_STREAM": "not probed"}}
+    assert doctor.usable({**no_vsock, "hybrid": [{"name": "*", "path": "/run/vm.vsock", "state": "socket"}]})
+    assert not doctor.usable({**no_vsock, "hybrid": [{"name": "*", "path": "/run/vm.vsock", "state": "missing"}]})

@@ -45,8 +45,12 @@ def suggestions(report: dict) -> list[str]:
 
 
 def usable(report: dict) -> bool:
-    """vsock streams can be created here: the one thing every ported program needs."""
-    return report["af_value"] != -1 and report["socket_types"].get("SOCK_STREAM") == "ok"
+    """vsock streams can be created here (the one thing every ported program needs), or, on a
+    Firecracker / Cloud Hypervisor host, every hybrid-vsock socket the CID map names is there."""
+    if report["af_value"] != -1 and report["socket_types"].get("SOCK_STREAM") == "ok":
+        return True
+    hybrid = report.get("hybrid") or []
+    return bool(hybrid) and all(peer["state"] == "socket" for peer in hybrid)
 
 
 def render(report: dict, console: Console) -> None:
@@ -73,6 +77,9 @@ def render(report: dict, console: Console) -> None:
         table.add_row(name, "[green]ok[/]" if state == "ok" else f"[yellow]{state}[/]")
     loopback = {True: "[green]works[/]", False: "[yellow]not available[/]", None: "not probed"}[report["loopback"]]
     table.add_row("loopback (CID 1)", loopback)
+    for peer in report.get("hybrid", ()):
+        state = "[green]socket[/]" if peer["state"] == "socket" else f"[red]{peer['state']}[/]"
+        table.add_row(f"hybrid {peer['name']}", f"{peer['path']} ({state})")
     console.print(table)
     for problem in report["problems"]:
         console.print(f"[yellow]![/] {problem}", highlight=False)

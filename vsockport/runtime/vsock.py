@@ -2141,8 +2141,13 @@ def vsock_diagnose():
         types[name] = "ok" if error is None else error
     report["socket_types"] = types
     report["loopback"] = _loopback_available() if af != -1 and types.get("SOCK_STREAM") == "ok" else None
+    report["hybrid"] = _hybrid_peers()
 
     problems = report["problems"]
+    for peer in report["hybrid"]:
+        if peer["state"] != "socket":
+            problems.append("%s maps %s to the VMM socket %s, which is %s: start the VM, or fix the path (its "
+                            "vsock uds_path)" % (CID_MAP_ENV, peer["name"], peer["path"], peer["state"]))
     if af == -1:
         problems.append("no vSockets address family: " + _no_vsock_hint())
     if device.get("exists") is False and _PLATFORM == "linux":
@@ -2156,6 +2161,26 @@ def vsock_diagnose():
     if report["loopback"] is False:
         problems.append("no loopback transport: CID 1 does not work here (load vsock_loopback to test locally)")
     return report
+
+
+def _hybrid_peers():
+    """The hybrid-vsock entries of VSOCK_CID_MAP and whether their VMM sockets are there (looked at,
+    never connected to: a connect would be a real CONNECT to the VMM)."""
+    import stat
+
+    peers = []
+    for name, value in sorted(_cid_map().items()):
+        path = _hybrid_path(value)
+        if path is None:
+            continue
+        try:
+            state = "socket" if stat.S_ISSOCK(os.stat(path).st_mode) else "not a socket"
+        except FileNotFoundError:
+            state = "missing"
+        except OSError as exc:
+            state = os.strerror(exc.errno or 0).lower()
+        peers.append({"name": name, "path": path, "state": state})
+    return peers
 
 
 def _print_report(report):
