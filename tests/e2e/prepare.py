@@ -46,6 +46,8 @@ DISTRIBUTIONS = (
     # Tried as a user would on 2026-12-02: gunicorn, cheroot, httpx (with httpcore and anyio).
     "gunicorn==23.0.0", "packaging==24.1", "cheroot==10.0.1", "jaraco.functools==4.0.2", "more-itertools==10.5.0",
     "httpx==0.27.2", "httpcore==1.0.5", "anyio==4.4.0", "sniffio==1.3.1",
+    "aiohttp==3.10.5", "aiosignal==1.3.1", "frozenlist==1.4.1", "multidict==6.1.0", "yarl==1.11.1",
+    "aiohappyeyeballs==2.4.0",
 )
 LDAP_SUFFIX = "dc=vsockport,dc=test"
 LDAP_ROOT, LDAP_PASSWORD = f"cn=admin,{LDAP_SUFFIX}", "secret"
@@ -138,7 +140,7 @@ def ensure_distributions() -> Path:
 
 def _downloaded(folder: Path, spec: str) -> bool:
     name, _, version = spec.partition("==")
-    stems = {name.replace("-", "_").lower(), name.lower()}
+    stems = {name.replace("-", "_").replace(".", "_").lower(), name.lower()}  # zope.interface: zope_interface-8.7
     return any(
         f.name.lower().startswith(tuple(f"{stem}-{version}" for stem in stems)) for f in folder.iterdir()
     )

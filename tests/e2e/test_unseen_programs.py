@@ -1,9 +1,10 @@
-"""Programs built on fourteen PyPI projects that no issue named before they were ported, each ported with
+"""Programs built on fifteen PyPI projects that no issue named before they were ported, each ported with
 zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py; the
 program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
 Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd with smtplib, prometheus_client scraped
 by curl, websocket-client against websockets, pymemcache with memcached, ldap3 with OpenLDAP's slapd,
-pg8000 with PostgreSQL, gunicorn and cheroot served to curl, and httpx (sync and async). TCP-only peers are reached through a socat bridge, as a guest reaches a
+pg8000 with PostgreSQL, gunicorn and cheroot served to curl, httpx (sync and async), and aiohttp's
+server and client. TCP-only peers are reached through a socat bridge, as a guest reaches a
 service on its host; curl reaches the ported servers the same way.
 """
 
@@ -25,9 +26,10 @@ def run(ported, name: str, port: int, backend: str | None = None):
     return done.stdout.splitlines()
 
 
-def served_to_curl(ported, name: str, port: int, path: str = "/", ready: str | None = None, backend: str | None = None):
+def served_to_curl(ported, name: str, port: int, path: str = "/", ready: str | None = None, backend: str | None = None,
+                   args: tuple[str, ...] = ()):
     """Start a ported server program, fetch `path` from it with curl through socat, stop it."""
-    with running(sys.executable, "-S", f"{name}.py", str(port), cwd=ported / "programs", ready=ready,
+    with running(sys.executable, "-S", f"{name}.py", str(port), *args, cwd=ported / "programs", ready=ready,
                  backend=backend, site=ported / "site") as server:
         try:
             wait_for_vsock_listener(port, timeout=120)
@@ -152,3 +154,11 @@ def test_cheroot_serves_curl_and_httpx(ported, port):
         assert run(ported, "httpx_client", port) == ["hello-file", "hello-file"]
     # httpcore's own HTTPConnection (imported relatively) is not http.client's: left alone.
     assert "vsock_client_class" not in (ported / "site" / "httpcore" / "_sync" / "connection_pool.py").read_text()
+
+
+def test_aiohttp_server_and_client(ported, port):
+    """aiohttp (with its C speedups: the guest runs this interpreter) serves its own ClientSession
+    and curl."""
+    assert run(ported, "aiohttp_app", port) == ["aiohttp ready", "200 aiohttp served 1"]
+    done = served_to_curl(ported, "aiohttp_app", port, ready="aiohttp ready", args=("60",))
+    assert (done.returncode, done.stdout) == (0, "aiohttp served 1"), done.stderr
