@@ -969,7 +969,7 @@ class VsockSocket(socket.socket):
         return _CSocket._accept(self)
 
     def accept(self):
-        hybrid = _hybrid_sockets.get(self) if _hybrid_sockets else None
+        hybrid = _hybrid_state(self)
         if hybrid is not None:
             return _hybrid_accept(self, hybrid)
         fd, address = _libc_accept(self) if (_backend or _backend_name()) == "ctypes" else _CSocket._accept(self)
@@ -980,7 +980,7 @@ class VsockSocket(socket.socket):
 
     def dup(self):
         made = type(self)(self.family, self.type, self.proto, fileno=os.dup(self.fileno()))
-        hybrid = _hybrid_sockets.get(self) if _hybrid_sockets else None
+        hybrid = _hybrid_state(self)
         if hybrid is not None:
             _hybrid_sockets[made] = hybrid._replace(listening=None)  # the original removes the socket file
         return made
@@ -992,7 +992,7 @@ class VsockSocket(socket.socket):
             _remove_own_socket_file(*hybrid.listening)
 
     def getsockname(self):
-        hybrid = _hybrid_sockets.get(self) if _hybrid_sockets else None
+        hybrid = _hybrid_state(self)
         if hybrid is not None:
             return hybrid.sockname
         if (_backend or _backend_name()) == "ctypes":
@@ -1000,7 +1000,7 @@ class VsockSocket(socket.socket):
         return _address_out(_CSocket.getsockname(self))
 
     def getpeername(self):
-        hybrid = _hybrid_sockets.get(self) if _hybrid_sockets else None
+        hybrid = _hybrid_state(self)
         if hybrid is not None:
             if hybrid.peername is None:
                 raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
@@ -1010,8 +1010,7 @@ class VsockSocket(socket.socket):
         return _address_out(_CSocket.getpeername(self))
 
     def setsockopt(self, level, option, value, *optlen):
-        if _hybrid_sockets and level != socket.SOL_SOCKET and self in _hybrid_sockets:
-            raise _explain_option(OSError(errno.ENOPROTOOPT, os.strerror(errno.ENOPROTOOPT)), level, option)
+        _refuse_non_socket_level(self, level, option)
         try:
             # CPython passes every vsock option as a u64: bytes values (timevals, SO_LINGER) need libc.
             if (_backend or _backend_name()) == "ctypes" or not isinstance(value, int) or optlen:
@@ -1021,8 +1020,7 @@ class VsockSocket(socket.socket):
             raise _explain_option(exc, level, option) from None
 
     def getsockopt(self, level, option, *buflen):
-        if _hybrid_sockets and level != socket.SOL_SOCKET and self in _hybrid_sockets:
-            raise _explain_option(OSError(errno.ENOPROTOOPT, os.strerror(errno.ENOPROTOOPT)), level, option)
+        _refuse_non_socket_level(self, level, option)
         try:
             if (_backend or _backend_name()) == "ctypes" or buflen:
                 return _libc_getsockopt(self, level, option, *buflen)
@@ -1155,6 +1153,19 @@ def _hybrid_only():
     VSOCK_CID_MAP): then a host without AF_VSOCK (Firecracker's, Cloud Hypervisor's) still makes
     VsockSockets, over AF_UNIX, for connect() and bind() to give the VMM's sockets."""
     return _hybrid_path(_cid_map().get("*")) is not None
+
+
+def _hybrid_state(sock):
+    """The _Hybrid of a socket swapped onto a VMM's Unix socket, else None (one lookup, skipped while
+    the process has none)."""
+    return _hybrid_sockets.get(sock) if _hybrid_sockets else None
+
+
+def _refuse_non_socket_level(sock, level, option):
+    """A hybrid socket answers options above SOL_SOCKET as a vsock socket does (ENOPROTOOPT), not as
+    the Unix socket under it would (EOPNOTSUPP, which http.client does not tolerate)."""
+    if level != socket.SOL_SOCKET and _hybrid_state(sock) is not None:
+        raise _explain_option(OSError(errno.ENOPROTOOPT, os.strerror(errno.ENOPROTOOPT)), level, option)
 
 
 def _is_hybrid(address):
