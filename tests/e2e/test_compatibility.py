@@ -1,0 +1,177 @@
+"""The compatibility matrix's rows that need data, over real kernel vsock: what real code does with the
+sockets a ported program makes once connections arrive. (The rows that need none run on any machine:
+tests/test_compatibility.py.) Each program uses the runtime as the port writes it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.test_runtime import RUNTIME
+
+PRELUDE = """
+import os, socket, sys, threading
+from vsock_runtime import VMADDR_CID_ANY, VMADDR_CID_LOCAL, VMCISock_GetAFValue, vsock_socket
+afVMCI = VMCISock_GetAFValue()
+PORT = int(sys.argv[1])
+
+def listening():
+    listener = vsock_socket(afVMCI, socket.SOCK_STREAM)
+    listener.bind((VMADDR_CID_ANY, PORT))
+    listener.listen()
+    return listener
+
+def ask(message=b"ping", port=PORT):
+    with vsock_socket(afVMCI, socket.SOCK_STREAM) as client:
+        client.connect((VMADDR_CID_LOCAL, port))
+        client.sendall(message)
+        return client.recv(1024)
+"""
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    made = tmp_path_factory.mktemp("matrix")
+    shutil.copy(RUNTIME, made / "vsock_runtime.py")
+    return made
+
+
+def run(folder, port, body: str, timeout: float = 240) -> list[str]:
+    (folder / "row.py").write_text(PRELUDE + textwrap.dedent(body))
+    done = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "row.py", str(port)], cwd=folder,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.split()
+
+
+def test_accepted_sockets_and_peers(folder, port):
+    assert run(folder, port, """
+        listener = listening()
+        def serve():
+            conn, peer = listener.accept()
+            with conn:
+                conn.sendall(b"%s %s %s" % (str(type(conn) is socket.socket).encode(), str(type(peer[0]) is str).encode(),
+                                             ("%s:%d" % peer).encode()))
+        threading.Thread(target=serve).start()
+        print(ask().decode())
+    """)[:2] == ["True", "True"]
+
+
+def test_wsgiref_validate_accepts_the_environ(folder, port):
+    """wsgiref.validate checks `type(environ[key]) is str` for REMOTE_ADDR and the rest."""
+    assert run(folder, port, """
+        import http.client
+        from wsgiref.validate import validator
+        from vsock_runtime import vsock_client_class, vsock_make_server
+
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [("remote %s" % environ["REMOTE_ADDR"]).encode()]
+
+        server = vsock_make_server("", PORT, validator(app))
+        threading.Thread(target=server.handle_request).start()
+        conn = vsock_client_class(http.client.HTTPConnection)("localhost", PORT, timeout=60)
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        print(response.status, response.read().decode())
+    """) == ["200", "remote", "1"]  # the client's CID (1 over loopback), a plain str
+
+
+def test_a_worker_process_serves_on_a_handed_off_listener(folder, port):
+    """uvicorn --workers and gunicorn-style pre-fork servers hand the listener to spawned workers."""
+    assert run(folder, port, """
+        import multiprocessing
+
+        def worker(sock):
+            conn, peer = sock.accept()
+            with conn:
+                conn.sendall(b"worker " + conn.recv(16) + b" " + str(type(peer[0]) is str).encode())
+
+        if __name__ == "__main__":
+            listener = listening()
+            child = multiprocessing.get_context("spawn").Process(target=worker, args=(listener,))
+            child.start()
+            print(ask(b"pong").decode())
+            child.join()
+    """) == ["worker", "pong", "True"]
+
+
+def test_asyncio_transport_socket_takes_tcp_options(folder, port):
+    """What asyncpg's compiled protocol does on every connection: TCP_NODELAY on the transport's socket."""
+    assert run(folder, port, """
+        import asyncio
+        from vsock_runtime import vsock_open_connection, vsock_start_server
+
+        async def handle(reader, writer):
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            host, _ = writer.get_extra_info("peername")
+            writer.write(await reader.read(16) + b" " + str(type(host) is str).encode())
+            await writer.drain()
+            writer.close()
+
+        async def main():
+            server = await vsock_start_server(handle, "0.0.0.0", PORT)
+            reader, writer = await vsock_open_connection("localhost", PORT)
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            writer.write(b"async")
+            print((await reader.read(64)).decode())
+            server.close()
+
+        asyncio.run(main())
+    """) == ["async", "True"]
+
+
+def test_trio_serves_a_wrapped_listener(folder, port):
+    assert run(folder, port, """
+        import trio
+
+        async def main():
+            listener = trio.socket.from_stdlib_socket(listening())
+            async def serve():
+                conn, peer = await listener.accept()
+                await conn.send(b"trio " + await conn.recv(16))
+                conn.close()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve)
+                print((await trio.to_thread.run_sync(ask, b"ok")).decode())
+
+        trio.run(main)
+    """) == ["trio", "ok"]
+
+
+def test_gevent_stream_server_serves(folder, port):
+    """A gevent StreamServer on a green socket of the vsock family, and a green client."""
+    assert run(folder, port, """
+        import gevent, gevent.socket
+        from gevent.server import StreamServer
+
+        def handle(sock, address):
+            sock.sendall(b"gevent " + sock.recv(16) + b" " + str(type(address[0]) is str).encode())
+
+        server = StreamServer(gevent.socket.socket(fileno=listening().detach()), handle)
+        server.start()
+        client = gevent.socket.socket(afVMCI, socket.SOCK_STREAM)
+        client.connect(("localhost", PORT))
+        client.sendall(b"green")
+        print(client.recv(64).decode())
+        server.stop()
+    """) == ["gevent", "green", "True"]
+
+
+def test_an_accepted_descriptor_adopted_as_the_port_writes_it(folder, port):
+    """`socket.fromfd(fd, AF_INET, SOCK_STREAM)`, ported to vsock_fromfd, keeps the vsock family."""
+    assert run(folder, port, """
+        from vsock_runtime import vsock_fromfd
+        listener = listening()
+        def serve():
+            conn, _ = listener.accept()
+            adopted = vsock_fromfd(conn.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+            adopted.sendall(b"adopted " + str(adopted.family == afVMCI).encode() + b" " + adopted.getpeername()[0].encode())
+            adopted.close(); conn.close()
+        threading.Thread(target=serve).start()
+        print(ask().decode())
+    """) == ["adopted", "True", "1"]

@@ -1,0 +1,246 @@
+"""The compatibility matrix: what real code does with sockets and addresses, done to the sockets a
+ported program makes (`vsock_socket(afVMCI, SOCK_STREAM)`, as the port writes it), over this machine's
+real kernel. Each row runs in a fresh interpreter that imports the runtime as a ported program does.
+Nothing here connects over vsock: a listening socket answers every row that needs no data; the rows
+that need data (accepted sockets, REMOTE_ADDR, a worker process serving a connection, TCP options on a
+live transport) run over real vsock in the sandbox (tests/e2e/test_compatibility.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.test_runtime import RUNTIME
+
+PRELUDE = """
+import os, socket, sys
+from vsock_runtime import VMADDR_CID_ANY, VMADDR_PORT_ANY, VMCISock_GetAFValue, vsock_socket
+afVMCI = VMCISock_GetAFValue()
+listener = vsock_socket(afVMCI, socket.SOCK_STREAM)
+listener.bind((VMADDR_CID_ANY, VMADDR_PORT_ANY))
+listener.listen()
+HOST, PORT = listener.getsockname()
+"""
+
+
+@pytest.fixture(scope="module")
+def program_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ported")
+    shutil.copy(RUNTIME, folder / "vsock_runtime.py")
+    return folder
+
+
+def run(folder, body: str, timeout: float = 60) -> list[str]:
+    (folder / "row.py").write_text(PRELUDE + textwrap.dedent(body))
+    done = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "row.py"], cwd=folder,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_the_socket_is_exactly_socket_socket(program_dir):
+    """Async frameworks that wrap stdlib sockets check `type(sock) is socket.socket`."""
+    assert run(program_dir, """
+        print(type(listener) is socket.socket, isinstance(listener, socket.socket), listener.family == afVMCI)
+    """) == ["True", "True", "True"]
+
+
+def test_addresses_are_plain_strings_and_ports(program_dir):
+    """`type(host) is str` (wsgiref.validate), `"%s:%d" % address`, `":" in host`, `host.split("%")`."""
+    assert run(program_dir, """
+        print(type(HOST) is str, HOST, "%s:%d" % listener.getsockname() == "0.0.0.0:%d" % PORT, ":" in HOST)
+    """) == ["True", "0.0.0.0", "True", "False"]
+
+
+def test_ipaddress_parses_the_wildcard_host(program_dir):
+    """The wildcard reads as IPv4's; a peer's CID ("3") is no IP address: VS014 reports code that parses it."""
+    assert run(program_dir, """
+        import ipaddress
+        print(ipaddress.ip_address(HOST).is_unspecified)
+        try:
+            ipaddress.ip_address("3")
+        except ValueError:
+            print("cid-is-no-ip")
+    """) == ["True", "cid-is-no-ip"]
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_listening_socket_handed_to_a_worker_process(program_dir, method):
+    """multiprocessing's socket reducer is registered for socket.socket exactly (uvicorn --workers)."""
+    assert run(program_dir, f"""
+        import multiprocessing
+
+        def worker(sock, parents_port, answers):
+            host, port = sock.getsockname()
+            answers.put((type(sock) is socket.socket, sock.family == afVMCI, type(host) is str, port == parents_port))
+
+        if __name__ == "__main__":
+            context = multiprocessing.get_context({method!r})
+            answers = context.Queue()
+            child = context.Process(target=worker, args=(listener, PORT, answers))
+            child.start()
+            print(*answers.get(timeout=60))
+            child.join()
+    """) == ["True", "True", "True", "True"]
+
+
+def test_plain_pickle_refuses_a_socket_as_cpython_does(program_dir):
+    assert run(program_dir, """
+        import pickle
+        try:
+            pickle.dumps(listener)
+        except TypeError as exc:
+            print("refused")
+    """) == ["refused"]
+
+
+def test_descriptors_dup_detach_fromfd_and_send_fds(program_dir):
+    """A vsock descriptor adopted, duplicated or passed over a Unix socket stays a vsock socket."""
+    assert run(program_dir, """
+        from vsock_runtime import vsock_fromfd
+        adopted = socket.socket(fileno=os.dup(listener.fileno()))
+        ported_fromfd = vsock_fromfd(listener.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+        copy = listener.dup()
+        left, right = socket.socketpair()
+        socket.send_fds(left, [b"x"], [listener.fileno()])
+        _, fds, _, _ = socket.recv_fds(right, 1, 1)
+        received = socket.socket(fileno=fds[0])
+        detached = socket.socket(fileno=copy.detach())
+        for sock in (adopted, ported_fromfd, received, detached):
+            print(sock.family == afVMCI and sock.getsockname() == (HOST, PORT))
+        # What the port rewrites: CPython's fromfd believes the family it is told.
+        print(socket.fromfd(listener.fileno(), socket.AF_INET, socket.SOCK_STREAM).family == socket.AF_INET)
+    """) == ["True"] * 5
+
+
+def test_selectors_and_nonblocking_accept(program_dir):
+    assert run(program_dir, """
+        import selectors
+        selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ)
+        listener.setblocking(False)
+        print(selector.select(timeout=0) == [])
+        try:
+            listener.accept()
+        except BlockingIOError:
+            print("would-block")
+    """) == ["True", "would-block"]
+
+
+def test_ssl_wraps_a_vsock_socket(program_dir):
+    """ssl.SSLSocket is a socket.socket: it keeps the vsock addresses and options."""
+    assert run(program_dir, """
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        wrapped = context.wrap_socket(listener, server_side=True)
+        print(type(wrapped) is ssl.SSLSocket, wrapped.family == afVMCI, wrapped.getsockname() == (HOST, PORT))
+        wrapped.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        print("ok")
+    """) == ["True", "True", "True", "ok"]
+
+
+def test_tcp_options_set_by_code_the_port_never_sees(program_dir):
+    """A compiled extension's `transport.get_extra_info("socket").setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)`
+    and the like: documented no-ops on vsock sockets (vsock has no Nagle delay, keepalive or port sharing)."""
+    assert run(program_dir, """
+        for level, option in ((socket.IPPROTO_TCP, socket.TCP_NODELAY), (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                              (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY), (socket.SOL_SOCKET, socket.SO_REUSEPORT)):
+            print(listener.setsockopt(level, option, 1) is None and listener.getsockopt(level, option) == 0)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        print(listener.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+    """) == ["True"] * 4 + ["1"]
+
+
+def test_asyncio_servers_and_transport_sockets(program_dir):
+    """asyncio's TransportSocket wraps the vsock socket; options and names go through to it."""
+    assert run(program_dir, """
+        import asyncio
+
+        async def main():
+            listener.setblocking(False)
+            server = await asyncio.get_running_loop().create_server(asyncio.Protocol, sock=listener)
+            transport_socket = server.sockets[0]
+            transport_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            print(type(transport_socket).__name__, transport_socket.getsockname() == (HOST, PORT))
+            server.close()
+            await server.wait_closed()
+
+        asyncio.run(main())
+    """) == ["TransportSocket", "True"]
+
+
+def test_trio_wraps_the_socket(program_dir):
+    """trio.socket.from_stdlib_socket refuses anything but socket.socket itself."""
+    assert run(program_dir, """
+        import trio
+
+        async def main():
+            wrapped = trio.socket.from_stdlib_socket(listener)
+            print(wrapped.family == afVMCI, wrapped.getsockname() == (HOST, PORT))
+
+        trio.run(main)
+    """) == ["True", "True"]
+
+
+def test_gevent_green_sockets_of_the_vsock_family(program_dir):
+    """gevent's sockets wrap a C-type subclass of its own (_wrefsocket): the vsock methods reach it too,
+    whether gevent was imported before the runtime's first socket or after (then the next ported
+    module's `afVMCI = VMCISock_GetAFValue()` covers it)."""
+    assert run(program_dir, """
+        import gevent.socket
+        from gevent.server import StreamServer
+        afVMCI = VMCISock_GetAFValue()  # the header of a ported module imported after gevent
+        green = gevent.socket.socket(fileno=listener.detach())
+        server = StreamServer(green, lambda sock, address: None)
+        server.start()
+        print(server.address == (HOST, PORT), server.socket.family == afVMCI, type(server.socket.getsockname()[0]) is str)
+        made = gevent.socket.socket(afVMCI, socket.SOCK_STREAM)
+        made.bind(("", 0))
+        print(made.getsockname()[0], made.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1))
+        server.stop()
+    """) == ["True", "True", "True", "0.0.0.0", "None"]
+
+
+def test_eventlet_green_socket(program_dir):
+    assert run(program_dir, """
+        from eventlet.greenio import GreenSocket
+        green = GreenSocket(listener)
+        print(green.getsockname() == (HOST, PORT), green.family == afVMCI)
+    """) == ["True", "True"]
+
+
+def test_stdlib_servers_serve_vsock(program_dir):
+    """socketserver, http.server and wsgiref servers made by vsock_server_class: their socket is a
+    plain vsock socket and their addresses are strings."""
+    assert run(program_dir, """
+        import http.server, socketserver
+        from wsgiref.simple_server import WSGIServer, WSGIRequestHandler
+        from vsock_runtime import vsock_server_class
+        for cls in (socketserver.TCPServer, http.server.ThreadingHTTPServer, WSGIServer):
+            server = vsock_server_class(cls)(("", 0), WSGIRequestHandler if cls is WSGIServer else socketserver.BaseRequestHandler)
+            host, port = server.server_address
+            print(type(server.socket) is socket.socket and server.socket.family == afVMCI and type(host) is str,
+                  isinstance(server, cls))
+            server.server_close()
+    """) == ["True", "True"] * 3
+
+
+def test_other_families_meet_cpython_alone(program_dir):
+    """A TCP socket's methods are CPython's own C methods (no runtime frame in their tracebacks, the same
+    errors and results), before and after the runtime taught socket.socket the vsock family."""
+    assert run(program_dir, """
+        import traceback
+        tcp = socket.socket()
+        print(type(tcp.connect).__name__, socket.socket.connect is socket.SocketType.connect)
+        try:
+            tcp.bind(("256.1.1.1", 1))
+        except OSError as exc:
+            print([frame.name for frame in traceback.extract_tb(exc.__traceback__)] == ["<module>"], type(exc).__name__)
+        tcp.bind(("127.0.0.1", 0))
+        print(type(tcp.getsockname()[0]) is str)
+    """) == ["builtin_function_or_method", "True", "True", "gaierror", "True"]
