@@ -26,7 +26,8 @@ def test_diff_shows_port_and_changes_nothing(cli, echo):
     result = cli("diff", str(echo))
     assert result.returncode == 1, result.stderr
     assert "-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:" in result.stdout
-    assert "+    with vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as server:" in result.stdout
+    assert "+    with vsock_socket(afVMCI, socket.SOCK_STREAM) as server:" in result.stdout
+    assert "+afVMCI = VMCISock_GetAFValue()" in result.stdout
     assert "+        server.bind((VMADDR_CID_ANY, port))" in result.stdout
     assert "+        sock.connect((VMADDR_CID_LOCAL, port))" in result.stdout
     # The runtime is one line, not 1700 lines of diff; --show-runtime shows it.
@@ -80,7 +81,7 @@ def test_unparsable_file_is_reported_and_the_rest_proceeds(cli, tmp_path):
     assert ":2:" in line and "cannot parse" in line
     assert "Traceback" not in result.stderr
     assert (tmp_path / "bad.py").read_text() == "import socket\ndef broken(:\n"
-    assert "vsock_socket(socket.AF_INET)" in (tmp_path / "good.py").read_text()
+    assert "vsock_socket(afVMCI)" in (tmp_path / "good.py").read_text()
 
 
 def test_python2_file_gets_a_hint(cli, tmp_path):
@@ -192,41 +193,47 @@ def test_udp_needs_review(cli, tmp_path):
     program.write_text("import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n")
     done = cli("rewrite", str(program))
     assert done.returncode == 1, done.stderr
-    assert "udp.py:2:5: VS012 SOCK_DGRAM socket: vsock datagrams exist only on VMware's VMCI transport" in done.stderr
-    assert "u = vsock_socket(socket.AF_INET, socket.SOCK_DGRAM)" in program.read_text()  # ported, and reported
+    assert "udp.py:2:5: VS012 SOCK_DGRAM socket: it stays on UDP/IP: vsock datagrams exist only on VMware's VMCI" in done.stderr
+    assert program.read_text() == "import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"  # left, reported
+    vmci = cli("rewrite", "--vmci-datagrams", str(program))
+    assert vmci.returncode == 1 and "u = vsock_socket(afVMCI, socket.SOCK_DGRAM)" in program.read_text()
+    assert "ported to vsock datagrams, which exist only on VMware's VMCI transport" in vmci.stderr
     explained = cli("explain", "VS012")
-    assert explained.returncode == 0 and "UDP policy" in explained.stdout
+    assert explained.returncode == 0 and "datagram policy" in explained.stdout
 
 
 def test_select_ignore_and_per_file_ignores(cli, tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.vsockport]\nignore = ["VS012"]\n[tool.vsockport.per-file-ignores]\n"legacy_*.py" = ["VS0"]\n'
     )
-    source = "import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nu.connect(('localhost', 9))\n"
+    source = "import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns = socket.socket()\ns.connect(('localhost', 9))\n"
     (tmp_path / "app.py").write_text(source)
     (tmp_path / "legacy_tool.py").write_text(source)
     done = cli("diff", "--show-fixes", str(tmp_path))
     assert done.returncode == 1
     assert "VS012" not in done.stderr  # ignored in the configuration
-    assert "app.py:2:5: VS001" in done.stderr and "legacy_tool.py" not in done.stdout + done.stderr
+    assert "app.py:3:5: VS001" in done.stderr and "legacy_tool.py" not in done.stdout + done.stderr
     only = cli("diff", "--select", "VS004", str(tmp_path / "app.py"))
-    assert "+u.connect((VMADDR_CID_LOCAL, 9))" in only.stdout and "+u = vsock_socket(" not in only.stdout
+    assert "+s.connect((VMADDR_CID_LOCAL, 9))" in only.stdout and "+s = vsock_socket(" not in only.stdout
     bad = cli("diff", "--ignore", "VS999", str(tmp_path))
     assert bad.returncode == 4 and "'VS999' matches no rule" in bad.stderr
 
 
 def test_unsafe_fixes_held_back_then_applied(cli, tmp_path):
     program = tmp_path / "client.py"
-    program.write_text("import socket\ndef connect(host):\n    s = socket.socket()\n    s.connect((host, 80))\n    return s\n")
+    program.write_text("import ctypes, socket\ndef dial(fd, host):\n    addr = sockaddr_in()\n"
+                       "    addr.sin_family = socket.AF_INET\n    addr.sin_addr.s_addr = libc.inet_addr(host)\n"
+                       "    return libc.connect(fd, ctypes.byref(addr), ctypes.sizeof(addr))\n")
     held = cli("rewrite", str(program))
     assert held.returncode == 1  # work left: the unsafe fix was not applied
-    assert "client.py:4:16: VS004 host host -> vsock_cid(host)" in held.stderr  # at the host itself
+    # At its line in the rewritten file: the runtime import (two lines) came before it.
+    assert "client.py:7:5: VS006 sin_addr from the host host -> svm_cid = vsock_cid(host)" in held.stderr
     assert "[held-back]" in held.stderr
     assert "1 unsafe fix held back (--unsafe-fixes)" in held.stderr
-    assert "s.connect((host, 80))" in program.read_text() and "s = vsock_socket()" in program.read_text()
+    assert "addr.sin_addr.s_addr = libc.inet_addr(host)" in program.read_text() and "sockaddr_vm()" in program.read_text()
     applied = cli("rewrite", "--unsafe-fixes", str(program))
     assert applied.returncode == 0, applied.stderr
-    assert "s.connect((vsock_cid(host), 80))" in program.read_text()
+    assert "addr.svm_cid = vsock_cid(host)" in program.read_text()
     assert cli("diff", str(program)).returncode == 0  # and nothing is left
 
 

@@ -1,11 +1,14 @@
 """Port a copy of the whole CPython standard library: no crashes, every output compiles, a second run
-changes nothing, files without socket use (none of the rules' trigger words) stay byte-identical, and
-no silent misses: every use of an IP-only socket API left in the ported tree has a finding at its line.
+changes nothing, files without socket use (none of the rules' trigger words) stay byte-identical, no
+module's definitions change (functions, classes, parameters, attributes, keywords: the port only adds
+`afVMCI`), and no silent misses: every use of an IP-only socket API left in the ported tree has a
+finding at its line.
 Then the same for a copy of the installed site-packages. About a minute each here (2 cores)."""
 
 from __future__ import annotations
 
 import ast
+import collections
 import hashlib
 import json
 import os
@@ -35,6 +38,8 @@ IP_ONLY = {
     "poplib.POP3_SSL", "imaplib.IMAP4", "imaplib.IMAP4_SSL", "telnetlib.Telnet", "nntplib.NNTP",
 }
 IP_FAMILIES = {"socket.AF_INET", "socket.AF_INET6"}
+# Calls that make a socket of the family they are given (asyncore's dispatcher, socket.fromfd).
+FAMILY_TAKERS = {"socket.fromfd": 1}
 _CUES = re.compile(rb"socket|Server|HTTPConnection|HTTPSConnection|smtplib|xmlrpc|urlopen|build_opener|ftplib|poplib"
                    rb"|imaplib|telnetlib|nntplib|open_connection|start_server")
 
@@ -102,7 +107,57 @@ def ip_only_uses(source: bytes) -> list[tuple[int, str]]:
                 fileno = any(k.arg == "fileno" for k in call.keywords)
                 if (family is None and not fileno) or (family is not None and dotted(family) in IP_FAMILIES):
                     found.append((node.lineno, name))
+            elif name in FAMILY_TAKERS and isinstance(call, ast.Call) and call.func is node:
+                position = FAMILY_TAKERS[name]
+                family = call.args[position] if len(call.args) > position else None
+                if family is not None and dotted(family) in IP_FAMILIES:
+                    found.append((node.lineno, name))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "create_socket":
+            family = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "family"), None)
+            if family is not None and dotted(family) in IP_FAMILIES:  # asyncore.dispatcher.create_socket
+                found.append((node.lineno, "create_socket"))
     return found
+
+
+def defined_names(source: bytes) -> collections.Counter:
+    """What a module defines, as a multiset: functions, classes and methods (by their dotted path),
+    parameters, names assigned at module level, attributes assigned anywhere, keyword arguments given."""
+    found: collections.Counter = collections.Counter()
+
+    def visit(node, path):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found[("def", path + child.name)] += 1
+                if not isinstance(child, ast.ClassDef):
+                    args = child.args
+                    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+                        if arg is not None:
+                            found[("parameter", path + child.name, arg.arg)] += 1
+                visit(child, path + child.name + ".")
+            else:
+                if isinstance(child, ast.Attribute) and isinstance(child.ctx, ast.Store):
+                    found[("attribute", child.attr)] += 1
+                elif isinstance(child, ast.keyword) and child.arg:
+                    found[("keyword", child.arg)] += 1
+                elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store) and not path:
+                    found[("name", child.id)] += 1
+                visit(child, path)
+
+    tree = ast.parse(source)
+    for statement in tree.body:  # module level: what is assigned, where the functions are not entered
+        visit(ast.Module(body=[statement], type_ignores=[]), "")
+    return found
+
+
+def assert_definitions_unchanged(before: dict[Path, bytes], changed: list[Path]) -> None:
+    """The port never changes what a module defines; it only adds `afVMCI` (and its runtime import)."""
+    differing = []
+    for path in changed:
+        old, new = defined_names(before[path]), defined_names(path.read_bytes())
+        lost, gained = old - new, new - old
+        if lost or any(key[0] != "name" or not key[1].startswith("afVMCI") for key in gained):
+            differing.append(f"{path}: lost {dict(lost)}, gained {dict(gained)}")
+    assert not differing, differing[:20]
 
 
 def kept_or_suppressed_lines(path: Path, source: bytes, notes: list[int]) -> set[int]:
@@ -159,6 +214,9 @@ def digest(path: Path) -> str:
 def sweep(tree: Path, tmp_path: Path) -> tuple[int, list[Path], list[str], list[Path]]:
     """rewrite the tree, check everything the sweep promises; (files scanned, changed, error lines, runtimes)."""
     before = {p: digest(p) for p in tree.rglob("*.py") if p.is_file() and not p.is_symlink()}
+    triggers = triggers_for(ALL_RULES)
+    texts = {p: p.read_bytes() for p in before}
+    texts = {p: data for p, data in texts.items() if may_need_porting(data, triggers)}
     env = {**os.environ, "VSOCKPORT_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "vsockport"]
     done = subprocess.run([*command, "rewrite", "--no-gitignore", "--unsafe-fixes", str(tree)],
@@ -172,11 +230,11 @@ def sweep(tree: Path, tmp_path: Path) -> tuple[int, list[Path], list[str], list[
     for line in errors:  # each problem file is reported in one line and left as it was
         named = [p for p in before if line.startswith(os.path.relpath(p)) or str(p) in line]
         assert named and all(p not in changed for p in named), line
-    triggers = triggers_for(ALL_RULES)
     socket_free = [p for p in before if not may_need_porting(p.read_bytes(), triggers)]
     assert changed and len(socket_free) > len(before) / 2 and not set(changed) & set(socket_free)
     for path in changed:
         compile(path.read_bytes(), str(path), "exec")
+    assert_definitions_unchanged(texts, changed)
     runtimes = list(tree.rglob("vsock_runtime.py"))
     assert runtimes and all(b"VSOCKPORT_RUNTIME_VERSION" in p.read_bytes() for p in runtimes)
     again = subprocess.run([*command, "diff", "--no-gitignore", "--unsafe-fixes", "--output-format", "json", str(tree)],

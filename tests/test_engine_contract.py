@@ -14,7 +14,7 @@ import pytest
 from vsockport.pipeline import InternalError, port_source
 from vsockport.results import State
 from vsockport.rules import ALL_RULES, PortOptions
-from vsockport.rules.api import RUNTIME_EXPORTS, Example, Rule
+from vsockport.rules.api import Example, Rule
 from vsockport.rules.names import ModuleNames
 from vsockport.source import code_only
 
@@ -143,7 +143,7 @@ def test_a_fix_that_never_converges_is_an_internal_error():
 
 def test_rules_are_pure_reporters():
     """A rule instance only collects reports: running one twice over the same tree gives the same."""
-    from vsockport.pipeline import _run
+    from vsockport.runner import run_rules as _run
 
     data = (GOLDEN[0]).read_bytes()
     tree = ast.parse(data)
@@ -155,10 +155,30 @@ def test_rules_are_pure_reporters():
     assert module.code == data.decode()  # nothing was changed in place
 
 
-def test_runtime_exports_are_the_runtimes():
-    runtime = ast.parse((ROOT.parent / "vsockport" / "runtime" / "vsock.py").read_text())
-    exported = next(n.value for n in runtime.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "__all__")
-    assert RUNTIME_EXPORTS == {e.value for e in exported.elts}
+def test_the_contract_is_what_the_runtime_itself_says():
+    """The tool reads the runtime's exports, version, host spellings and local-pair patterns from its
+    source (vsockport/runtime/contract.py): the same values the runtime has when a program imports it."""
+    import importlib.util
+
+    from vsockport.runtime.contract import RUNTIME_SOURCE, contract
+
+    spec = importlib.util.spec_from_file_location("vsock_runtime_contract_check", RUNTIME_SOURCE)
+    runtime = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runtime)
+    rules = contract()
+    assert rules.exports == set(runtime.__all__) and rules.version == runtime.VSOCKPORT_RUNTIME_VERSION
+    assert (rules.loopback_hosts, rules.wildcard_hosts) == (runtime._LOOPBACK_HOSTS, runtime._WILDCARD_HOSTS)
+    assert all(hasattr(runtime, name) for name in rules.exports)
+    # VS013's test is the runtime's own function, compiled from the same lines.
+    assert rules.local_pair.__code__.co_code == runtime.local_pair.__code__.co_code
+    for source, expected in [
+        ("def p():\n    s.bind(('127.0.0.1', 0))\n    c.connect(('127.0.0.1', s.getsockname()[1]))\n", True),
+        ("def p():\n    s.bind((HOST, 0))\n    c.connect((HOST, 80))\n", False),  # HOST unknown...
+        ("def p(host='127.0.0.1'):\n    s.bind((host, 0))\n    a, b = s.getsockname()[:2]\n    c.connect((a, b))\n", True),
+        ("def p(ip='127.0.0.1'):\n    s.bind((ip, 0))\n    stream.connect(addr)\n", False),  # tornado's _create_stream
+    ]:
+        assert rules.local_pair(source) is runtime.local_pair(source) is expected, source
+    assert rules.local_pair("def p():\n    s.bind((HOST, 0))\n    c.connect((HOST, 80))\n", ("HOST",))  # ...known
 
 
 def test_a_statement_line_is_no_replacement():
@@ -169,12 +189,3 @@ def test_a_statement_line_is_no_replacement():
 
 def test_example_type_is_exported():
     assert Example("x").after is None
-
-
-def test_the_runtime_reads_hosts_as_the_rules_do():
-    from vsockport.rules.helpers import LOOPBACK_HOSTS, WILDCARD_HOSTS
-
-    runtime = ast.parse((ROOT.parent / "vsockport" / "runtime" / "vsock.py").read_text())
-    sets = {n.targets[0].id: {e.value for e in n.value.args[0].elts} for n in runtime.body
-            if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") in ("_LOOPBACK_HOSTS", "_WILDCARD_HOSTS")}
-    assert sets == {"_LOOPBACK_HOSTS": LOOPBACK_HOSTS, "_WILDCARD_HOSTS": WILDCARD_HOSTS}

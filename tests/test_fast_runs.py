@@ -10,6 +10,7 @@ import sys
 
 
 from vsockport import catalog
+from vsockport.rules import built
 
 PORTED = "import socket\nfrom vsock_runtime import vsock_socket\ns = vsock_socket()\n"
 PLAIN = "def add(a, b):\n    return a + b\n"
@@ -37,10 +38,10 @@ def _probe(tmp_path, cache, *args) -> dict:
 
 
 def test_the_shipped_catalog_matches_the_rules():
-    # Fails when a rule's code, name or triggers changed without `python -m vsockport.catalog`.
+    # Fails when a rule's code, name or triggers changed without `python -m vsockport.rules`.
     with open(catalog.CATALOG_PATH, encoding="utf-8") as handle:
-        assert handle.read() == catalog.expected_text(), "stale rules/catalog.json: run python -m vsockport.catalog"
-    assert catalog.shipped() == catalog.built()
+        assert handle.read() == catalog.encode(built()), "stale rules/catalog.json: run python -m vsockport.rules"
+    assert catalog.shipped() == built()
 
 
 def test_a_file_without_socket_code_imports_neither_libcst_nor_rich_even_cold(tmp_path):
@@ -57,7 +58,7 @@ def test_an_unchanged_file_is_answered_by_the_cache_without_libcst(tmp_path):
     assert first["exit"] == 1 and "libcst" in first["imported"]  # the probe sees libcst when it is used
     assert _probe(tmp_path, cache, "diff", "m.py") == {"exit": 1, "imported": []}
     assert _probe(tmp_path, cache, "rewrite", "m.py")["exit"] == 0
-    assert "vsock_socket()" in (tmp_path / "m.py").read_text()
+    assert "vsock_socket(afVMCI)" in (tmp_path / "m.py").read_text()
     # The ported file (new bytes: parsed once), then as every later pre-commit run sees it.
     assert _probe(tmp_path, cache, "diff", "m.py", "vsock_runtime.py")["exit"] == 0
     assert _probe(tmp_path, cache, "diff", "m.py", "vsock_runtime.py") == {"exit": 0, "imported": []}

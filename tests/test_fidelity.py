@@ -25,7 +25,7 @@ def test_crlf_is_kept_everywhere():
 def test_mixed_line_endings_keep_each_line():
     source = b"import socket\r\nx = 1\ns = socket.socket(socket.AF_INET)\r\n"
     new = port(source)
-    assert b"x = 1\ns = vsock_socket(socket.AF_INET)\r\n" in new
+    assert b"x = 1\ns = vsock_socket(afVMCI)\r\n" in new
 
 
 def test_utf8_bom_is_kept():
@@ -48,7 +48,7 @@ def test_no_trailing_newline_stays_so():
 
 def test_comments_and_odd_spacing_survive():
     source = b"import socket\ns = socket.socket( socket.AF_INET ,  socket.SOCK_STREAM )  # keep me\n"
-    assert port(source).endswith(b"s = vsock_socket( socket.AF_INET ,  socket.SOCK_STREAM )  # keep me\n")
+    assert port(source).endswith(b"s = vsock_socket( afVMCI ,  socket.SOCK_STREAM )  # keep me\n")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vsockport import pipeline
+from vsockport import spans
 from vsockport.pipeline import port_source, regions_of
 from vsockport.source import code_only
 from vsockport.rules import ALL_RULES, PortOptions
@@ -155,7 +155,8 @@ def test_lone_carriage_returns_are_kept():
     data = b"import socket\rs = socket.socket()\r\nt = 1\r"
     for focused in (True, False):
         new = port_source(data, PortOptions(), focused=focused).new
-        assert new == b"import socket\rfrom vsock_runtime import vsock_socket\rs = vsock_socket()\r\nt = 1\r"
+        assert new == (b"import socket\rfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket\r"
+                       b"afVMCI = VMCISock_GetAFValue()\rs = vsock_socket(afVMCI)\r\nt = 1\r")
 
 
 def test_what_libcst_would_reformat_elsewhere_stays_as_written():
@@ -165,15 +166,15 @@ def test_what_libcst_would_reformat_elsewhere_stays_as_written():
                  b"import socket\ntry:\n    pass\nexcept OSError :\n    s = socket.socket()\n"):
         for focused in (True, False):
             new = port_source(data, PortOptions(), focused=focused).new
-            assert b"except OSError :\n" in new and b"s = vsock_socket()" in new
+            assert b"except OSError :\n" in new and b"s = vsock_socket(afVMCI)" in new
 
 
 def test_an_edit_libcst_cannot_place_is_refused():
     """Where libcst's text and the file cannot be lined up (different line counts), offsets are
     unknown (-1), and a fix there is refused as unfaithful instead of landing in the wrong place."""
-    moved = pipeline._OffsetMap("a = f(x)\n", "a = f(x)\n\n")
+    moved = spans._OffsetMap("a = f(x)\n", "a = f(x)\n\n")
     assert moved(4) == -1
-    shifted = pipeline._OffsetMap("try:\n    pass\nexcept E:\n    f(x)\n", "try:\n    pass\nexcept E :\n    f(x)\n")
+    shifted = spans._OffsetMap("try:\n    pass\nexcept E:\n    f(x)\n", "try:\n    pass\nexcept E :\n    f(x)\n")
     assert shifted(len("try:\n    pass\nexcept E:\n    ")) == len("try:\n    pass\nexcept E :\n    ")
 
 

@@ -42,11 +42,11 @@ def test_hooks_block_unported_code_and_port_it(tmp_path):
     output = blocked.stdout + blocked.stderr
     assert "vsockport (check)" in output and "Failed" in output
     # The check hook prints the port as a diff, with the runtime as one line, not its 1800 lines.
-    assert "+sock = vsock_socket(socket.AF_INET, socket.SOCK_STREAM)" in output
+    assert "+sock = vsock_socket(afVMCI, socket.SOCK_STREAM)" in output
     assert "runtime to write: vsock_runtime.py (new file" in output and "VSOCKPORT_RUNTIME_VERSION" not in output
     assert git("rev-parse", "--verify", "-q", "HEAD", cwd=repo).returncode != 0  # nothing was committed
     # The fix hook ported the staged file and added the runtime; the excluded file is untouched.
-    assert "vsock_socket(socket.AF_INET, socket.SOCK_STREAM)" in (repo / "app.py").read_text()
+    assert "vsock_socket(afVMCI, socket.SOCK_STREAM)" in (repo / "app.py").read_text()
     assert (repo / "vsock_runtime.py").is_file()
     assert (repo / "vendored" / "lib.py").read_text() == TCP_CODE
 

@@ -33,6 +33,27 @@ def test_example_is_idempotent(rule, example):
     assert not [f for f in findings if f.state is State.FIXABLE], "a fixable finding survived its own fix"
 
 
+@pytest.mark.parametrize("rule, example", CASES)
+def test_example_in_the_default_safe_only_mode(rule, example):
+    """Without --unsafe-fixes an example gives its `after` exactly when every fix it makes is safe;
+    otherwise the unsafe fixes are held back, named as such, and the code is left as it was there."""
+    result = port_source(example.before.encode(), PortOptions(), [rule])
+    unsafe = [f for f in port(example.before, [rule])[1] if f.fix is not None and f.fix_safety == "unsafe"]
+    if not unsafe:
+        assert (result.new.decode() if result.new else example.before) == (example.after or example.before)
+    else:
+        assert {(f.line, f.column) for f in result.findings if f.state is State.HELD_BACK} == {(f.line, f.column) for f in unsafe}
+
+
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
+def test_declared_fix_safety_matches_the_fixes_the_examples_make(rule):
+    """`fix_safety` is what `vsockport rules` and the docs tell users: it must be what the rule does.
+    safe: every fix its examples make is safe; unsafe: every one unsafe; mixed: both occur; none: no fix."""
+    made = {f.fix_safety for example in rule.examples for f in port(example.before, [rule])[1] if f.fix is not None}
+    expected = {"safe": {"safe"}, "unsafe": {"unsafe"}, "mixed": {"safe", "unsafe"}, "none": set()}[rule.fix_safety]
+    assert made == expected, f"{rule.code} declares {rule.fix_safety} but its examples make {sorted(made) or 'no'} fixes"
+
+
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
 def test_rule_documents_itself(rule):
     doc = rule.documentation()

@@ -47,7 +47,7 @@ def _settings_key(settings: str) -> str:
 def settings_key(options: PortOptions, rules: Sequence[Any]) -> str:
     """What, besides a file's bytes, decides its result: vsockport's code, the rules, the options."""
     return _settings_key(json.dumps([[rule.code for rule in rules], sorted(options.cid_map.items()),
-                                     options.runtime_import, options.unsafe_fixes]))
+                                     options.runtime_import, options.unsafe_fixes, options.vmci_datagrams]))
 
 
 def key(data: bytes, options: PortOptions, rules: Sequence[Any]) -> str:

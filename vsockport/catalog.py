@@ -5,7 +5,7 @@ need no porting (pre-commit and editors run vsockport on every commit and save).
 "nothing to port here" from the triggers alone, so it reads them from `rules/catalog.json`, shipped
 with the package and stamped with a digest of the rules' sources. When the stamp does not match (a
 rule was edited and the file not regenerated) the rules are imported instead: slower, never wrong.
-A test fails while the shipped file is stale; regenerate it with `python -m vsockport.catalog`.
+A test fails while the shipped file is stale; regenerate it with `python -m vsockport.rules`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from vsockport.rules import RuleEntry
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """What the engine needs of a rule before any porting: which rule, and the bytes that make a file
+    worth parsing for it."""
+
+    code: str
+    name: str
+    triggers: tuple[bytes, ...]
 CATALOG_PATH = os.path.join(_PACKAGE, "rules", "catalog.json")
 
 
@@ -47,7 +54,8 @@ def rules_digest() -> str:
     return digest.hexdigest()
 
 
-def _encode(entries) -> str:
+def encode(entries) -> str:
+    """The catalog file's text for `entries`, stamped with the rules' digest."""
     return json.dumps({"rules_digest": rules_digest(),
                        "rules": [{"code": e.code, "name": e.name, "triggers": [t.decode("latin-1") for t in e.triggers]}
                                  for e in entries]}, indent=1) + "\n"
@@ -55,8 +63,6 @@ def _encode(entries) -> str:
 
 def shipped() -> tuple[RuleEntry, ...] | None:
     """The shipped catalog, or None when it is missing, unreadable or stale."""
-    from vsockport.rules import RuleEntry
-
     try:
         with open(CATALOG_PATH, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -66,24 +72,3 @@ def shipped() -> tuple[RuleEntry, ...] | None:
                      for e in data["rules"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def built() -> tuple[RuleEntry, ...]:
-    """The catalog from the rule classes themselves (imports them, and libcst)."""
-    from vsockport.rules import all_rules, entry_of
-
-    return tuple(entry_of(rule) for rule in all_rules())
-
-
-def expected_text() -> str:
-    return _encode(built())
-
-
-def main() -> None:
-    with open(CATALOG_PATH, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(expected_text())
-    print(f"wrote {os.path.relpath(CATALOG_PATH)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -13,6 +13,7 @@ import click
 from vsockport import __version__, engine, formats, report
 from vsockport.console import Output, outputs
 from vsockport.report import display_path
+from vsockport.results import RunResult
 from vsockport.config import ConfigError, ConfigResolver, Overrides
 from vsockport.rules import all_rules, find_rule
 
@@ -91,7 +92,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 def _port_options(func):
     options = [
         click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path)),
-        click.option("--cid", "cids", multiple=True, metavar="HOST=CID", help="Map a host name to a CID, or to unix:PATH (a Firecracker VMM's socket); repeatable."),
+        click.option("--cid", "cids", multiple=True, metavar="HOST=CID",
+                     help="Map a host name to a CID, an endpoint HOST:PORT to CID:PORT, or a host to unix:PATH (a "
+                          "Firecracker VMM's socket); repeatable."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB (repeatable)."),
         click.option("--select", multiple=True, metavar="CODES", help="Run only these rules (codes or prefixes, comma-separated)."),
         click.option("--ignore", multiple=True, metavar="CODES", help="Do not run these rules (codes or prefixes, comma-separated)."),
@@ -102,6 +105,8 @@ def _port_options(func):
         click.option("--no-gitignore", is_flag=True, help="Also port files that git ignores."),
         click.option("--force-exclude", is_flag=True, help="Apply excludes to files named explicitly too (for pre-commit)."),
         click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes that can change behaviour (hosts resolved at run time)."),
+        click.option("--vmci-datagrams", is_flag=True, default=None,
+                     help="Port UDP sockets to VMware's VMCI datagrams (VMware only) instead of leaving them on IP."),
         click.option("--no-cache", is_flag=True, help="Port every file again instead of reusing unchanged results."),
         click.option("--stdin-filename", default=None, type=click.Path(path_type=Path), metavar="PATH",
                      help="With PATH `-`: the file standing for stdin (its configuration and runtime import)."),
@@ -128,11 +133,11 @@ def _rich_console(**kwargs):
 
 
 def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isolated, no_gitignore, force_exclude,
-         unsafe_fixes, no_cache, stdin_filename, exit_zero, statistics, show_fixes, show_runtime, jobs, quiet,
+         unsafe_fixes, vmci_datagrams, no_cache, stdin_filename, exit_zero, statistics, show_fixes, show_runtime, jobs, quiet,
          output_format, color, *, write: bool, show_diff: bool) -> int:
     overrides = Overrides.parse(cids=cids, exclude=exclude, select=select, ignore=ignore, runtime_module=runtime_module,
                                 respect_gitignore=False if no_gitignore else None, force_exclude=force_exclude,
-                                unsafe_fixes=unsafe_fixes)
+                                unsafe_fixes=unsafe_fixes, vmci_datagrams=vmci_datagrams or None)
     if config_file is not None and isolated:
         raise click.UsageError("--config and --isolated exclude each other")
     resolver = ConfigResolver(overrides, config_file=config_file, isolated=isolated)
@@ -192,7 +197,7 @@ def _run_stdin(resolver, filename: Path, out: Output, err: Output, *, write: boo
     text as it was). The runtime module is not written: stdin has no folder."""
     data = sys.stdin.buffer.read()
     result = engine.port_text(data, filename, resolver)
-    run = engine.RunResult([result], 1, [])
+    run = RunResult([result], 1, [])
     if write:
         sys.stdout.buffer.write(result.new if result.new is not None else data)
         sys.stdout.flush()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from vsockport.options import MapValue
+
 DEFAULT_RUNTIME_MODULE = "vsock_runtime"
 MAX_CID = 0xFFFFFFFF
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -22,12 +24,13 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Config:
-    cid_map: Mapping[str, int | str] = field(default_factory=dict)
+    cid_map: Mapping[str, MapValue] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     runtime_module: str = DEFAULT_RUNTIME_MODULE
     respect_gitignore: bool = True
     force_exclude: bool = False  # apply `exclude` to files named on the command line too
     unsafe_fixes: bool = False
+    vmci_datagrams: bool = False  # port datagram sockets to VMware's VMCI datagrams instead of keeping them on IP
     select: tuple[str, ...] = ()  # rule codes or code prefixes; empty: every rule
     ignore: tuple[str, ...] = ()
     per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # glob -> codes
@@ -69,26 +72,53 @@ def parse_codes(values: Iterable[str], where: str, known: Iterable[str]) -> tupl
     return tuple(codes)
 
 
-def parse_cid(host: str, value: object, where: str) -> int | str:
-    """A CID, or `unix:PATH`: a Firecracker / Cloud Hypervisor VMM's hybrid-vsock socket."""
-    if isinstance(value, str) and value.strip().lower().startswith("unix:"):
-        if len(value.strip()) == len("unix:"):
-            raise ConfigError(f"{where}: {host!r} = 'unix:' needs the VMM's socket path, e.g. unix:/run/fc/vm.vsock")
-        return "unix:" + value.strip()[len("unix:"):]
+def _cid(value: object, what: str, where: str) -> int:
     try:
-        cid = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value), 0)
+        cid = value if isinstance(value, int) and not isinstance(value, bool) else int(str(value).strip(), 0)
     except ValueError:
-        raise ConfigError(f"{where}: CID for {host!r} must be an integer or unix:PATH, got {value!r}") from None
+        raise ConfigError(f"{where}: {what} must be an integer, got {value!r}") from None
     if not 0 <= cid <= MAX_CID:
-        raise ConfigError(f"{where}: CID for {host!r} must be between 0 and {MAX_CID}, got {cid}")
+        raise ConfigError(f"{where}: {what} must be between 0 and {MAX_CID}, got {cid}")
     return cid
 
 
-def parse_cid_option(text: str) -> tuple[str, int | str]:
-    host, sep, value = text.partition("=")
-    if not sep or not host.strip():
-        raise ConfigError(f"--cid {text!r}: expected HOST=CID or HOST=unix:PATH, for example --cid db.internal=3")
-    return host.strip(), parse_cid(host.strip(), value.strip(), "--cid")
+def parse_map_entry(key: str, value: object, where: str) -> tuple[str, "MapValue"]:
+    """One port-time map entry, as VSOCK_CID_MAP spells it at run time: HOST=CID, HOST=unix:PATH (a
+    Firecracker / Cloud Hypervisor VMM's socket), or an endpoint HOST:PORT=CID:PORT (HOST:*=CID is
+    HOST=CID). Returns the key as the rules look it up ("host" or "host:port") and the value."""
+    text = str(key).strip()
+    if text.startswith("["):  # [::1]:443
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    host = host.strip().lower()
+    if not host:
+        raise ConfigError(f"{where}: {key!r}: a map entry needs a host name, as HOST=CID or HOST:PORT=CID:PORT")
+    if port not in ("", "*"):
+        port_number = _cid(port, f"the port of {key!r}", where)
+        text = str(value).strip()
+        cid_text, colon, vport_text = text.partition(":")
+        if not colon or text.lower().startswith("unix:"):
+            raise ConfigError(f"{where}: {key!r} maps one endpoint, so its value is CID:PORT (the CID and the vsock "
+                              f"port it is forwarded to), for example {key}=3:8001; got {value!r}")
+        return f"{host}:{port_number}", (_cid(cid_text, f"the CID for {key!r}", where),
+                                         _cid(vport_text, f"the vsock port for {key!r}", where))
+    if isinstance(value, str) and value.strip().lower().startswith("unix:"):
+        if len(value.strip()) == len("unix:"):
+            raise ConfigError(f"{where}: {host!r} = 'unix:' needs the VMM's socket path, e.g. unix:/run/fc/vm.vsock")
+        return host, "unix:" + value.strip()[len("unix:"):]
+    return host, _cid(value, f"the CID for {host!r}", where)
+
+
+def parse_cid_option(text: str) -> tuple[str, "MapValue"]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--cid {text!r}: expected HOST=CID, HOST=unix:PATH or HOST:PORT=CID:PORT, for example "
+                          "--cid db.internal=3")
+    return parse_map_entry(key.strip(), value.strip(), "--cid")
 
 
 def _known_codes() -> tuple[str, ...]:
@@ -101,7 +131,7 @@ def _known_codes() -> tuple[str, ...]:
 class Overrides:
     """What the command line says: it adds to (cid-map, exclude, ignore) or replaces a file's settings."""
 
-    cid_map: Mapping[str, int | str] = field(default_factory=dict)
+    cid_map: Mapping[str, MapValue] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
@@ -109,18 +139,19 @@ class Overrides:
     respect_gitignore: bool | None = None
     force_exclude: bool = False
     unsafe_fixes: bool = False
+    vmci_datagrams: bool | None = None
 
     @classmethod
     def parse(cls, *, cids: Iterable[str] = (), exclude: Iterable[str] = (), select: Iterable[str] = (),
               ignore: Iterable[str] = (), runtime_module: str | None = None, respect_gitignore: bool | None = None,
-              force_exclude: bool = False, unsafe_fixes: bool = False) -> "Overrides":
+              force_exclude: bool = False, unsafe_fixes: bool = False, vmci_datagrams: bool | None = None) -> "Overrides":
         """From command-line values; a bad one is a ConfigError naming its option."""
         cid_map = dict(parse_cid_option(text) for text in cids)
         if runtime_module is not None:
             check_module_name(runtime_module, "--runtime-module")
         return cls(cid_map, tuple(exclude), parse_codes(select, "--select", _known_codes()),
                    parse_codes(ignore, "--ignore", _known_codes()), runtime_module, respect_gitignore,
-                   force_exclude, unsafe_fixes)
+                   force_exclude, unsafe_fixes, vmci_datagrams)
 
     def apply(self, config: Config) -> Config:
         return replace(
@@ -133,6 +164,7 @@ class Overrides:
             ignore=config.ignore + self.ignore,
             force_exclude=self.force_exclude,
             unsafe_fixes=self.unsafe_fixes,
+            vmci_datagrams=config.vmci_datagrams if self.vmci_datagrams is None else self.vmci_datagrams,
         )
 
 
@@ -270,13 +302,14 @@ def _from_file(path: Path) -> Config | None:
         table, where = data, str(path)
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: must be a table of settings, not {type(table).__name__}")
-    known = {"cid-map", "exclude", "runtime-module", "respect-gitignore", "select", "ignore", "per-file-ignores"}
+    known = {"cid-map", "exclude", "runtime-module", "respect-gitignore", "select", "ignore", "per-file-ignores",
+             "vmci-datagrams"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     raw_map = table.get("cid-map", {})
     if not isinstance(raw_map, dict):
-        raise ConfigError(f"{where}: cid-map must be a table of HOST = CID")
+        raise ConfigError(f"{where}: cid-map must be a table of HOST = CID (or \"HOST:PORT\" = \"CID:PORT\")")
     exclude = table.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
         raise ConfigError(f"{where}: exclude must be a list of glob patterns")
@@ -287,6 +320,9 @@ def _from_file(path: Path) -> Config | None:
     gitignore = table.get("respect-gitignore", True)
     if not isinstance(gitignore, bool):
         raise ConfigError(f"{where}: respect-gitignore must be true or false")
+    vmci_datagrams = table.get("vmci-datagrams", False)
+    if not isinstance(vmci_datagrams, bool):
+        raise ConfigError(f"{where}: vmci-datagrams must be true or false")
     codes = {}
     for key in ("select", "ignore"):
         value = table.get(key, [])
@@ -301,7 +337,8 @@ def _from_file(path: Path) -> Config | None:
         select=codes["select"],
         ignore=codes["ignore"],
         per_file_ignores={glob: parse_codes(v, f"{where} per-file-ignores", _known_codes()) for glob, v in per_file.items()},
-        cid_map={host: parse_cid(host, value, where + " cid-map") for host, value in raw_map.items()},
+        cid_map=dict(parse_map_entry(key, value, where + " cid-map") for key, value in raw_map.items()),
+        vmci_datagrams=vmci_datagrams,
         exclude=tuple(exclude),
         runtime_module=module,
         respect_gitignore=gitignore,

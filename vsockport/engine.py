@@ -7,64 +7,20 @@ and the tests consume the same way.
 from __future__ import annotations
 
 import os
-import sys
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
-from vsockport import cache
+from vsockport import cache, compiled
 from vsockport.config import Config, ConfigError, ConfigResolver
 from vsockport.files import atomic_write, discover, is_stale_temporary, is_writable
-from vsockport.results import Finding, PortResult
+from vsockport.results import FileResult, Finding, PortResult, RunResult, State
 from vsockport.options import PortOptions
 from vsockport.rules import RuleEntry, catalog, rule_classes
 from vsockport.runtime import inject
 
 _PARALLEL_THRESHOLD = 16
-
-
-@dataclass
-class FileResult:
-    path: Path
-    old: bytes | None = None  # None: the file does not exist yet (a runtime file to add)
-    new: bytes | None = None  # None: nothing to change
-    findings: tuple[Finding, ...] = ()
-    error: str | None = None
-    error_at: tuple[int, int] | None = None  # (line, column) the error points at, when it has a place
-    encoding: str = "utf-8"
-    runtime_import: str | None = None  # set when the module (now) imports the runtime
-    runtime_path: Path | None = None  # where its runtime goes (for a module); None for a runtime itself
-    is_runtime: bool = False
-    written: bool = False  # rewrite wrote it
-    # For the stat index: the file's signature when read, and its result key ("" = nothing to port).
-    signature: list[int] | None = None
-    cache_key: str | None = None
-
-    @property
-    def changed(self) -> bool:
-        return self.new is not None and self.new != self.old
-
-
-@dataclass
-class RunResult:
-    files: list[FileResult]
-    scanned: int
-    errors: list[tuple[Path, str]]  # discovery and write errors: (path, message)
-    notes: list[tuple[Path, str]] = field(default_factory=list)  # what the run did besides porting
-
-    @property
-    def changed(self) -> list[FileResult]:
-        return [f for f in self.files if f.changed]
-
-    @property
-    def findings(self) -> list[tuple[FileResult, Finding]]:
-        return [(f, finding) for f in self.files for finding in f.findings]
-
-    @property
-    def error_count(self) -> int:
-        return len(self.errors) + sum(1 for f in self.files if f.error)
 
 
 @lru_cache(maxsize=64)
@@ -92,10 +48,13 @@ class _Job:
     rules: tuple[RuleEntry, ...]  # or rule classes: what a rule is, without importing it (or libcst)
     use_cache: bool = False
     runtime_path: Path | None = None
+    compiled: bool = False  # an extension module or Cython source: scanned (VS017), never parsed
 
 
 def _port_one(job: _Job) -> FileResult:
     result = FileResult(job.path, runtime_path=job.runtime_path)
+    if job.compiled:
+        return _scan_compiled(result, job)
     try:
         signature = cache.signature(job.path) if job.use_cache else None
         data = job.path.read_bytes()
@@ -103,6 +62,32 @@ def _port_one(job: _Job) -> FileResult:
         result.error = f"cannot read: {exc.strerror or exc}"
         return result
     return _port_data(result, data, job, signature)
+
+
+def _scan_compiled(result: FileResult, job: _Job) -> FileResult:
+    """VS017 on an extension module or Cython source: a finding per socket use, needing review."""
+    try:
+        signature = cache.signature(job.path) if job.use_cache else None
+        uses = compiled.socket_uses(job.path)
+    except OSError as exc:
+        result.error = f"cannot read: {exc.strerror or exc}"
+        return result
+    result.findings = tuple(
+        Finding(compiled.CODE, compiled.NAME, compiled.message(job.path, what), line, column, line, column + 1,
+                State.NEEDS_REVIEW) for line, column, what in uses)
+    if signature is not None:  # the stat index serves it next time without reading it
+        result.signature = signature
+        result.cache_key = cache.key(repr(signature).encode(), job.options, job.rules) if uses else ""
+        if uses:
+            cache.store(result.cache_key, PortResult(None, result.findings, "utf-8", False))
+    return result
+
+
+def _uses_sockets(path: Path, triggers) -> bool:
+    try:
+        return may_need_porting(path.read_bytes(), triggers)
+    except OSError:
+        return True
 
 
 def port_text(data: bytes, path: Path, config: Config | ConfigResolver,
@@ -118,7 +103,7 @@ def port_text(data: bytes, path: Path, config: Config | ConfigResolver,
         return result
     where = inject.Placer(settings.runtime_module).place(path)
     options = PortOptions(cid_map=dict(settings.cid_map), runtime_import=where.import_name,
-                          unsafe_fixes=settings.unsafe_fixes)
+                          unsafe_fixes=settings.unsafe_fixes, vmci_datagrams=settings.vmci_datagrams)
     result.runtime_path = where.runtime_path
     return _port_data(result, data, _Job(path, options, settings.rules_for(path, rules), False, where.runtime_path), None)
 
@@ -139,15 +124,9 @@ def _port_data(result: FileResult, data: bytes, job: _Job, signature) -> FileRes
         from vsockport.pipeline import PortError, port_source  # libcst and the rules: only for a file to port
 
         try:
-            try:
-                ported = port_source(data, job.options, rule_classes(job.rules))
-            except RecursionError:
-                ported = _port_deep_source(data, job.options, rule_classes(job.rules))
+            ported = port_source(data, job.options, rule_classes(job.rules))
         except PortError as exc:
             result.error, result.error_at = f"{exc.kind}: {exc.message}", ((exc.line, exc.column) if exc.line else None)
-            return result
-        except RecursionError:
-            result.error, result.error_at = "cannot port: nesting too deep even with a 512 MiB stack", (1, 1)
             return result
         if cache_key:
             cache.store(cache_key, ported)
@@ -162,41 +141,6 @@ def _take(result: FileResult, ported: PortResult, options: PortOptions) -> None:
     result.new, result.findings, result.encoding = ported.new, ported.findings, ported.encoding
     if ported.uses_runtime:
         result.runtime_import = options.runtime_import
-
-
-_DEEP_STACK_BYTES = 512 * 1024 * 1024
-_DEEP_RECURSION_LIMIT = 200_000
-
-
-def _port_deep_source(data: bytes, options: PortOptions, rules: Sequence) -> PortResult:
-    """Retry a deeply nested module (long implicit string concatenations, say) on a big stack.
-
-    libcst walks trees recursively; a thread with a large stack and a raised recursion limit handles
-    files that the default limit cannot, without raising the limit for every file.
-    """
-    outcome: dict = {}
-
-    def work() -> None:
-        from vsockport.pipeline import port_source
-
-        try:
-            outcome["value"] = port_source(data, options, rules)
-        except BaseException as exc:  # handed back to the caller's thread
-            outcome["error"] = exc
-
-    previous_stack = threading.stack_size(_DEEP_STACK_BYTES)
-    previous_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(_DEEP_RECURSION_LIMIT)
-    try:
-        thread = threading.Thread(target=work)
-        thread.start()
-        thread.join()
-    finally:
-        sys.setrecursionlimit(previous_limit)
-        threading.stack_size(previous_stack)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 def _port_chunk(jobs: list[_Job]) -> list[FileResult]:
@@ -226,6 +170,8 @@ def run(
 
     discovery = discover(paths, settings)
     errors = list(discovery.errors)
+    named = set(paths)
+    compiled_entry = next((r for r in rules if r.code == compiled.CODE), None)
     # One line per unusable configuration file, however many files it governs (they stay untouched).
     bad_configs: dict[str, tuple[Path, list[Path]]] = {}
     for root in paths:  # a root's broken configuration is the run's error, even with no file to port
@@ -247,8 +193,13 @@ def run(
             bad_configs.setdefault(str(exc), (path, []))[1].append(path)
             continue
         if path.suffix == ".ipynb":
-            refused.append(FileResult(path, error="notebooks are not ported (export the code with `jupyter nbconvert "
-                                                  "--to script` and port that): left untouched"))
+            if path in named or _uses_sockets(path, triggers_for(config.rules_for(path, rules))):
+                refused.append(FileResult(path, error="notebooks are not ported (export the code with `jupyter "
+                                                      "nbconvert --to script` and port that): left untouched"))
+            continue  # a walked notebook without socket code has nothing to port
+        if compiled.is_compiled(path):
+            if any(rule.code == compiled.CODE for rule in config.rules_for(path, rules)):
+                work.append(_Job(path, PortOptions(), (compiled_entry,), use_cache, None, compiled=True))
             continue
         if path.suffix == ".pyi":
             continue  # a stub holds declarations, not sockets: there is nothing to port, and no runtime
@@ -260,14 +211,15 @@ def run(
         options = options_of.get(key)
         if options is None:
             options = options_of[key] = PortOptions(cid_map=dict(config.cid_map), runtime_import=where.import_name,
-                                                    unsafe_fixes=config.unsafe_fixes)
+                                                    unsafe_fixes=config.unsafe_fixes,
+                                                    vmci_datagrams=config.vmci_datagrams)
         work.append(_Job(path, options, config.rules_for(path, rules), use_cache, where.runtime_path))
     for message, (where, governed) in bad_configs.items():
         left = f" ({len(governed)} file{'s' if len(governed) != 1 else ''} left unported)" if governed else ""
         errors.append((where, f"bad configuration: {message}{left}"))
     results = _execute_cached(paths, work, jobs, progress) if use_cache else _execute(work, jobs, progress)
     results.extend(refused)
-    results.extend(_runtime_results(results))
+    results.extend(inject.runtime_results(results))
     notes = _stale_temporaries(discovery.temporaries, remove=write)
     if write:
         _write(results, errors)
@@ -387,44 +339,3 @@ def _from_cache(job: _Job, result_key: str) -> FileResult | None:
         if cache.key(result.old, job.options, job.rules) != result_key:
             return None  # changed behind an identical signature: port it again
     return result
-
-
-def _runtime_results(results: list[FileResult]) -> list[FileResult]:
-    """One result per runtime file that ported modules need: added, updated, already current, or
-    refused: a file there that is not a vsockport runtime is never overwritten (and the modules that
-    would import it are not ported either, so none is left importing something else)."""
-    needed: dict[Path, tuple[FileResult, str | None]] = {}
-    for result in results:
-        if result.runtime_import is None or result.error or result.runtime_path is None:
-            continue
-        target = result.runtime_path
-        if target not in needed:
-            needed[target] = _runtime_result(target)
-        problem = needed[target][1]
-        if problem is not None and result.changed:
-            result.error = f"not ported: its runtime {target.name} cannot be written: {problem}"
-            result.new = result.old = None
-    return [runtime for runtime, _ in needed.values()]
-
-
-_CHOOSE = "(choose another name with --runtime-module, or runtime-module in the configuration)"
-
-
-def _runtime_result(target: Path) -> tuple[FileResult, str | None]:
-    """The runtime file's result and, when it cannot be written, why (for the modules that need it)."""
-    def refused(verb: str, problem: str) -> tuple[FileResult, str]:
-        return FileResult(target, error=f"{verb}: {problem}", is_runtime=True), problem
-
-    if target.with_suffix("").is_dir():
-        return refused("cannot write", f"a package {target.with_suffix('').name}/ beside it would shadow it {_CHOOSE}")
-    try:
-        existing = target.read_bytes()
-    except FileNotFoundError:
-        existing = None
-    except IsADirectoryError:
-        return refused("cannot write", f"it is a folder {_CHOOSE}")
-    except OSError as exc:
-        return refused("cannot read", f"{exc.strerror or exc}")
-    if existing is not None and inject.runtime_version(existing) is None:
-        return refused("not overwritten", f"a file of yours by that name is there, not a vsockport runtime {_CHOOSE}")
-    return FileResult(target, old=existing, new=inject.runtime_update(existing), is_runtime=True), None

@@ -134,13 +134,17 @@ def _walk(root: Path, exclude_of, ignored: set[Path] | None, errors: list, add, 
             name = entry.name
             try:
                 is_folder = entry.is_dir(follow_symlinks=False)
-                if not is_folder and not name.endswith(".py"):
+                if not is_folder and not name.endswith(".py") and not name.endswith(_ALSO_TAKEN) \
+                        and not ("." not in name and _is_python_script(entry)):
                     continue
                 is_link = entry.is_symlink()
             except OSError:
                 continue
             if is_link:
                 continue  # never walk (or write) out of the tree through a link; named files are followed
+            if not is_folder and not entry.is_file(follow_symlinks=False):
+                errors.append((Path(entry.path), "not a file or folder (a FIFO, socket or device): left alone"))
+                continue  # reading a FIFO would block the run
             if is_folder and (name in _SKIPPED_DIR_NAMES or _is_virtualenv(entry.path)):
                 continue
             rel = f"{relative}/{name}" if relative else name
@@ -154,6 +158,22 @@ def _walk(root: Path, exclude_of, ignored: set[Path] | None, errors: list, add, 
             else:
                 add(Path(entry.path), real_path)
         stack.extend(reversed(subfolders))
+
+
+# Besides .py files: notebooks (refused with one line when they use sockets), compiled code (VS017).
+_ALSO_TAKEN = (".ipynb", ".so", ".pyd", ".pyx", ".pxd")
+_PYTHON_SHEBANG = re.compile(rb"^#![^\n]*\bpython[0-9.]*\b")
+
+
+def _is_python_script(entry: os.DirEntry) -> bool:
+    """An executable file without an extension whose first line runs Python (`#!/usr/bin/env python3`)."""
+    try:
+        if not entry.is_file(follow_symlinks=False) or not entry.stat(follow_symlinks=False).st_mode & 0o111:
+            return False
+        with open(entry.path, "rb") as handle:
+            return bool(_PYTHON_SHEBANG.match(handle.read(128)))
+    except OSError:
+        return False
 
 
 # atomic_write's temporary file: `.NAME.PID-RANDOM.vsockport-tmp` (the pid tells whether its writer lives).

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple
 
 from vsockport import __version__
-from vsockport.engine import FileResult, RunResult
+from vsockport.results import FileResult, RunResult
 from vsockport.report import display_path
 from vsockport.results import Finding, State
 
@@ -65,20 +65,27 @@ def _state(result: FileResult, finding: Finding, applied: bool) -> State:
     return finding.shown_state(applied and result.written)
 
 
+def _where(result: FileResult, finding: Finding, applied: bool) -> tuple[int, int, int, int]:
+    """The finding's place in the file as it is now: the rewritten file once `rewrite` wrote it."""
+    return finding.at(applied and result.written)
+
+
 def to_json(run: RunResult, *, applied: bool) -> str:
     """One document; its shape is the JSON Schema in vsockport/schema/report.json."""
     findings = []
     for result, f in _ordered(run):
+        state = _state(result, f, applied)
         fix = None
-        if f.fix is not None:
+        if f.fix is not None and state is not State.FIXED:  # a fix made is in the file now: nothing to apply
             fix = {"applicability": f.fix.applicability.value,
                    "edits": [{"location": {"row": e.line, "column": e.column},
                               "end_location": {"row": e.end_line, "column": e.end_column},
                               "content": e.content} for e in f.fix.edits]}
+        line, column, end_line, end_column = _where(result, f, applied)
         findings.append({
             "path": _posix(result.path), "code": f.code, "rule": f.rule, "message": f.message,
-            "location": {"row": f.line, "column": f.column}, "end_location": {"row": f.end_line, "column": f.end_column},
-            "state": _state(result, f, applied).value, "fix_safety": f.fix_safety, "fix": fix,
+            "location": {"row": line, "column": column}, "end_location": {"row": end_line, "column": end_column},
+            "state": state.value, "fix_safety": f.fix_safety, "fix": fix,
             "url": rule_url(f.code, f.rule),
         })
     document = {
@@ -121,8 +128,9 @@ def to_github(run: RunResult, *, applied: bool) -> str:
     for result, f in _ordered(run):
         state = _state(result, f, applied)
         title = _escape_property(f"{f.code} {f.rule} ({state})")
-        where = (f"file={_escape_property(_posix(result.path))},line={f.line},col={f.column},"
-                 f"endLine={f.end_line},endColumn={f.end_column}")
+        line, column, end_line, end_column = _where(result, f, applied)
+        where = (f"file={_escape_property(_posix(result.path))},line={line},col={column},"
+                 f"endLine={end_line},endColumn={end_column}")
         lines.append(f"::{_GITHUB_LEVELS[state]} {where},title={title}::{_escape_data(f.message)}")
     for result in run.changed:
         if not applied and result.is_runtime:
@@ -150,6 +158,7 @@ def to_sarif(run: RunResult, rules: Iterable[RuleInfo], *, applied: bool) -> str
     results = []
     for result, f in _ordered(run):
         state = _state(result, f, applied)
+        line, column, end_line, end_column = _where(result, f, applied)
         entry = {
             "ruleId": f.code,
             "level": "error" if f.counts else "warning" if state is State.FIXABLE else "note",
@@ -157,8 +166,8 @@ def to_sarif(run: RunResult, rules: Iterable[RuleInfo], *, applied: bool) -> str
             "locations": [{
                 "physicalLocation": {
                     "artifactLocation": {"uri": _posix(result.path), "uriBaseId": "%SRCROOT%"},
-                    "region": {"startLine": max(f.line, 1), "startColumn": max(f.column, 1),
-                               "endLine": max(f.end_line, 1), "endColumn": max(f.end_column, 1)},
+                    "region": {"startLine": max(line, 1), "startColumn": max(column, 1),
+                               "endLine": max(end_line, 1), "endColumn": max(end_column, 1)},
                 }
             }],
             "properties": {"state": state.value, "fixSafety": f.fix_safety},

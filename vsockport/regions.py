@@ -62,8 +62,11 @@ def units(body: list[ast.stmt]) -> list[Unit]:
 class _Relevance:
     """Does a stretch of code mention anything the rules act on?"""
 
-    def __init__(self, source: Source, words: Sequence[bytes], names: ModuleNames) -> None:
+    def __init__(self, source: Source, words: Sequence[bytes], names: ModuleNames,
+                 string_words: Sequence[bytes] = ()) -> None:
         self.source, self.words = source, words
+        # Words looked for inside strings too (strings are otherwise blanked): only where the file has one.
+        self.string_words = [w for w in string_words if w in source.data]
         text_words = [w.decode() for w in words]
         standins = {local for local, meanings in names.bindings.items()
                     if any(w in meaning for meaning in meanings for w in text_words)}
@@ -80,6 +83,10 @@ class _Relevance:
         code = self.source.code_lines(start, end)
         if any(w in code for w in self.words):
             return True
+        if self.string_words:
+            text = self.source.lines(start, end)
+            if any(w.decode() in text for w in self.string_words):
+                return True
         for match in self.standins.finditer(code) if self.standins else ():
             line = start + code.count(b"\n", 0, match.start())
             if (match.group(), line) not in self.definitions and (match.group(), line + 1) not in self.definitions:
@@ -88,20 +95,23 @@ class _Relevance:
 
 
 def focused(source: Source, tree: ast.Module, names: ModuleNames, words: Sequence[bytes],
-            whole_function: Callable[[bytes], bool]) -> list[Region]:
+            whole_function: Callable[[bytes], bool], string_words: Sequence[bytes] = ()) -> list[Region]:
     """The relevant regions of a module. `whole_function(code)` says that a function must reach
-    libcst whole (a rule judges it whole: VS013 keeps local socket pairs)."""
-    planner = _Planner(source, _Relevance(source, words, names), whole_function)
+    libcst whole (a rule judges it whole: VS013 keeps local socket pairs); so must a function that
+    binds an imported name as a local (`names.shadowing_lines()`), for the rules to see its scope."""
+    shadowing = names.shadowing_lines()
+    planner = _Planner(source, _Relevance(source, words, names, string_words),
+                       lambda code, first: first in shadowing or whole_function(code))
     return planner.regions(units(tree.body))
 
 
 class _Planner:
-    def __init__(self, source: Source, relevant: _Relevance, whole_function: Callable[[bytes], bool]) -> None:
+    def __init__(self, source: Source, relevant: _Relevance, whole_function: Callable[[bytes, int], bool]) -> None:
         self.source, self.relevant, self.whole_function = source, relevant, whole_function
         self.wrapper = f"if True:{source.newline}"
 
     def _whole(self, start: int, end: int) -> bool:
-        return self.whole_function(self.source.code_lines(start, end))
+        return self.whole_function(self.source.code_lines(start, end), start)
 
     def regions(self, top: list[Unit]) -> list[Region]:
         """Relevant top-level statements; inside top-level classes, the header (bases, decorators) and

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from pathlib import Path
 
 from vsockport import cache
 from vsockport.console import Output
-from vsockport.engine import FileResult, RunResult
+from vsockport.results import FileResult, RunResult
 from vsockport.results import State
 
 
@@ -39,10 +40,19 @@ def unified_diff(result: FileResult) -> str:
     return headers + hunks
 
 
+_LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as git and patch count them: ended by \\n only. (str.splitlines also breaks at form feeds,
+    vertical tabs and Unicode separators, which would make a diff that `git apply` refuses.)"""
+    return _LINE.findall(text)
+
+
 def _hunks(result: FileResult) -> str:
     """The unified diff of a result without its two header lines (they name the file)."""
-    old = _decode(result.old, result.encoding).splitlines(keepends=True)
-    new = _decode(result.new, result.encoding).splitlines(keepends=True)
+    old = _lines(_decode(result.old, result.encoding))
+    new = _lines(_decode(result.new, result.encoding))
     lines = []
     import difflib  # only for a changed file
 
@@ -84,7 +94,8 @@ def finding_lines(run: RunResult, *, applied: bool, show_fixes: bool = False) ->
             if f.state is State.FIXABLE and not show_fixes:
                 continue
             state = f.shown_state(applied and result.written)
-            lines.append((f"{shown}:{f.line}:{f.column}: {f.code} {f.message} [{state}]", "yellow" if f.counts else ""))
+            line, column, _, _ = f.at(applied and result.written)  # in the rewritten file, once written
+            lines.append((f"{shown}:{line}:{column}: {f.code} {f.message} [{state}]", "yellow" if f.counts else ""))
     return lines
 
 

@@ -1,4 +1,5 @@
-"""The plain, typed data every layer shares: findings, their fixes, and the result of porting one file.
+"""The plain, typed data every layer shares: findings, their fixes, the result of porting one module's
+bytes (PortResult), of one file (FileResult) and of a run (RunResult).
 
 Rules produce findings, the pipeline fills in their state, and the cache, the reports and the tests all
 read the same objects. `State` values are the spellings every output uses.
@@ -7,8 +8,9 @@ read the same objects. `State` values are the spellings every output uses.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 
 class State(str, Enum):
@@ -60,7 +62,10 @@ class Finding:
     end_line: int
     end_column: int
     state: State
-    fix: Fix | None = None  # the edit proposed, in the original file's coordinates
+    fix: Fix | None = None  # the edits proposed (the fix, then its import), in the original file's coordinates
+    # (line, column, end line, end column) in the ported text, when the file changed: what `rewrite`
+    # reports, as ruff reports what remains against the fixed source.
+    ported_at: tuple[int, int, int, int] | None = None
 
     @property
     def counts(self) -> bool:
@@ -74,20 +79,27 @@ class Finding:
     def fix_safety(self) -> str:
         return self.fix.applicability.value if self.fix is not None else "none"
 
+    def at(self, applied: bool) -> tuple[int, int, int, int]:
+        """Where the finding is: in the ported text once it is written (`applied`), else in the original."""
+        if applied and self.ported_at is not None:
+            return self.ported_at
+        return (self.line, self.column, self.end_line, self.end_column)
+
     def to_json(self) -> dict:
         fix = None
         if self.fix is not None:
             fix = {"applicability": self.fix.applicability.value, "edits": [e.__dict__ for e in self.fix.edits]}
         return {**{k: getattr(self, k) for k in ("code", "rule", "message", "line", "column", "end_line", "end_column")},
-                "state": self.state.value, "fix": fix}
+                "state": self.state.value, "fix": fix, "ported_at": list(self.ported_at) if self.ported_at else None}
 
     @classmethod
     def from_json(cls, raw: dict) -> "Finding":
         fix = raw["fix"]
         if fix is not None:
             fix = Fix(Applicability(fix["applicability"]), tuple(Edit(**e) for e in fix["edits"]))
+        ported_at = tuple(raw["ported_at"]) if raw.get("ported_at") else None
         return cls(**{k: raw[k] for k in ("code", "rule", "message", "line", "column", "end_line", "end_column")},
-                   state=State(raw["state"]), fix=fix)
+                   state=State(raw["state"]), fix=fix, ported_at=ported_at)
 
 
 @dataclass(frozen=True)
@@ -112,3 +124,45 @@ class PortResult:
     def from_json(cls, raw: dict) -> "PortResult":
         new = base64.b64decode(raw["new"]) if raw["new"] is not None else None
         return cls(new, tuple(Finding.from_json(f) for f in raw["findings"]), raw["encoding"], bool(raw["uses_runtime"]))
+
+
+@dataclass
+class FileResult:
+    path: Path
+    old: bytes | None = None  # None: the file does not exist yet (a runtime file to add)
+    new: bytes | None = None  # None: nothing to change
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+    error_at: tuple[int, int] | None = None  # (line, column) the error points at, when it has a place
+    encoding: str = "utf-8"
+    runtime_import: str | None = None  # set when the module (now) imports the runtime
+    runtime_path: Path | None = None  # where its runtime goes (for a module); None for a runtime itself
+    is_runtime: bool = False
+    written: bool = False  # rewrite wrote it
+    # For the stat index: the file's signature when read, and its result key ("" = nothing to port).
+    signature: list[int] | None = None
+    cache_key: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.new is not None and self.new != self.old
+
+
+@dataclass
+class RunResult:
+    files: list[FileResult]
+    scanned: int
+    errors: list[tuple[Path, str]]  # discovery and write errors: (path, message)
+    notes: list[tuple[Path, str]] = field(default_factory=list)  # what the run did besides porting
+
+    @property
+    def changed(self) -> list[FileResult]:
+        return [f for f in self.files if f.changed]
+
+    @property
+    def findings(self) -> list[tuple[FileResult, Finding]]:
+        return [(f, finding) for f in self.files for finding in f.findings]
+
+    @property
+    def error_count(self) -> int:
+        return len(self.errors) + sum(1 for f in self.files if f.error)

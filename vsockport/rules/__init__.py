@@ -4,27 +4,19 @@ adding a file; as pyupgrade finds its plugins), in code order.
 Importing the rules imports libcst, which costs more CPU than a whole run over files that need no
 porting. So the engine works from `catalog()`: each rule's code, name and prefilter triggers, read
 from the shipped rules/catalog.json when it matches the rules' sources (vsockport/catalog.py).
-`ALL_RULES` and the rule classes import on first use.
+`ALL_RULES` and the rule classes import on first use. `python -m vsockport.rules` writes the catalog.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from vsockport import catalog as shipped_catalog
+from vsockport.catalog import RuleEntry
+
 if TYPE_CHECKING:
     from vsockport.rules.api import Rule
-
-
-@dataclass(frozen=True)
-class RuleEntry:
-    """What the engine needs of a rule before any porting: which rule, and the bytes that make a file
-    worth parsing for it."""
-
-    code: str
-    name: str
-    triggers: tuple[bytes, ...]
 
 
 def _discover() -> tuple[type[Rule], ...]:
@@ -35,6 +27,8 @@ def _discover() -> tuple[type[Rule], ...]:
 
     found: dict[str, type[Rule]] = {}
     for module_info in pkgutil.iter_modules(__path__):
+        if module_info.name == "__main__":
+            continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Rule) and value.code and value.__module__ == module.__name__:
@@ -53,12 +47,21 @@ def entry_of(rule: type[Rule]) -> RuleEntry:
     return RuleEntry(rule.code, rule.name, tuple(rule.triggers))
 
 
+def built() -> tuple[RuleEntry, ...]:
+    """The catalog from the rule classes themselves (imports them, and libcst)."""
+    return tuple(entry_of(rule) for rule in all_rules())
+
+
 @lru_cache(maxsize=1)
 def catalog() -> tuple[RuleEntry, ...]:
     """Every rule as a RuleEntry: from the shipped catalog (no libcst), or from the classes."""
-    from vsockport import catalog as shipped_catalog
+    return shipped_catalog.shipped() or built()
 
-    return shipped_catalog.shipped() or shipped_catalog.built()
+
+def write_catalog() -> None:
+    """Regenerate the shipped catalog (rules/catalog.json) from the rule classes."""
+    with open(shipped_catalog.CATALOG_PATH, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(shipped_catalog.encode(built()))
 
 
 def rule_classes(rules) -> tuple[type[Rule], ...]:

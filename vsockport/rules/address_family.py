@@ -3,65 +3,42 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, af_family, runtime_name
-from vsockport.rules.helpers import is_value_use, literal_int, source_of
-from vsockport.rules.names import ModuleNames
+from vsockport.rules.helpers import call_to, keyword, source_of
+from vsockport.rules.vocabulary import (
+    ADOPTERS, SOCKET_CLASSES, family_argument, is_datagram, is_family_choice, is_other_family,
+)
 
-INET_FAMILIES = ("socket.AF_INET", "socket.AF_INET6")
-_SOCKET_CLASSES = ("socket.socket", "socket.SocketType")
-# ctypes programs often define the numbers themselves: AF_INET = 2, AF_INET6 = 10.
-_INET_NUMBERS = {"AF_INET": 2, "AF_INET6": 10}
-
-
-def is_inet_family(names: ModuleNames, node: cst.BaseExpression) -> bool:
-    if names.qualified(node) in INET_FAMILIES:
-        return True
-    if isinstance(node, cst.Name) and node.value in _INET_NUMBERS:
-        constant = names.constant(node)
-        return isinstance(constant, cst.Integer) and int(constant.evaluated_value) == _INET_NUMBERS[node.value]
-    return False
-
-
-def is_family_choice(names: ModuleNames, node: cst.BaseExpression) -> bool:
-    """An IP family, or a choice between IP families (`AF_INET6 if ":" in host else AF_INET`)."""
-    if isinstance(node, cst.IfExp):
-        return is_family_choice(names, node.body) and is_family_choice(names, node.orelse)
-    return is_inet_family(names, node)
-
-
-def is_other_family(names: ModuleNames, node: cst.BaseExpression) -> bool:
-    """A family written out that is not IP (AF_UNIX, AF_PACKET, AF_VSOCK, a number): left alone."""
-    qualified = names.qualified(node)
-    if qualified is not None and qualified.startswith("socket.AF_"):
-        return qualified not in INET_FAMILIES
-    number = literal_int(names.constant(node))
-    return number is not None and number not in (-1, 2, 10)
+_HEADER = "import socket\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket\nafVMCI = VMCISock_GetAFValue()\n"
 
 
 class AddressFamily(Rule):
     """Create vsock sockets where the program creates IP sockets.
 
     ## What it does
-    - `socket.socket(...)` (and `socket(...)`, `SocketType(...)`) becomes `vsock_socket(...)`, with the
-      same arguments, when the family is `AF_INET`/`AF_INET6`, a choice between them
-      (`AF_INET6 if ":" in host else AF_INET`), missing (CPython's default is `AF_INET`), or known only
-      at run time (`socket.socket(family, ...)`, `socket.socket(fileno=fd)`). A family written out that
-      is not IP (`AF_UNIX`) is left alone.
+    - `socket.socket(AF_INET, SOCK_STREAM)` (and `socket(...)`, `SocketType(...)`) becomes
+      `vsock_socket(afVMCI, SOCK_STREAM)`, with `afVMCI = VMCISock_GetAFValue()` at the top of the
+      module, as VMware's porting guide writes it. A family that is `AF_INET`/`AF_INET6`, a choice
+      between them (`AF_INET6 if ":" in host else AF_INET`) or missing (CPython's default is `AF_INET`)
+      becomes `afVMCI`; a family known only at run time (`socket.socket(family, ...)`) is kept, and
+      `vsock_socket()` makes IP families vsock then; an adopted descriptor (`socket.socket(fileno=fd)`)
+      keeps the family it has. A family written out that is not IP (`AF_UNIX`) is left alone.
+    - Datagram sockets (`SOCK_DGRAM` written out) stay on IP, reported by VS012: virtio transports have
+      no vsock datagrams. With `--vmci-datagrams` (VMware only) they are ported like streams.
+    - `socket.fromfd(fd, family, type)` becomes `vsock_fromfd(...)`, which keeps the descriptor's real
+      family (a vsock descriptor stays vsock where the program says AF_INET).
+    - asyncore's `self.create_socket(AF_INET, ...)` (or no family, its default) gets `afVMCI`; a family
+      known only at run time gets `vsock_family(family)`.
     - A reference to `socket.socket` used as a value (`factory=socket.socket`,
       `partial(socket.socket, AF_INET)`) becomes `vsock_socket`. A class that derives from
       `socket.socket` is reported: its callers choose the family.
-    - Raw C calls (`libc.socket(AF_INET, ...)`) get the vsock family itself, `afVMCI`, set once per
-      module from the runtime's `VMCISock_GetAFValue()`.
-
-    Family values elsewhere (`family = socket.AF_INET`, a socketserver's `address_family`) stay as
-    written: they reach a socket through `vsock_socket()`, which makes IP families vsock, and the
-    program's own family checks keep taking its IP path.
+    - Raw C calls (`libc.socket(AF_INET, ...)`) get `afVMCI` as their family.
 
     ## Why
-    A vSocket is a socket of the vSockets family. `vsock_socket()` returns a `socket.socket` subclass
-    whose control calls take TCP/IP-style addresses and explain vsock's errors; any other family gives
-    a plain socket, as before. The family number is not a constant everywhere (VMware's driver assigns
-    it at run time on some systems): that is why raw calls use `VMCISock_GetAFValue()`, as VMware's
-    porting guide asks.
+    A vSocket is a socket of the vSockets family. `vsock_socket(afVMCI, ...)` is a plain
+    `socket.socket` of that family (type checks, pickling and C extensions accept it); where the
+    machine has no vsock it raises a clear error instead of CPython's quiet `AF_INET` for family -1.
+    The family number is not a constant everywhere (VMware's driver assigns it at run time on some
+    systems): that is why it comes from `VMCISock_GetAFValue()`.
 
     ## Example
     ```python
@@ -69,46 +46,65 @@ class AddressFamily(Rule):
     ```
     becomes
     ```python
-    from vsock_runtime import vsock_socket
-    s = vsock_socket(socket.AF_INET, socket.SOCK_STREAM)
+    from vsock_runtime import VMCISock_GetAFValue, vsock_socket
+    afVMCI = VMCISock_GetAFValue()
+    s = vsock_socket(afVMCI, socket.SOCK_STREAM)
     ```
 
     ## Fix safety
-    Safe: only IP families become vsock; every argument is kept. Comparisons with `AF_INET` are
-    VS002's.
+    Safe: only IP stream sockets become vsock; every other argument is kept. Comparisons with
+    `AF_INET` are VS002's.
     """
 
     code = "VS001"
-    words = (b"AF_INET", b"SocketType")
     name = "address-family"
+    words = (b"AF_INET", b"SocketType", b"fromfd", b"create_socket")
+    references = SOCKET_CLASSES | frozenset(ADOPTERS)
     examples = (
-        Example(
-            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n",
-            "import socket\nfrom vsock_runtime import vsock_socket\ns = vsock_socket(socket.AF_INET, socket.SOCK_STREAM)\n",
-            ("VS001",),
-        ),
+        Example("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n",
+                _HEADER + "s = vsock_socket(afVMCI, socket.SOCK_STREAM)\n", ("VS001",)),
         Example(
             "from socket import *\ns = socket(AF_INET6, SOCK_STREAM)\n",
-            "from socket import *\nfrom vsock_runtime import vsock_socket\ns = vsock_socket(AF_INET6, SOCK_STREAM)\n",
+            "from socket import *\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket\nafVMCI = VMCISock_GetAFValue()\n"
+            "s = vsock_socket(afVMCI, SOCK_STREAM)\n",
             ("VS001",),
         ),
         Example(
-            "import socket as s\nconn = s.socket()\n",
-            "import socket as s\nfrom vsock_runtime import vsock_socket\nconn = vsock_socket()\n",
-            ("VS001",),
+            "import socket as s\nconn = s.socket()\nlistener = s.socket(type=s.SOCK_STREAM)\n",
+            "import socket as s\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket\nafVMCI = VMCISock_GetAFValue()\n"
+            "conn = vsock_socket(afVMCI)\nlistener = vsock_socket(afVMCI, type=s.SOCK_STREAM)\n",
+            ("VS001", "VS001"),
         ),
         Example(
             "import socket\ndef bind(host, family):\n    a = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)\n"
             "    return a, socket.socket(family, socket.SOCK_STREAM)\n",
-            "import socket\nfrom vsock_runtime import vsock_socket\ndef bind(host, family):\n"
-            "    a = vsock_socket(socket.AF_INET6 if ':' in host else socket.AF_INET)\n"
-            "    return a, vsock_socket(family, socket.SOCK_STREAM)\n",
+            "import socket\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket\nafVMCI = VMCISock_GetAFValue()\n"
+            "def bind(host, family):\n    a = vsock_socket(afVMCI)\n    return a, vsock_socket(family, socket.SOCK_STREAM)\n",
+            ("VS001", "VS001"),
+        ),
+        Example(
+            "import socket\ndef open_socket(address):\n    return socket.socket(*address[:3])\n",
+            "import socket\nfrom vsock_runtime import vsock_socket\ndef open_socket(address):\n    return vsock_socket(*address[:3])\n",
+            ("VS001",),
+        ),
+        Example(
+            "import socket\ninherited = socket.socket(fileno=3)\ncopy = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)\n",
+            "import socket\nfrom vsock_runtime import vsock_fromfd, vsock_socket\ninherited = vsock_socket(fileno=3)\n"
+            "copy = vsock_fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)\n",
             ("VS001", "VS001"),
         ),
         Example(
             "import functools, socket\nmake = functools.partial(socket.socket, socket.AF_INET)\n",
             "import functools, socket\nfrom vsock_runtime import vsock_socket\nmake = functools.partial(vsock_socket, socket.AF_INET)\n",
             ("VS001",),
+        ),
+        Example(
+            "import asyncore, socket\nclass Echo(asyncore.dispatcher):\n    def __init__(self, family):\n"
+            "        self.create_socket(socket.AF_INET, socket.SOCK_STREAM)\n        self.create_socket(family)\n",
+            "import asyncore, socket\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_family\nafVMCI = VMCISock_GetAFValue()\n"
+            "class Echo(asyncore.dispatcher):\n    def __init__(self, family):\n"
+            "        self.create_socket(afVMCI, socket.SOCK_STREAM)\n        self.create_socket(vsock_family(family))\n",
+            ("VS001", "VS001"),
         ),
         Example(
             "import ctypes\nAF_INET = 2\nfd = libc.socket(AF_INET, 1, 0)\n",
@@ -118,60 +114,78 @@ class AddressFamily(Rule):
         ),
         Example("import socket\nclass Sock(socket.socket):\n    pass\n", None, ("VS001",)),
         Example("import socket\nu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\nok = isinstance(u, socket.socket)\n"
+                "d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                 "def f(s: socket.socket) -> None:\n    pass\n"),
-        Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nfamily = socket.AF_INET\n"),
+        Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nfamily = socket.AF_INET\n"
+                "def serve(socket):\n    return socket.socket()\n"),
     )
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if self.names.qualified(func) in _SOCKET_CLASSES:
-            family = self._family_arg(node)
-            if family is not None and is_other_family(self.names, family.value):
-                return
-            self.report(func, self._message(node, family), replacement=runtime_name("vsock_socket"))
-        elif isinstance(func, cst.Attribute) and func.attr.value == "socket":
-            family = self._family_arg(node)  # a raw C call: libc.socket(AF_INET, SOCK_STREAM, 0)
-            if family is not None and is_inet_family(self.names, family.value):
+        qualified = self.qualified(func)
+        if qualified in SOCKET_CLASSES:
+            self._constructor(node)
+        elif isinstance(func, cst.Attribute) and func.attr.value == "socket" and qualified is None:
+            family = family_argument(node)  # a raw C call: libc.socket(AF_INET, SOCK_STREAM, 0)
+            if family is not None and is_family_choice(self.names, family.value):
                 self.report(family.value, f"socket family {source_of(family.value)} -> afVMCI", replacement=af_family())
+        elif isinstance(func, cst.Attribute) and func.attr.value == "create_socket":
+            self._create_socket(node)
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._reference(node)
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self._reference(node)
-
-    def _reference(self, node: cst.BaseExpression) -> None:
-        """`socket.socket` used as a value, not called: a factory kept for later."""
-        if self.names.qualified(node) != "socket.socket":
+    def _constructor(self, call: cst.Call) -> None:
+        family = family_argument(call)
+        if family is not None and is_other_family(self.names, family.value):
             return
+        if is_datagram(self.names, call) and not self.options.vmci_datagrams:
+            return  # datagrams stay on IP (VS012 reports them)
+        shown = source_of(call.func)
+        args = list(call.args)
+        if family is None and any(arg.star for arg in call.args):
+            message = (f"{shown}(*...) takes its family from data at run time (ldap3: socket(*address[:3])) -> "
+                       "vsock_socket(), which makes IP families vsock")
+        elif family is None and keyword(call, "fileno") is not None:
+            message = f"{shown}(fileno=...) adopts a descriptor -> vsock_socket(), which keeps a vsock one vsock"
+        elif family is None:
+            args.insert(0, cst.Arg(af_family()))
+            message = f"{shown}() defaults to AF_INET -> vsock_socket(afVMCI)"
+        elif is_family_choice(self.names, family.value):
+            args[args.index(family)] = family.with_changes(value=af_family())
+            message = f"{shown}() of family {source_of(family.value)} makes an IP socket -> vsock_socket(afVMCI, ...)"
+        else:
+            message = (f"{shown}() of family {source_of(family.value)}, known only at run time -> vsock_socket(), "
+                       "which makes IP families vsock and leaves the others as they are")
+        self.report(call, message, replacement=call.with_changes(func=runtime_name("vsock_socket"), args=args))
+
+    def _create_socket(self, call: cst.Call) -> None:
+        """asyncore.dispatcher.create_socket(family=AF_INET, type=SOCK_STREAM)."""
+        family = family_argument(call)
+        uses_asyncore = any(m.split(".")[0] in ("asyncore", "asynchat") for ms in self.names.bindings.values() for m in ms)
+        if family is None:
+            if uses_asyncore and not call.args:
+                self.report(call, "create_socket() defaults to AF_INET -> create_socket(afVMCI)",
+                            replacement=call.with_changes(args=[cst.Arg(af_family())]))
+        elif is_family_choice(self.names, family.value):
+            self.report(family.value, f"create_socket({source_of(family.value)}) makes an IP socket -> afVMCI",
+                        replacement=af_family())
+        elif uses_asyncore and not is_other_family(self.names, family.value) and not isinstance(family.value, cst.Call):
+            self.report(family.value, f"create_socket({source_of(family.value)}): a family known only at run time -> "
+                                      f"vsock_family({source_of(family.value)})",
+                        replacement=call_to(runtime_name("vsock_family"), family.value))
+
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
+        """`socket.socket` kept as a factory, a class derived from it, `socket.fromfd` anywhere."""
         parent = self.parents(node)
+        if qualified in ADOPTERS:
+            self.report(node, f"{source_of(node)} adopts a descriptor with the family the program says -> "
+                              f"{ADOPTERS[qualified]}, which keeps the one it has", replacement=runtime_name(ADOPTERS[qualified]))
+            return
         if isinstance(parent, cst.Call) and parent.func is node:
             return  # a call: visit_Call's
         if isinstance(parent, cst.Arg) and isinstance(self.parents(parent), cst.ClassDef):
             if parent.keyword is None:
                 self.report(node, f"a subclass of {source_of(node)}: its instances get the family its callers give; "
-                                  "make them with vsock_socket(), or derive from VsockSocket for vsock only")
+                                  "make them with vsock_socket(afVMCI, ...) or make this class wrap one")
             return
-        if is_value_use(node, self.parents, self.names):
+        if qualified == "socket.socket":
             self.report(node, f"{source_of(node)} kept as a socket factory -> vsock_socket",
                         replacement=runtime_name("vsock_socket"))
-
-    def _message(self, call: cst.Call, family: cst.Arg | None) -> str:
-        shown = source_of(call.func)
-        if family is None:
-            if any(a.keyword is not None and a.keyword.value == "fileno" for a in call.args):
-                return f"{shown}(fileno=...) adopts a socket of any family -> vsock_socket(), which keeps vsock ones vsock"
-            return f"{shown}() defaults to AF_INET -> vsock_socket()"
-        if is_family_choice(self.names, family.value):
-            return f"{shown}({source_of(family.value)}) makes an IP socket -> vsock_socket()"
-        return (f"{shown}({source_of(family.value)}): a family known only at run time -> vsock_socket(), "
-                "which makes IP families vsock and leaves the others as they are")
-
-    @staticmethod
-    def _family_arg(call: cst.Call) -> cst.Arg | None:
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value == "family":
-                return arg
-        if call.args and call.args[0].keyword is None and call.args[0].star == "":
-            return call.args[0]
-        return None

@@ -1,7 +1,12 @@
-"""How a TCP/IP address becomes a vsock one: shared by the bind (VS003) and connect (VS004) rules.
+"""How a TCP/IP address written in the code becomes a vsock one: shared by the bind (VS003) and connect
+(VS004) rules.
 
 `address_fixes` proposes, for one written address, the fixes of its parts: each is a `Proposal` of the
-node to replace, its replacement, a message and whether it is unsafe. Nothing here changes anything.
+node to replace, its replacement (None: a finding without a fix), a message and whether it is a note.
+Only what is written out is ported here: wildcard and loopback hosts, port 0, hosts the port-time CID
+map names. A host computed at run time is left as it is: the runtime maps `(host, port)` on a vsock
+socket's bind() and connect(), through VSOCK_CID_MAP, which can give a whole endpoint its own vsock
+port. Nothing here changes anything.
 """
 
 from __future__ import annotations
@@ -22,38 +27,22 @@ _THIS_MACHINE = ("socket.gethostname", "socket.getfqdn")
 @dataclass(frozen=True)
 class Proposal:
     node: cst.CSTNode
-    replacement: cst.CSTNode
+    replacement: cst.CSTNode | None
     message: str
-    unsafe: bool = False
+    note: bool = False
 
 
 def _already_ported(names: ModuleNames, node: cst.BaseExpression) -> bool:
     return names.is_runtime_name(node) or (isinstance(node, cst.Call) and names.is_runtime_name(node.func))
 
 
-@dataclass(frozen=True)
-class _Host:
-    value: cst.BaseExpression  # the host, or the literal a constant name stands for
-    text: str | None  # its string value, when it is a literal
-    qualified: str | None  # its qualified name (socket.INADDR_ANY), when it is a name
-    shown: str  # as written
-
-
-def _host(names: ModuleNames, host: cst.BaseExpression) -> _Host | None:
-    """What a written host is, or None when it needs nothing (a CID already, or ported)."""
+def bind_host(names: ModuleNames, host: cst.BaseExpression) -> Proposal | None:
     if _already_ported(names, host):
         return None
     value = names.constant(host)
     if literal_int(value) is not None:
-        return None
-    return _Host(value, literal_string(value), names.qualified(value), source_of(host))
-
-
-def bind_host(names: ModuleNames, host: cst.BaseExpression) -> Proposal | None:
-    found = _host(names, host)
-    if found is None:
-        return None
-    value, text, qualified, shown = found.value, found.text, found.qualified, found.shown
+        return None  # a CID already
+    text, qualified, shown = literal_string(value), names.qualified(value), source_of(host)
     any_cid = runtime_name("VMADDR_CID_ANY")
     if qualified == "socket.INADDR_ANY" or (text is not None and is_wildcard(text)):
         return Proposal(host, any_cid, f"bind to {shown} (all interfaces) -> VMADDR_CID_ANY")
@@ -67,27 +56,43 @@ def bind_host(names: ModuleNames, host: cst.BaseExpression) -> Proposal | None:
     if text is not None:
         return Proposal(host, any_cid, f"bind to the specific address {shown} -> VMADDR_CID_ANY (vsock binds by CID, "
                                        "not interface)")
-    return Proposal(host, call_to(runtime_name("vsock_bind_cid"), host),
-                    f"computed bind host {shown} -> vsock_bind_cid({shown}), resolved at run time", unsafe=True)
+    return None  # computed: the runtime maps it when the socket binds
 
 
-def connect_host(names: ModuleNames, host: cst.BaseExpression, cid_map) -> Proposal | None:
-    found = _host(names, host)
-    if found is None:
-        return None
-    text, qualified, shown = found.text, found.qualified, found.shown
-    if qualified == "socket.INADDR_LOOPBACK" or (text is not None and (is_loopback(text) or is_wildcard(text))):
-        return Proposal(host, runtime_name("VMADDR_CID_LOCAL"), f"connect to {shown} -> VMADDR_CID_LOCAL")
-    if text is not None:
-        for name, cid in cid_map.items():
-            if name.lower() == text.lower() and isinstance(cid, str):
-                return Proposal(host, cst.SimpleString(repr(cid)),
-                                f"connect to {shown} -> the VMM's hybrid-vsock socket {cid} (from the CID map)")
-            if name.lower() == text.lower():
-                return Proposal(host, cst.Integer(str(cid)), f"connect to {shown} -> CID {cid} (from the CID map)")
-    hint = f"; map it with --cid {text}=CID" if text is not None else ""
-    return Proposal(host, call_to(runtime_name("vsock_cid"), host),
-                    f"host {shown} -> vsock_cid({shown}), resolved at run time from VSOCK_CID_MAP{hint}", unsafe=True)
+def _port_time_entry(cid_map, host_text: str, port: int | None):
+    """The port-time map's value for host (and port): a CID, (CID, vsock port), or "unix:PATH"."""
+    entries = {str(name).lower(): value for name, value in cid_map.items()}
+    if port is not None and f"{host_text.lower()}:{port}" in entries:
+        return entries[f"{host_text.lower()}:{port}"]
+    return entries.get(host_text.lower())
+
+
+def connect_fixes(names: ModuleNames, address: cst.Tuple, cid_map) -> list[Proposal]:
+    host, port = address.elements[0].value, address.elements[1].value
+    if _already_ported(names, host):
+        return []
+    value = names.constant(host)
+    if literal_int(value) is not None:
+        return []
+    text, qualified, shown = literal_string(value), names.qualified(value), source_of(host)
+    port_number = literal_int(names.constant(port))
+    entry = _port_time_entry(cid_map, text, port_number) if text is not None else None
+    if entry is None and (qualified == "socket.INADDR_LOOPBACK" or (text is not None and (is_loopback(text) or is_wildcard(text)))):
+        return [Proposal(host, runtime_name("VMADDR_CID_LOCAL"), f"connect to {shown} -> VMADDR_CID_LOCAL")]
+    if text is None:
+        return []  # computed: the runtime maps it when the socket connects
+    if isinstance(entry, str):
+        return [Proposal(host, cst.SimpleString(repr(entry)),
+                         f"connect to {shown} -> the VMM's hybrid-vsock socket {entry} (from the CID map)")]
+    if isinstance(entry, tuple):
+        cid, vport = entry
+        return [Proposal(host, cst.Integer(str(cid)), f"connect to {shown}:{port_number} -> CID {cid} (from the CID map)"),
+                Proposal(port, cst.Integer(str(vport)), f"port {port_number} of {shown} -> vsock port {vport} (from the CID map)")]
+    if entry is not None:
+        return [Proposal(host, cst.Integer(str(entry)), f"connect to {shown} -> CID {entry} (from the CID map)")]
+    where = f"{text}:{port_number}" if port_number is not None else text
+    return [Proposal(host, None, f"connects to {where}: the runtime needs its CID at run time ({where.split(':')[0]}=CID "
+                                 f"in VSOCK_CID_MAP), or give it at port time with --cid {text}=CID", note=True)]
 
 
 def bind_port(names: ModuleNames, port: cst.BaseExpression) -> Proposal | None:
@@ -98,33 +103,25 @@ def bind_port(names: ModuleNames, port: cst.BaseExpression) -> Proposal | None:
 
 
 def address_fixes(names: ModuleNames, address: cst.BaseExpression, *, bind: bool, cid_map=None) -> list[Proposal]:
-    """The fixes for one address argument: its host, its port (when binding), an IPv6 4-tuple's extra
-    fields, or a module-level address constant converted where it is used."""
-    if is_address_tuple(address):
-        host, port = address.elements[0].value, address.elements[1].value
-        found = [bind_host(names, host) if bind else connect_host(names, host, cid_map or {}),
-                 bind_port(names, port) if bind else None]
-        if len(address.elements) == 4:
-            two = [address.elements[0], address.elements[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
-            found.append(Proposal(address, address.with_changes(elements=two),
-                                  "IPv6 flowinfo and scope_id dropped: a vsock address is (CID, port)"))
-        return [p for p in found if p is not None]
-    constant = names.constant(address)
-    if constant is not address and is_address_tuple(constant):
-        # A module-level ADDRESS = (host, port) constant: converted where it is used, at run time.
-        args = [cst.Arg(address)]
-        if bind:
-            args.append(cst.Arg(cst.Name("True"), keyword=cst.Name("bind"), equal=cst.AssignEqual(
-                whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))))
-        shown = source_of(address)
-        return [Proposal(address, cst.Call(runtime_name("vsock_address"), args),
-                         f"address constant {shown} -> vsock_address({shown}), converted to (CID, port) at run time")]
-    return []
+    """The fixes for one address argument written out as a tuple: its host, its port (when binding),
+    an IPv6 4-tuple's extra fields."""
+    if not is_address_tuple(address):
+        return []
+    host, port = address.elements[0].value, address.elements[1].value
+    if bind:
+        found = [bind_host(names, host), bind_port(names, port)]
+    else:
+        found = list(connect_fixes(names, address, cid_map or {}))
+    if len(address.elements) == 4 and any(p is not None and p.replacement is not None for p in found):
+        two = [address.elements[0], address.elements[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+        found.append(Proposal(address, address.with_changes(elements=two),
+                              "IPv6 flowinfo and scope_id dropped: a vsock address is (CID, port)"))
+    return [p for p in found if p is not None]
 
 
 class AddressRule(Rule):
     """Base of the bind and connect rules: `address_of(call)` finds the address argument of a call,
-    and each fix of that address is reported."""
+    and each fix of that address is reported. Datagram sockets' addresses stay IP (VS012)."""
 
     bind = False
 
@@ -133,6 +130,10 @@ class AddressRule(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         address = self.address_of(node)
-        if address is not None:
-            for fix in address_fixes(self.names, address.value, bind=self.bind, cid_map=self.options.cid_map):
-                self.report(fix.node, fix.message, replacement=fix.replacement, unsafe=fix.unsafe)
+        if address is None:
+            return
+        receiver = node.func.value if isinstance(node.func, cst.Attribute) else None
+        if receiver is not None and not self.options.vmci_datagrams and source_of(receiver) in self.names.datagram_receivers():
+            return
+        for fix in address_fixes(self.names, address.value, bind=self.bind, cid_map=self.options.cid_map):
+            self.report(fix.node, fix.message, replacement=fix.replacement, note=fix.note)

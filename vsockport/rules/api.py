@@ -5,48 +5,37 @@ A rule is a class in its own file under `vsockport/rules/`:
 - a docstring in fixed sections (What it does / Why / Example / Fix safety), shown by
   `vsockport explain`;
 - `examples`: before/after pairs that the test suite runs (Fixit's VALID/INVALID cases);
-- `visit_<Node>(node)` (and, rarely, `leave_<Node>(node)`) methods, called with libcst nodes of the
-  original code, that call `self.report(...)`.
+- `references`: qualified names (`socket.create_connection`) whose value uses in a module the rule
+  hears about through `reference(node, qualified)`: the engine resolves every name once, by scope (a
+  parameter, local variable, definition or keyword named like a socket API is not that API), and
+  tells each rule only what it asked for;
+- `visit_<Node>(node)` (and, rarely, `leave_<Node>(node)`) methods for everything else, called with
+  libcst nodes of the original code; `self.qualified(node)` answers what a name means there.
 
 `report(node, message, replacement=...)` records a finding, optionally with a proposed replacement for
-`node`, as data (Fixit's `report(node, replacement=...)`, ruff's `Fix`). The pipeline decides which
-fixes apply (suppressions, safety, conflicts) and applies them; a rule never sees another rule's
-edits, never changes anything shared, and never steers the engine.
+`node`, as data (Fixit's `report(node, replacement=...)`, ruff's `Fix`). Names of the runtime in a
+replacement are made with `runtime_name()` (or `af_family()`), which marks them: the pipeline imports
+exactly the marked names, under the name the module can bind (an alias where the module already binds
+that name). The pipeline decides which fixes apply (suppressions, safety, conflicts) and applies them;
+a rule never sees another rule's edits, never changes anything shared, and never steers the engine.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import ClassVar, Mapping, Sequence
+from typing import ClassVar, Collection, Sequence
 
 import libcst as cst
 
 from vsockport.options import PortOptions
 from vsockport.results import Applicability
-from vsockport.rules.helpers import children, walk
+from vsockport.rules.helpers import RuntimeName, children, walk
 from vsockport.rules.names import ModuleNames
+from vsockport.rules.scopes import Scopes
+from vsockport.runtime.contract import AF_FACTORY, AF_NAME, contract
 
-# The name a ported module binds to the vsock address family, as VMware's porting guide does.
-AF_NAME = "afVMCI"
-AF_FACTORY = "VMCISock_GetAFValue"
-
-# What the runtime module exports that fixes may use (a test keeps it equal to the runtime's __all__).
-RUNTIME_EXPORTS = frozenset([
-    "VMADDR_CID_ANY", "VMADDR_PORT_ANY", "VMADDR_CID_HYPERVISOR", "VMADDR_CID_LOCAL", "VMADDR_CID_HOST",
-    "VMADDR_FLAG_TO_HOST", "SO_VM_SOCKETS_BUFFER_SIZE", "SO_VM_SOCKETS_BUFFER_MIN_SIZE",
-    "SO_VM_SOCKETS_BUFFER_MAX_SIZE", "SO_VM_SOCKETS_CONNECT_TIMEOUT", "VMCISock_GetAFValue",
-    "VMCISock_ReleaseAFValueFd", "VMCISock_GetLocalCID", "VsockAddressError", "VsockStrictError",
-    "VsockHost", "VsockHybridHost", "VsockSocket", "sockaddr_vm", "vsock_backend", "vsock_runtime_version", "vsock_local_cid",
-    "vsock_cid", "vsock_bind_cid", "vsock_address", "getaddrinfo", "vsock_gethostbyname", "vsock_gethostbyname_ex", "vsock_socket", "vsock_family",
-    "vsock_ip_family", "vsock_socket_module", "vsock_connect", "set_connect_timeout", "get_connect_timeout",
-    "create_vsock_connection", "create_vsock_server", "vsock_diagnose", "setsockopt_or_skip",
-    "VsockServerMixin", "vsock_server_class", "vsock_make_server", "vsock_client_class", "vsock_urlopen",
-    "vsock_open_connection", "vsock_start_server", "vsock_loop", "vsock_loop_create_connection",
-    "vsock_loop_create_server", "vsock_loop_getaddrinfo", "vsock_getaddrinfo",
-])
-# Names a ported module defines itself, once, after importing what they need from the runtime.
-DEFINITIONS: Mapping[str, tuple[str, str]] = {AF_NAME: (AF_FACTORY, f"{AF_NAME} = {AF_FACTORY}()")}
+__all__ = ["AF_NAME", "Example", "Parents", "PortOptions", "Report", "Rule", "RuntimeName", "af_family", "runtime_name"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +59,7 @@ class Report:
     applicability: Applicability = Applicability.SAFE
     note: bool = False  # left alone on purpose: informational, never fails a run
     keep: cst.CSTNode | None = None  # a node (holding `node`) no rule may touch or report inside
-    needs: frozenset[str] = frozenset()  # runtime names the replacement uses
+    needs: frozenset[str] = frozenset()  # runtime names the replacement uses (its RuntimeName nodes)
     audit: bool = False  # said of the ported code (see Rule.audits)
 
 
@@ -96,21 +85,24 @@ class Parents:
             parent = self(parent)
 
 
-def runtime_name(name: str) -> cst.Name:
+def runtime_name(name: str) -> RuntimeName:
     """A reference to a name from the runtime module (the pipeline adds the import)."""
-    if name not in RUNTIME_EXPORTS and name not in DEFINITIONS:
+    if name not in contract().exports and name != AF_NAME:
         raise ValueError(f"the runtime does not export {name!r}")
-    return cst.Name(name)
+    return RuntimeName(name)
 
 
-def af_family() -> cst.Name:
-    """`afVMCI`, the vsock family, defined once per ported module."""
-    return runtime_name(AF_NAME)
+def af_family() -> RuntimeName:
+    """`afVMCI`, the vsock family, defined once per ported module (`afVMCI = VMCISock_GetAFValue()`)."""
+    return RuntimeName(AF_NAME)
 
 
-def _runtime_names_in(node: cst.CSTNode) -> frozenset[str]:
-    return frozenset(n.value for n in walk(node) if isinstance(n, cst.Name)
-                     and (n.value in RUNTIME_EXPORTS or n.value in DEFINITIONS))
+def runtime_names_in(node: cst.CSTNode) -> frozenset[str]:
+    return frozenset(n.value for n in walk(node) if isinstance(n, RuntimeName))
+
+
+# What each runtime-made name needs at the top of the module: a definition after the import.
+DEFINITIONS = {AF_NAME: (AF_FACTORY, f"{{name}} = {{factory}}()")}
 
 
 class Rule:
@@ -126,6 +118,11 @@ class Rule:
     # rule changes or reports (local aliases and constants standing for them are added per file).
     # The planner hands libcst only such statements; a test checks every example keeps to it.
     words: ClassVar[Sequence[bytes]] = ()
+    # Byte strings a rule looks for inside string literals (a class named in configuration data): a
+    # statement holding one reaches libcst although strings are otherwise blanked for the planner.
+    string_words: ClassVar[Sequence[bytes]] = ()
+    # Qualified names whose value uses (called, passed, assigned, a base class, ...) reach reference().
+    references: ClassVar[Collection[str]] = ()
     # A rule that judges whole functions (VS013): groups of byte strings, a word of each occurring in
     # every function it keeps. Such functions reach libcst whole.
     whole_function_words: ClassVar[tuple[tuple[bytes, ...], ...]] = ()
@@ -133,11 +130,24 @@ class Rule:
     # of the fix loop, instead of the original. It proposes no fixes.
     audits: ClassVar[bool] = False
 
-    def __init__(self, names: ModuleNames, options: PortOptions, parents: Parents | None = None) -> None:
+    def __init__(self, names: ModuleNames, options: PortOptions, parents: Parents | None = None,
+                 scopes: Scopes | None = None) -> None:
         self.names = names
         self.options = options
         self.parents = parents or Parents(None)  # node -> the node holding it (computed when first asked)
+        self.scopes = scopes or Scopes(self.parents)
         self.reports: list[Report] = []
+
+    def qualified(self, node: cst.BaseExpression) -> str | None:
+        """What `node` (a name or dotted name) means here: `socket.AF_INET` under any import form; None
+        when it is not a module-level import (or a local binding of the function shadows it)."""
+        qualified = self.names.qualified(node)
+        if qualified is not None and self.scopes.shadowed(node):
+            return None
+        return qualified
+
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
+        """A value use of one of `references` (called, passed, assigned, returned, a base class)."""
 
     def report(self, node: cst.CSTNode, message: str, *, replacement: cst.CSTNode | None = None,
                unsafe: bool = False, note: bool = False, keep: cst.CSTNode | None = None) -> None:
@@ -149,7 +159,7 @@ class Rule:
             raise TypeError("a replacement is an expression or a small statement: a statement line's "
                             "indentation belongs to its block")
         applicability = Applicability.UNSAFE if unsafe else Applicability.SAFE
-        needs = _runtime_names_in(replacement) if replacement is not None else frozenset()
+        needs = runtime_names_in(replacement) if replacement is not None else frozenset()
         self.reports.append(Report(self.code, self.name, node, message, replacement, applicability,
                                    note or keep is not None, keep, needs, self.audits))
 

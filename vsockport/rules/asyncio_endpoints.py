@@ -3,22 +3,20 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, runtime_name
-from vsockport.rules.helpers import call_to, is_value_use, keywords, source_of
+from vsockport.rules.helpers import call_to, is_value_use, keywords, positional, source_of
+from vsockport.rules.vocabulary import ASYNCIO_FUNCTIONS, LOOP_FACTORIES, LOOP_METHODS
 
-_MODULE_FUNCTIONS = {
-    "asyncio.open_connection": "vsock_open_connection",
-    "asyncio.start_server": "vsock_start_server",
-    "asyncio.streams.open_connection": "vsock_open_connection",
-    "asyncio.streams.start_server": "vsock_start_server",
-}
-_LOOP_METHODS = {
-    "create_connection": "vsock_loop_create_connection",
-    "create_server": "vsock_loop_create_server",
-    "getaddrinfo": "vsock_loop_getaddrinfo",
-}
-_LOOP_FACTORIES = ("asyncio.get_event_loop", "asyncio.get_running_loop", "asyncio.new_event_loop")
-# Keywords that mean the caller already supplies the socket (or a Unix path): nothing to port.
-_ALREADY_A_SOCKET = ("sock", "path")
+
+def _brings_its_own_endpoint(call: cst.Call, first_host: int) -> bool:
+    """The call gives a Unix path, or a socket and no host or port: nothing to port. A `sock=` passed
+    along with a host and port may be None (a parameter handed on): then the host and port count, and
+    the runtime hands a real socket to asyncio as it is."""
+    named = keywords(call)
+    if "path" in named:
+        return True
+    if "sock" not in named:
+        return False
+    return not ({"host", "port"} & named) and len(positional(call)) <= first_host
 
 
 class AsyncioEndpoints(Rule):
@@ -37,8 +35,10 @@ class AsyncioEndpoints(Rule):
 
     A loop is recognised as a name or attribute called `loop` or `*_loop`, or a call to
     `asyncio.get_event_loop()`, `asyncio.get_running_loop()` or `asyncio.new_event_loop()`. Calls that
-    pass `sock=` (or `path=`) are left alone; when those arrive inside `**kwargs`, the runtime sees
-    them and hands the call to asyncio as it is.
+    pass `path=`, or `sock=` and no host or port, are left alone. A call that forwards a `sock=` that
+    may be None along with a host and port (`create_server(factory, host, port, sock=sock)`) is ported:
+    the runtime hands a real socket to asyncio as it is, and serves vsock when there is none; so does it
+    for a `sock=` that arrives inside `**kwargs`.
 
     ## Why
     asyncio resolves hosts with `getaddrinfo` and opens IP sockets, so it cannot reach vsock by itself.
@@ -68,6 +68,7 @@ class AsyncioEndpoints(Rule):
 
     code = "VS009"
     name = "asyncio-endpoints"
+    references = frozenset(ASYNCIO_FUNCTIONS)
     triggers = (b"open_connection", b"start_server", b"create_connection", b"create_server", b"getaddrinfo")
     examples = (
         Example(
@@ -104,30 +105,39 @@ class AsyncioEndpoints(Rule):
             "    infos = await vsock_loop_getaddrinfo(self.loop, 'db', 5432)\n",
             ("VS009", "VS009"),
         ),
-        Example("import asyncio\nasync def main(s):\n    await asyncio.open_connection(sock=s)\n"),
+        Example(
+            "import asyncio\nasync def serve(loop, P, host, port, sock=None):\n"
+            "    return await loop.create_server(P, host, port, sock=sock)\n",
+            "import asyncio\nfrom vsock_runtime import vsock_loop_create_server\nasync def serve(loop, P, host, port, sock=None):\n"
+            "    return await vsock_loop_create_server(loop, P, host, port, sock=sock)\n",
+            ("VS009",),
+        ),
+        Example("import asyncio\nasync def main(s):\n    await asyncio.open_connection(sock=s)\n"
+                "    await asyncio.open_connection(path='/run/app.sock')\n"),
         Example("import asyncio\nasync def main(P):\n    await loop.create_server(P, sock=s)\n"),
     )
 
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
+        """asyncio.open_connection / start_server, called or kept as a value."""
+        call = self.parents(node)
+        if isinstance(call, cst.Call) and call.func is node and _brings_its_own_endpoint(call, 0 if "open" in qualified else 1):
+            return
+        replacement = ASYNCIO_FUNCTIONS[qualified]
+        self.report(node, f"{source_of(node)}() opens an IP socket -> {replacement}()", replacement=runtime_name(replacement))
+
     def visit_Call(self, node: cst.Call) -> None:
-        if keywords(node) & set(_ALREADY_A_SOCKET):
-            return
-        replacement = _MODULE_FUNCTIONS.get(self.names.qualified(node.func) or "")
-        if replacement is not None:
-            self.report(node.func, f"{source_of(node.func)}() opens an IP socket -> {replacement}()",
-                        replacement=runtime_name(replacement))
-            return
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in _LOOP_METHODS:
+        if not isinstance(func, cst.Attribute) or func.attr.value not in LOOP_METHODS:
             return
-        if not self._is_loop(func.value) or not node.args:
+        if not self._is_loop(func.value) or not node.args or _brings_its_own_endpoint(node, 1):
             return
-        replacement = _LOOP_METHODS[func.attr.value]
+        replacement = LOOP_METHODS[func.attr.value]
         self.report(node, f"{source_of(func)}() {self._what(func)} -> {replacement}()", replacement=node.with_changes(
             func=runtime_name(replacement), args=[cst.Arg(func.value), *node.args]))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """A loop's method kept for later: `partial(loop.create_server, ...)`."""
-        if node.attr.value not in _LOOP_METHODS or not self._is_loop(node.value):
+        if node.attr.value not in LOOP_METHODS or not self._is_loop(node.value):
             return
         parent = self.parents(node)
         if isinstance(parent, cst.Call) and parent.func is node:
@@ -143,8 +153,8 @@ class AsyncioEndpoints(Rule):
 
     def _is_loop(self, node: cst.BaseExpression) -> bool:
         if isinstance(node, cst.Call):
-            return self.names.qualified(node.func) in _LOOP_FACTORIES
+            return self.qualified(node.func) in LOOP_FACTORIES
         name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
-        if self.names.qualified(node) is not None and isinstance(node, cst.Name):
+        if self.qualified(node) is not None and isinstance(node, cst.Name):
             return False  # an imported module or function, not a loop variable
         return name == "loop" or name.endswith("_loop")

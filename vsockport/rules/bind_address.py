@@ -10,7 +10,7 @@ _HEADER = "import socket\nfrom vsock_runtime import {names}\n"
 
 
 class BindAddress(AddressRule):
-    """Turn `(host, port)` bind addresses into vsock `(CID, port)` addresses.
+    """Write the bind addresses spelled out in the code as vsock `(CID, port)` addresses.
 
     ## What it does
     In `sock.bind((host, port))` and `socket.create_server((host, port))`:
@@ -20,14 +20,14 @@ class BindAddress(AddressRule):
       CID where the `vsock_loopback` transport offers one, else `VMADDR_CID_ANY`, which makes the socket
       reachable from the host (the runtime warns once);
     - port `0` becomes `VMADDR_PORT_ANY`;
-    - a computed host becomes `vsock_bind_cid(host)`, resolved at run time;
     - IPv6 4-tuples lose `flowinfo` and `scope_id`.
-    Module-level constants (`HOST = ''`) are followed; an address held in a module-level tuple constant
-    is converted at run time with `vsock_address(ADDR, bind=True)`.
+    Module-level constants (`HOST = ''`) are followed. A host computed at run time
+    (`bind((args.host, args.port))`) is left as it is: a vsock socket's `bind()` maps it then, with
+    the same policy. The addresses of datagram sockets stay IP (VS012).
 
     ## Why
-    A vsock address is `(CID, port)` with integers only: a host string raises `TypeError`. Port 0 is a
-    real, privileged vsock port; "any port" is `VMADDR_PORT_ANY`.
+    A vsock address is `(CID, port)`. Port 0 is a real, privileged vsock port; "any port" is
+    `VMADDR_PORT_ANY`. Written out, the port reads as the vSockets program it is.
 
     ## Example
     ```python
@@ -39,13 +39,9 @@ class BindAddress(AddressRule):
     ```
 
     ## Fix safety
-    Safe for literal and constant hosts. Unsafe for computed hosts (`vsock_bind_cid(host)`): they are
-    resolved at run time, and a name the runtime cannot map raises where a TCP program would have
-    bound. Unsafe fixes apply only with `--unsafe-fixes`. Held back, the bind still works on a vsock
-    socket, because the runtime maps string hosts in `bind()` too.
+    Safe: each value is what the runtime would map it to when the socket binds.
     """
 
-    fix_safety = "mixed"
     bind = True
     code = "VS003"
     words = (b"bind", b"create_server", b"create_vsock_server")
@@ -67,21 +63,13 @@ class BindAddress(AddressRule):
             ("VS003", "VS003"),
         ),
         Example(
-            "import socket\nsrv.bind((args.host, args.port))\n",
-            _HEADER.format(names="vsock_bind_cid") + "srv.bind((vsock_bind_cid(args.host), args.port))\n",
-            ("VS003",),
-        ),
-        Example(
-            "import socket\nADDR = ('0.0.0.0', 9000)\nsrv.bind(ADDR)\n",
-            _HEADER.format(names="vsock_address") + "ADDR = ('0.0.0.0', 9000)\nsrv.bind(vsock_address(ADDR, bind=True))\n",
-            ("VS003",),
-        ),
-        Example(
             "import socket\nserver = socket.create_server(('', 8000))\n",
             _HEADER.format(names="VMADDR_CID_ANY") + "server = socket.create_server((VMADDR_CID_ANY, 8000))\n",
             ("VS003",),
         ),
-        Example("import socket\nfrom vsock_runtime import VMADDR_CID_ANY\ns.bind((VMADDR_CID_ANY, 5000))\nw.bind('<Key>', cb)\n"),
+        Example("import socket\nfrom vsock_runtime import VMADDR_CID_ANY\ns.bind((VMADDR_CID_ANY, 5000))\nw.bind('<Key>', cb)\n"
+                "srv.bind((args.host, args.port))\n"),
+        Example("import socket\nudp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nudp.bind(('', 9999))\n"),
     )
 
     def address_of(self, call: cst.Call) -> cst.Arg | None:

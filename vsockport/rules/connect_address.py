@@ -10,21 +10,23 @@ _HEADER = "import socket\nfrom vsock_runtime import {names}\n"
 
 
 class ConnectAddress(AddressRule):
-    """Turn `(host, port)` destinations into vsock `(CID, port)` addresses.
+    """Write the destinations spelled out in the code as vsock `(CID, port)` addresses.
 
     ## What it does
-    In `sock.connect(...)`, `sock.connect_ex(...)`, `sock.sendto(data, ...)` and
-    `socket.create_connection(...)`:
+    In `sock.connect(...)`, `sock.connect_ex(...)` and `socket.create_connection(...)`:
     - `'localhost'`, `'127.0.0.1'`, `'::1'` (and `''`) become `VMADDR_CID_LOCAL`;
-    - hosts in the CID map (`--cid HOST=CID`, `[tool.vsockport] cid-map`) become their CID;
-    - any other host, literal or computed, becomes `vsock_cid(host)`: the runtime maps names to CIDs
-      from the `VSOCK_CID_MAP` environment variable and otherwise raises an error naming the host;
-    - integers (already CIDs) are left alone.
-    Module-level constants (`HOST = 'localhost'`) are followed.
+    - hosts in the port-time CID map (`--cid HOST=CID`, `--cid HOST:PORT=CID:PORT`, `[tool.vsockport]
+      cid-map`) become their CID (and vsock port);
+    - any other host written out is noted: the runtime needs its CID at run time (`VSOCK_CID_MAP`), and
+      `vsockport endpoints` lists it for the parent's configuration;
+    - integers (already CIDs) and hosts computed at run time are left alone: a vsock socket's
+      `connect()` maps `(host, port)` then, through `VSOCK_CID_MAP`.
+    Module-level constants (`HOST = 'localhost'`) are followed. `sendto()` destinations are ported
+    only with `--vmci-datagrams` (VS012), as are the addresses of datagram sockets.
 
     ## Why
     vsock has no name resolution: peers are identified by context IDs (CIDs), integers assigned by the
-    hypervisor. CPython rejects a string host on an AF_VSOCK socket with `TypeError`.
+    hypervisor. Written out, the port reads as the vSockets program it is.
 
     ## Example
     ```python
@@ -36,13 +38,9 @@ class ConnectAddress(AddressRule):
     ```
 
     ## Fix safety
-    Safe for loopback and mapped hosts. Unsafe for other hosts (`vsock_cid(host)`): they work only once
-    they are mapped to a CID at run time, and the runtime's error says how. Unsafe fixes apply only
-    with `--unsafe-fixes`. Held back, the connect still works on a vsock socket, because the runtime
-    maps string hosts in `connect()` too.
+    Safe: each value is what the runtime would map it to when the socket connects.
     """
 
-    fix_safety = "mixed"
     code = "VS004"
     words = (b"connect", b"sendto")
     name = "connect-address"
@@ -57,18 +55,9 @@ class ConnectAddress(AddressRule):
             _HEADER.format(names="VMADDR_CID_LOCAL") + "HOST = '127.0.0.1'\nerr = s.connect_ex((VMADDR_CID_LOCAL, 22))\n",
             ("VS004",),
         ),
-        Example(
-            "import socket\ns.sendto(b'ping', (host, port))\n",
-            _HEADER.format(names="vsock_cid") + "s.sendto(b'ping', (vsock_cid(host), port))\n",
-            ("VS004",),
-        ),
-        Example(
-            "import socket\nc = socket.create_connection(('db.internal', 5432), timeout=3)\n",
-            _HEADER.format(names="vsock_cid")
-            + "c = socket.create_connection((vsock_cid('db.internal'), 5432), timeout=3)\n",
-            ("VS004",),
-        ),
-        Example("import socket\ns.connect((2, 5000))\ndb = sqlite3.connect('x.db')\n"),
+        Example("import socket\nc = socket.create_connection(('db.internal', 5432), timeout=3)\n", None, ("VS004",)),
+        Example("import socket\ns.connect((2, 5000))\ndb = sqlite3.connect('x.db')\ns.connect((host, port))\n"
+                "s.sendto(b'ping', ('localhost', 9))\n"),
     )
 
     def address_of(self, call: cst.Call) -> cst.Arg | None:
@@ -78,7 +67,7 @@ class ConnectAddress(AddressRule):
         method = method_name(call)
         if method in ("connect", "connect_ex") and len(args) == 1:
             return args[0]
-        if method == "sendto" and len(args) in (2, 3):
+        if method == "sendto" and len(args) in (2, 3) and self.options.vmci_datagrams:
             return args[-1]
         if self.names.qualified(call.func) == "socket.create_connection" or (
                 self.names.is_runtime_name(call.func) and called_name(call.func) == "create_vsock_connection"):

@@ -3,12 +3,8 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, runtime_name
-from vsockport.rules.helpers import is_value_use, source_of
-
-_REPLACEMENTS = {
-    "socket.create_connection": "create_vsock_connection",
-    "socket.create_server": "create_vsock_server",
-}
+from vsockport.rules.helpers import source_of
+from vsockport.rules.vocabulary import CREATORS
 
 
 class CreateConnection(Rule):
@@ -43,6 +39,7 @@ class CreateConnection(Rule):
     code = "VS005"
     name = "create-connection"
     words = (b"create_connection", b"create_server")
+    references = frozenset(CREATORS)
     examples = (
         Example(
             "import socket\nconn = socket.create_connection(('localhost', 7000), timeout=5)\n",
@@ -68,16 +65,8 @@ class CreateConnection(Rule):
                 "same = opener is socket.create_connection\n"),
     )
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self._reference(node)
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._reference(node)
-
-    def _reference(self, node: cst.BaseExpression) -> None:
-        replacement = _REPLACEMENTS.get(self.names.qualified(node) or "")
-        if replacement is None or not is_value_use(node, self.parents, self.names):
-            return
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
+        replacement = CREATORS[qualified]
         parent = self.parents(node)
         called = isinstance(parent, cst.Call) and parent.func is node
         what = f"{source_of(node)}()" if called else f"{source_of(node)}, kept for a later call,"

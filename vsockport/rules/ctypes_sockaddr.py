@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.address_family import is_inet_family
+from vsockport.rules.vocabulary import is_inet_family
 from vsockport.rules.api import Example, Rule, af_family, runtime_name
 from vsockport.rules.helpers import call_to, called_name, is_loopback, literal_int, literal_string, source_of
 
@@ -72,6 +72,7 @@ class CtypesSockaddr(Rule):
     """
 
     code = "VS006"
+    fix_safety = "mixed"
     name = "ctypes-sockaddr"
     # The field names themselves, not "sin_": that prefix is in sympy's sin_x and every trig module.
     words = tuple(field.encode() for field in _FIELD_RENAMES)

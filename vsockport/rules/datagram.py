@@ -3,38 +3,41 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule
-from vsockport.rules.helpers import is_value_use, source_of
+from vsockport.rules.helpers import source_of
+from vsockport.rules.vocabulary import SOCKET_CLASSES, UDP_SERVERS, family_argument, is_datagram, is_other_family
 
-_SOCKET_CLASSES = ("socket.socket", "socket.SocketType")
-_UDP_SERVERS = ("socketserver.UDPServer", "socketserver.ThreadingUDPServer", "socketserver.ForkingUDPServer")
+_KEPT = ("stays on UDP/IP: vsock datagrams exist only on VMware's VMCI transport (virtio, Hyper-V and Nitro have "
+         "none); move the protocol to SOCK_STREAM, keep it on an IP network, or port it for VMware with "
+         "--vmci-datagrams")
+_VMCI = ("ported to vsock datagrams, which exist only on VMware's VMCI transport: on virtio (KVM, Firecracker, "
+         "Nitro) and Hyper-V socket() fails with ENODEV")
 
 
 class Datagram(Rule):
-    """Point out UDP sockets: vsock datagrams exist only on VMware's VMCI transport.
+    """Report UDP sockets: vsock datagrams exist only on VMware's VMCI transport.
 
     ## What it does
     Reports every `SOCK_DGRAM` socket that is created, every `socketserver` UDP server, and every
-    asyncio `loop.create_datagram_endpoint(...)`. The code itself is ported by the other rules like any
-    socket: the family becomes `afVMCI` and the addresses become `(CID, port)` on both ends.
+    asyncio `loop.create_datagram_endpoint(...)`.
+
+    vsockport's datagram policy: by default datagram sockets stay on IP, untouched (VS001, VS003,
+    VS004 and VS010 leave them and their addresses alone), and each one is reported here as work to
+    review, so a program that serves both UDP and TCP keeps its TCP half working over vsock. With
+    `--vmci-datagrams` (`vmci-datagrams = true`), for VMware guests, they are ported like streams: the
+    family becomes `afVMCI`, both ends' addresses become CIDs, and each is still reported, since it
+    runs only on VMCI.
 
     ## Why
-    vsockport's UDP policy: port datagrams to vsock datagrams, and say so at every site.
-    - On VMware (VMCI transport), vsock datagrams work. The ported program runs there with no further
-      change.
-    - On virtio (KVM, QEMU, Firecracker, Cloud Hypervisor, Nitro) and Hyper-V there are no vsock
-      datagrams. There, `socket()` fails with `ENODEV`, and the runtime's message names the transport
-      limitation.
-    - Asyncio datagram endpoints resolve IP addresses themselves and are not ported, so a program that
-      uses them is reported as needing a manual port.
-
-    The program is never half-ported: both ends of a UDP exchange move to vsock together. Each site
-    needs review, because a UDP program must either run on VMware or move to `SOCK_STREAM`.
+    On virtio (KVM, QEMU, Firecracker, Cloud Hypervisor, Nitro) and Hyper-V there are no vsock
+    datagrams: a ported UDP socket fails with `ENODEV` at creation, taking down a program whose TCP
+    half would have worked. What a UDP protocol should become (a stream, an IP network kept beside
+    vsock, VMware only) is a decision for a person.
 
     ## Example
     ```python
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     ```
-    is reported as `VS012 SOCK_DGRAM socket: vsock datagrams exist only on VMware's VMCI transport`.
+    is reported, and stays a UDP socket.
 
     ## Fix safety
     Report only.
@@ -44,6 +47,7 @@ class Datagram(Rule):
     name = "datagram"
     fix_safety = "none"
     triggers = (b"SOCK_DGRAM", b"create_datagram_endpoint", b"UDPServer")
+    references = UDP_SERVERS
     examples = (
         Example("import socket\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"),
         Example("import socket\nu = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n", None, ("VS012",)),
@@ -56,16 +60,11 @@ class Datagram(Rule):
         Example("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"),
     )
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._udp_server(node)
+    def _policy(self) -> str:
+        return _VMCI if self.options.vmci_datagrams else _KEPT
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self._udp_server(node)
-
-    def _udp_server(self, node: cst.BaseExpression) -> None:
-        qualified = self.names.qualified(node) or ""
-        if qualified in _UDP_SERVERS and is_value_use(node, self.parents, self.names):
-            self.report(node, f"{source_of(node)} serves UDP: vsock datagrams exist only on VMware's VMCI transport")
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
+        self.report(node, f"{source_of(node)} serves UDP: it {self._policy()}")
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -74,18 +73,11 @@ class Datagram(Rule):
                               "over vsock, or vsock datagrams on VMware only")
             return
         ported = self.names.is_runtime_name(func) and isinstance(func, cst.Name) and func.value == "vsock_socket"
-        if self.names.qualified(func) not in _SOCKET_CLASSES and not ported:
+        if self.qualified(func) not in SOCKET_CLASSES and not ported:
             return  # (a ported UDP socket is reported on every run: it still needs review)
-        kind = next((a.value for a in node.args if a.keyword is not None and a.keyword.value == "type"), None)
-        positional = [a.value for a in node.args if a.keyword is None and not a.star]
-        if kind is None and len(positional) >= 2:
-            kind = positional[1]
-        if kind is None or self.names.qualified(kind) != "socket.SOCK_DGRAM":
+        if not is_datagram(self.names, node):
             return
-        family = next((a.value for a in node.args if a.keyword is not None and a.keyword.value == "family"), None)
-        if family is None and positional:
-            family = positional[0]
-        if family is not None and self.names.qualified(family) in ("socket.AF_UNIX", "socket.AF_NETLINK", "socket.AF_PACKET"):
-            return
-        self.report(node, "SOCK_DGRAM socket: vsock datagrams exist only on VMware's VMCI transport; on virtio "
-                          "(KVM, Firecracker, Nitro) and Hyper-V socket() fails with ENODEV")
+        family = family_argument(node)
+        if family is not None and is_other_family(self.names, family.value) and not self.names.is_runtime_name(family.value):
+            return  # AF_UNIX and the like
+        self.report(node, f"SOCK_DGRAM socket: it {self._policy()}")

@@ -3,14 +3,8 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, runtime_name
-from vsockport.rules.helpers import is_value_use, source_of
-
-
-_RESOLVERS = {
-    "socket.getaddrinfo": "vsock_getaddrinfo",
-    "socket.gethostbyname": "vsock_gethostbyname",
-    "socket.gethostbyname_ex": "vsock_gethostbyname_ex",
-}
+from vsockport.rules.helpers import source_of
+from vsockport.rules.vocabulary import RESOLVERS
 
 
 class GetAddrInfo(Rule):
@@ -26,11 +20,13 @@ class GetAddrInfo(Rule):
 
     ## Why
     Client and server loops (`for family, type, proto, _, address in getaddrinfo(host, port): ...`)
-    take both the socket family and the address from `getaddrinfo`. CPython's has no vsock entries.
-    The runtime's version returns vsock entries for any IP family asked for: the family is the vsock
-    family and the address is `(CID, port)`, with the host mapped as by `vsock_cid()`. With
-    `AI_PASSIVE`, a `None` host becomes `VMADDR_CID_ANY` and port 0 becomes `VMADDR_PORT_ANY`. So the
-    loop around the call works unchanged.
+    take both the socket family and the address from `getaddrinfo`. CPython's knows only IP. The
+    runtime's version answers as an IPv4 resolver would, since such loops decide by the family
+    (`{AF_INET: IPv4Address, AF_INET6: IPv6Address}[family]`): family `AF_INET`, protocol 0, and the
+    address `(host, port)` with the host the CID's digits (mapped through `VSOCK_CID_MAP`, which may
+    give the endpoint its own vsock port). The socket the loop makes, ported to
+    `vsock_socket(family, ...)`, is a vsock one, whose `connect()` reads that host as the CID again.
+    With `AI_PASSIVE`, a `None` host becomes `VMADDR_CID_ANY` and port 0 becomes `VMADDR_PORT_ANY`.
 
     ## Example
     ```python
@@ -38,10 +34,10 @@ class GetAddrInfo(Rule):
         sock = socket.socket(family, kind, proto)
         sock.connect(address)
     ```
-    becomes
+    becomes (with VS001's change of the socket)
     ```python
     for family, kind, proto, _, address in vsock_getaddrinfo(host, port, 0, socket.SOCK_STREAM):
-        sock = socket.socket(family, kind, proto)
+        sock = vsock_socket(family, kind, proto)
         sock.connect(address)
     ```
 
@@ -53,6 +49,7 @@ class GetAddrInfo(Rule):
     code = "VS007"
     name = "getaddrinfo"
     triggers = (b"getaddrinfo", b"gethostbyname")
+    references = frozenset(RESOLVERS)
     examples = (
         Example(
             "import socket\nfor res in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):\n    pass\n",
@@ -80,15 +77,7 @@ class GetAddrInfo(Rule):
         Example("import socket\nfrom unittest import mock\nwith mock.patch('socket.getaddrinfo'):\n    pass\n"),
     )
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self._reference(node)
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._reference(node)
-
-    def _reference(self, node: cst.BaseExpression) -> None:
-        replacement = _RESOLVERS.get(self.names.qualified(node) or "")
-        if replacement is None or not is_value_use(node, self.parents, self.names):
-            return
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
+        replacement = RESOLVERS[qualified]
         self.report(node, f"{source_of(node)} resolves names to IP addresses -> {replacement}",
                     replacement=runtime_name(replacement))

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import libcst as cst
 
-# Host spellings, as the runtime's `vsock_cid`/`vsock_bind_cid` read them (a test keeps them equal).
-LOOPBACK_HOSTS = frozenset(["localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", "127.0.0.1", "::1"])
-WILDCARD_HOSTS = frozenset(["", "0.0.0.0", "::", "*", "<any>", "<broadcast>"])
+from vsockport.runtime.contract import contract
+
+# Host spellings, as the runtime reads them (its own constants, read from its source).
+LOOPBACK_HOSTS = contract().loopback_hosts
+WILDCARD_HOSTS = contract().wildcard_hosts
 
 _EMPTY_MODULE = cst.Module([])
 _FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+class RuntimeName(cst.Name):
+    """A name a fix takes from the runtime: marked, so the pipeline imports it (never guessed from spelling)."""
 
 
 def _node_classes(base: type) -> set[type]:
@@ -151,17 +157,36 @@ def call_to(name: cst.Name | cst.Attribute | str, *args: cst.BaseExpression | cs
 # Calls whose arguments name a type rather than use a value: a replacement there would change the check.
 _TYPE_CALLS = frozenset(["isinstance", "issubclass", "super", "type", "id"])
 _NOT_VALUES = (cst.Import, cst.ImportFrom, cst.ImportAlias, cst.Annotation, cst.AssignTarget, cst.Del,
-               cst.ComparisonTarget, cst.Comparison, cst.AsName)
+               cst.ComparisonTarget, cst.Comparison, cst.AsName, cst.Global, cst.Nonlocal)
+
+
+def is_name_of_definition(node: cst.BaseExpression, parent: cst.CSTNode | None) -> bool:
+    """`node` names something rather than refers to it: a def or class name, a parameter, a keyword
+    argument's name, an attribute's name (`a.socket`), a walrus or match target."""
+    if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Param)) and parent.name is node:
+        return True
+    if isinstance(parent, cst.Arg) and parent.keyword is node:
+        return True
+    if isinstance(parent, cst.Attribute) and parent.attr is node:
+        return True
+    if isinstance(parent, cst.NamedExpr) and parent.target is node:
+        return True
+    if isinstance(parent, (cst.MatchAs, cst.MatchStar)) and parent.name is node:
+        return True
+    return isinstance(parent, cst.MatchKeywordElement) and parent.key is node
 
 
 def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
     """Whether a name is used as a value that a vsock version may stand in for: called, passed,
-    assigned, returned, a default, a base class. Not in imports, annotations, assignment targets,
-    `del`, comparisons, as the object of an attribute (`HTTPServer.protocol_version`), or as an argument
-    of isinstance/issubclass/super/type or of a runtime call (which would wrap it twice)."""
+    assigned, returned, a default, a base class. Not a definition's or parameter's or keyword's own
+    name, not in imports, annotations, assignment targets, `del`, comparisons, as the object of an
+    attribute (`HTTPServer.protocol_version`), or as an argument of isinstance/issubclass/super/type or of
+    a runtime call (which would wrap it twice)."""
     parent = parents(node)
-    if isinstance(parent, cst.Attribute) and (parent.value is node or parent.attr is node):
-        return False  # `X.attr`, or the `attr` of `a.attr` (a name, not a reference)
+    if is_name_of_definition(node, parent):
+        return False
+    if isinstance(parent, cst.Attribute) and parent.value is node:
+        return False  # `X.attr`: the attribute is what is used
     if isinstance(parent, cst.AugAssign) and parent.target is node:
         return False
     if isinstance(parent, cst.AnnAssign) and parent.target is node:

@@ -3,10 +3,8 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule
-from vsockport.rules.helpers import called_name, is_loopback, literal_string, walk
-
-_LISTENING = ("bind", "create_server")
-_CONNECTING = ("connect", "connect_ex", "create_connection")
+from vsockport.rules.helpers import is_loopback, literal_string, source_of
+from vsockport.runtime.contract import contract
 
 
 class LocalPair(Rule):
@@ -14,14 +12,15 @@ class LocalPair(Rule):
 
     ## What it does
     Leaves a function untouched, and notes it, when the function makes a socket pair with itself:
-    - it listens on and connects to a loopback address written as a literal (`"127.0.0.1"`,
-      `"localhost"`, `"::1"`), or
-    - it binds a socket and connects to an address it read from a socket's `getsockname()` (the
-      listener it just made: `addr, port = lsock.getsockname()[:2]; csock.connect((addr, port))`).
+    - it binds (or makes a server) on a loopback host and connects to one: a literal `"127.0.0.1"`,
+      `"localhost"`, `"::1"`, or a module constant holding one; or
+    - it binds a socket and connects to an address it read from `getsockname()` (the listener it just
+      made: `addr, port = lsock.getsockname()[:2]; csock.connect((addr, port))`).
 
     This is the classic `socketpair()` emulation, used for wake-up pipes (paho-mqtt, Twisted, older
-    asyncio) and for self-tests. Under `VSOCK_STRICT`, the runtime applies the same test to the
-    function that makes an IP socket, so these pairs do not count as missed.
+    asyncio) and for self-tests. Under `VSOCK_STRICT`, the runtime applies the same test (its
+    patterns are written once, in the runtime, and read from there) to the function that makes an
+    IP socket, so these pairs do not count as missed.
 
     ## Why
     Both ends are inside the program, so TCP loopback already works inside a VM. Porting the pair to
@@ -84,10 +83,10 @@ class LocalPair(Rule):
         ),
     )
 
-    whole_function_words = (tuple(w.encode() for w in _LISTENING), tuple(w.encode() for w in _CONNECTING))
+    whole_function_words = ((b"bind", b"create_server"), (b"connect", b"connect_ex", b"create_connection"))
 
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._depth = 0  # function nesting, within this walk
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -96,18 +95,7 @@ class LocalPair(Rule):
         self._depth += 1
         if self._depth > 1:
             return
-        calls = [n for n in walk(node) if isinstance(n, cst.Call)]
-        own_addresses = _names_from_getsockname(node)
-        listens = connects = binds = connects_to_own = False
-        for call in calls:
-            method = called_name(call.func)
-            if method in _LISTENING:
-                binds = True
-                listens = listens or self._loopback_address(call)
-            elif method in _CONNECTING and call.args:
-                connects = connects or self._loopback_address(call)
-                connects_to_own = connects_to_own or _reads_own_address(call.args[0].value, own_addresses)
-        if (listens and connects) or (binds and connects_to_own):
+        if is_local_pair(source_of(node), self._loopback_constants()):
             self.report(
                 node.name,
                 f"{node.name.value}() connects to a loopback socket it made itself: kept on TCP/IP "
@@ -118,26 +106,17 @@ class LocalPair(Rule):
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._depth -= 1
 
-    def _loopback_address(self, call: cst.Call) -> bool:
-        if not call.args or not isinstance(call.args[0].value, cst.Tuple) or not call.args[0].value.elements:
-            return False
-        host = literal_string(self.names.constant(call.args[0].value.elements[0].value))
-        return host is not None and is_loopback(host)
+    def _loopback_constants(self) -> set[str]:
+        """Module constants that hold a loopback host (`HOST = "127.0.0.1"`)."""
+        found = set()
+        for name in self.names.constant_values:
+            value = literal_string(self.names.constant(cst.Name(name)))
+            if name.isupper() and value is not None and is_loopback(value):
+                found.add(name)
+        return found
 
 
-def _names_from_getsockname(function: cst.FunctionDef) -> set[str]:
-    """Names the function assigns from a socket's getsockname() (`addr, port = lsock.getsockname()[:2]`)."""
-    found = set()
-    for node in walk(function):
-        if isinstance(node, cst.Assign) and _calls_getsockname(node.value):
-            for target in node.targets:
-                found.update(n.value for n in walk(target.target) if isinstance(n, cst.Name))
-    return found
-
-
-def _calls_getsockname(node: cst.CSTNode) -> bool:
-    return any(isinstance(n, cst.Call) and called_name(n.func) == "getsockname" for n in walk(node))
-
-
-def _reads_own_address(address: cst.BaseExpression, own: set[str]) -> bool:
-    return _calls_getsockname(address) or any(isinstance(n, cst.Name) and n.value in own for n in walk(address))
+def is_local_pair(source: str, loopback_constants=()) -> bool:
+    """The runtime's definition (`local_pair` in the runtime; its strict mode applies it to the functions
+    that make IP sockets), loaded from the runtime's source."""
+    return contract().local_pair(source, tuple(sorted(loopback_constants)))

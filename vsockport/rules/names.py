@@ -15,7 +15,7 @@ import ast
 import importlib
 import sys
 from functools import lru_cache
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import libcst as cst
 
@@ -115,6 +115,8 @@ class ModuleNames:
         self.tree: ast.Module | None = None
         self._called: frozenset[str] | None = None
         self._identifiers: frozenset[str] | None = None
+        self._scopes: tuple[frozenset[str], frozenset[int]] | None = None
+        self._datagrams: frozenset[str] | None = None
 
     @classmethod
     def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression],
@@ -159,15 +161,59 @@ class ModuleNames:
         table.tree = tree
         return table
 
-    def with_runtime_names(self, names: Iterable[str], runtime_import: str) -> "ModuleNames":
-        """This table as it will be once `from <runtime_import> import <names>` is added: what later
-        fix passes see, so that code a fix produced is known to be ported already."""
+    def with_runtime_names(self, names: Mapping[str, str], runtime_import: str) -> "ModuleNames":
+        """This table as it will be once `from <runtime_import> import <name> as <bound>` is added for
+        each bound name -> runtime name in `names`: what later fix passes see, so that code a fix
+        produced is known to be ported already."""
         bindings = dict(self.bindings)
-        for name in names:
-            bindings[name] = (f"{runtime_import}.{name}",)
+        for bound, name in names.items():
+            bindings[bound] = (f"{runtime_import}.{name}",)
         table = ModuleNames(bindings, self.star_modules, self.constant_values, self._expression_at, self.runtime_module)
-        table.tree, table._called, table._identifiers = self.tree, self._called, self._identifiers
+        table.tree, table._called, table._identifiers, table._scopes = self.tree, self._called, self._identifiers, self._scopes
+        table._datagrams = self._datagrams
         return table
+
+    def _scope_facts(self) -> tuple[frozenset[str], frozenset[int]]:
+        if self._scopes is None:
+            self._scopes = _scope_facts(self.tree, frozenset(self.bindings)) if self.tree is not None else (frozenset(), frozenset())
+        return self._scopes
+
+    def datagram_receivers(self) -> frozenset[str]:
+        """The code of every target a datagram socket is assigned to (`u = socket.socket(AF_INET,
+        SOCK_DGRAM)`, `with socket.socket(..., SOCK_DGRAM) as u`, `self.sock = ...`): their addresses stay IP."""
+        if self._datagrams is None:
+            found = set()
+            for node in ast.walk(self.tree) if self.tree is not None else ():
+                if isinstance(node, ast.Assign):
+                    pairs = [(t, node.value) for t in node.targets]
+                elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                    pairs = [(node.optional_vars, node.context_expr)]
+                else:
+                    continue
+                for target, value in pairs:
+                    if isinstance(value, ast.Call) and self._makes_datagram_socket(value):
+                        found.add(ast.unparse(target))
+            self._datagrams = frozenset(found)
+        return self._datagrams
+
+    def _makes_datagram_socket(self, call: ast.Call) -> bool:
+        func = _dotted(call.func)
+        if func is None or self.qualified_dotted(func) not in ("socket.socket", "socket.SocketType"):
+            return False
+        kind = next((k.value for k in call.keywords if k.arg == "type"), call.args[1] if len(call.args) > 1 else None)
+        kind = self.constant_values.get(kind.id, kind) if isinstance(kind, ast.Name) else kind
+        dotted = _dotted(kind) if kind is not None else None
+        return dotted is not None and self.qualified_dotted(dotted) == "socket.SOCK_DGRAM"
+
+    def bound_anywhere(self) -> frozenset[str]:
+        """Every name the module binds anywhere (definitions, parameters, assignments, imports, loop
+        and `with` targets): a name the runtime import must not rebind."""
+        return self._scope_facts()[0]
+
+    def shadowing_lines(self) -> frozenset[int]:
+        """The first lines of functions that bind, as a local, a name the module imports: they reach
+        libcst whole, so that what the name means inside them can be seen."""
+        return self._scope_facts()[1]
 
     def identifiers(self) -> frozenset[str]:
         """Every name the module mentions in its code (Name ids and attribute names). Computed when asked."""
@@ -222,9 +268,14 @@ class ModuleNames:
         return node
 
     def is_runtime_name(self, node: cst.BaseExpression) -> bool:
-        """A name that comes from the vsock runtime (so a second run leaves it alone)."""
+        """A name that comes from the vsock runtime (so a second run leaves it alone): imported from it,
+        or the module's `afVMCI = VMCISock_GetAFValue()`."""
         qualified = self.qualified(node)
         if qualified is None:
+            value = self.constant_values.get(node.value) if isinstance(node, cst.Name) else None
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+                made_by = self.aliases.get(value.func.id, "")
+                return made_by.rpartition(".")[0].rpartition(".")[2] == self.runtime_module
             return isinstance(node, cst.Name) and node.value == "afVMCI"
         module = qualified.rpartition(".")[0]
         return module.rpartition(".")[2] == self.runtime_module
@@ -246,3 +297,65 @@ def _statements(body: list[ast.stmt], depth: int) -> Iterator[tuple[ast.stmt, in
             yield from _statements(handler.body, inner)
         for case in getattr(stmt, "cases", None) or []:
             yield from _statements(case.body, inner)
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp,
+           ast.GeneratorExp)
+
+
+def _local_names(scope: ast.AST) -> set[str]:
+    """The names a function binds itself: parameters and names stored in its body, outside nested
+    scopes (their own names count), minus those it declares global or nonlocal."""
+    args = scope.args
+    bound = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a is not None}
+    declared: set[str] = set()
+    stack = list(scope.body) if isinstance(scope.body, list) else [scope.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            continue
+        if isinstance(node, _SCOPES):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue  # imports are the import table's, wherever they are: no shadow
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        stack.extend(ast.iter_child_nodes(node))
+    return bound - declared
+
+
+def _scope_facts(tree: ast.Module, imported: frozenset[str]) -> tuple[frozenset[str], frozenset[int]]:
+    """(every name bound anywhere, first lines of functions that bind an imported name as a local)."""
+    bound: set[str] = set()
+    shadowing: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and imported & _local_names(node):
+            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+            shadowing.add(first)
+    return frozenset(bound), frozenset(shadowing)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))

@@ -2,30 +2,22 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.address_family import AddressFamily, is_inet_family, is_other_family
 from vsockport.rules.api import Example, Rule
-from vsockport.rules.helpers import called_name, is_value_use, keywords, positional, source_of
+from vsockport.rules.helpers import called_name, keywords, positional, source_of
+from vsockport.rules.vocabulary import (
+    ADOPTERS, ASYNCIO_FUNCTIONS, CLIENT_CLASSES, CREATORS, RESOLVERS, SOCKET_CLASSES, STREAM_SERVERS, UDP_SERVERS,
+    family_argument, is_datagram, is_family_choice, is_other_family,
+)
 
 # What only TCP/IP can do, by qualified name: used (called or kept as a value) in ported code, each one
 # opens, serves or resolves over IP.
 IP_ONLY = {
-    **{f"socket.{name}": "resolves or connects over TCP/IP" for name in (
-        "create_connection", "create_server", "getaddrinfo", "gethostbyname", "gethostbyname_ex")},
-    "asyncio.open_connection": "opens a TCP connection", "asyncio.start_server": "serves TCP",
-    "asyncio.streams.open_connection": "opens a TCP connection", "asyncio.streams.start_server": "serves TCP",
-    **{name: "serves TCP/IP" for name in (
-        "socketserver.TCPServer", "socketserver.UDPServer", "socketserver.ThreadingTCPServer",
-        "socketserver.ThreadingUDPServer", "socketserver.ForkingTCPServer", "socketserver.ForkingUDPServer",
-        "http.server.HTTPServer", "http.server.ThreadingHTTPServer", "xmlrpc.server.SimpleXMLRPCServer",
-        "xmlrpc.server.MultiPathXMLRPCServer", "xmlrpc.server.DocXMLRPCServer", "wsgiref.simple_server.WSGIServer",
-        "wsgiref.simple_server.make_server")},
-    **{name: "connects over TCP/IP" for name in (
-        "http.client.HTTPConnection", "http.client.HTTPSConnection", "smtplib.SMTP", "smtplib.SMTP_SSL",
-        "smtplib.LMTP", "xmlrpc.client.ServerProxy", "xmlrpc.client.Server", "urllib.request.urlopen",
-        "urllib.request.build_opener", "ftplib.FTP", "ftplib.FTP_TLS", "poplib.POP3", "poplib.POP3_SSL",
-        "imaplib.IMAP4", "imaplib.IMAP4_SSL", "telnetlib.Telnet", "nntplib.NNTP")},
+    **{name: "resolves or connects over TCP/IP" for name in (*CREATORS, *RESOLVERS)},
+    **{name: "adopts a descriptor as the family the program names" for name in ADOPTERS},
+    **{name: ("opens a TCP connection" if "open" in name else "serves TCP") for name in ASYNCIO_FUNCTIONS},
+    **{name: "serves TCP/IP" for name in STREAM_SERVERS | UDP_SERVERS | {"wsgiref.simple_server.make_server"}},
+    **{name: "connects over TCP/IP" for name in CLIENT_CLASSES | {"urllib.request.urlopen"}},
 }
-_SOCKET_CLASSES = ("socket.socket", "socket.SocketType")
 _LOOP_ENDPOINTS = ("create_connection", "create_server")
 
 
@@ -72,11 +64,12 @@ class ResidualIpUse(Rule):
     name = "residual-ip-use"
     fix_safety = "none"
     audits = True
-    triggers = (b"socket", b"Server", b"HTTPConnection", b"HTTPSConnection", b"urlopen", b"build_opener",
-                b"smtplib", b"xmlrpc", b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"open_connection",
-                b"start_server", b"create_connection", b"create_server", b"sockaddr_in", b"make_server")
-    words = (b"getaddrinfo", b"gethostbyname", b"SMTP", b"LMTP", b"ServerProxy", b"FTP", b"POP3", b"IMAP4",
-             b"Telnet", b"NNTP")
+    references = frozenset(IP_ONLY)
+    triggers = (b"socket", b"Server", b"HTTPConnection", b"HTTPSConnection", b"urlopen", b"smtplib", b"xmlrpc",
+                b"poplib", b"imaplib", b"nntplib", b"open_connection", b"start_server", b"create_connection",
+                b"create_server", b"sockaddr_in", b"make_server")
+    words = (b"getaddrinfo", b"gethostbyname", b"fromfd", b"create_socket", b"SMTP", b"LMTP", b"ServerProxy",
+             b"POP3", b"IMAP4", b"NNTP")
     examples = (
         Example("import socket\nresolve = {'ip': socket.gethostbyname}\n", None, ("VS016",)),
         Example("import asyncio\nasync def main(pool, P, host):\n    await pool.create_server(P, host, 8080)\n",
@@ -86,16 +79,7 @@ class ResidualIpUse(Rule):
         Example("import asyncio\nasync def main(sock):\n    await asyncio.open_connection(sock=sock)\n"),
     )
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self._reference(node)
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._reference(node)
-
-    def _reference(self, node: cst.BaseExpression) -> None:
-        qualified = self.names.qualified(node)
-        if qualified not in IP_ONLY or not is_value_use(node, self.parents, self.names):
-            return
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
         call = self.parents(node)
         if isinstance(call, cst.Call) and call.func is node and keywords(call) & {"sock", "path"}:
             return  # asyncio with a socket of the caller's own
@@ -104,17 +88,22 @@ class ResidualIpUse(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if self.names.qualified(func) in _SOCKET_CLASSES:
-            family = AddressFamily._family_arg(node)
+        qualified = self.qualified(func)
+        if qualified in SOCKET_CLASSES:
+            family = family_argument(node)
+            if is_datagram(self.names, node):
+                return  # kept on UDP/IP by the datagram policy: VS012's to report
             if family is None or not is_other_family(self.names, family.value):
                 self.report(node, f"{source_of(func)}() makes an IP socket here: vsockport did not port it")
-        elif isinstance(func, cst.Attribute) and func.attr.value == "socket" and node.args:
-            if is_inet_family(self.names, node.args[0].value):
+        elif isinstance(func, cst.Attribute) and func.attr.value in ("socket", "create_socket") and node.args \
+                and qualified is None:
+            family = family_argument(node)
+            if family is not None and is_family_choice(self.names, family.value):
                 self.report(node, f"{source_of(func)}() with an IP family: vsockport did not port it")
         elif isinstance(func, cst.Name) and func.value == "sockaddr_in":
             self.report(node, "a ctypes sockaddr_in (an IPv4 address) is still made here: vsock needs sockaddr_vm")
         elif called_name(func) in _LOOP_ENDPOINTS and isinstance(func, cst.Attribute) and self._takes_host_and_port(node) \
-                and self.names.qualified(func) is None:
+                and qualified is None:
             self.report(node, f"{source_of(func)}(factory, host, port) looks like an asyncio event loop's call, which "
                               "opens an IP socket; vsockport did not recognise it as a loop (name it `loop`, or port "
                               "it with vsock_loop_{}(...))".format(func.attr.value))
@@ -122,6 +111,6 @@ class ResidualIpUse(Rule):
     @staticmethod
     def _takes_host_and_port(call: cst.Call) -> bool:
         named = keywords(call)
-        if named & {"sock", "path"}:
+        if "path" in named or ("sock" in named and not {"host", "port"} & named and len(positional(call)) <= 1):
             return False
         return len(positional(call)) >= 3 or {"host", "port"} <= named or (len(positional(call)) == 2 and "port" in named)

@@ -3,12 +3,12 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, runtime_name
-from vsockport.rules.helpers import called_name, is_value_use, literal_string, source_of, walk
+from vsockport.rules.helpers import called_name, literal_string, source_of
 
 # Calls that change or reload the module they are given: the real socket module must reach them.
 _CHANGES_ITS_ARGUMENT = frozenset(["setattr", "delattr", "reload", "object", "patch", "setitem"])
 # What the stand-in answers differently: getattr(socket, "SOMETHING_ELSE") needs no stand-in.
-_STANDS_IN_FOR = frozenset(["socket", "create_connection", "create_server", "getaddrinfo", "gethostbyname",
+_STANDS_IN_FOR = frozenset(["socket", "fromfd", "create_connection", "create_server", "getaddrinfo", "gethostbyname",
                             "gethostbyname_ex"])
 
 
@@ -55,6 +55,7 @@ class SocketModuleValue(Rule):
     code = "VS015"
     name = "socket-module-value"
     words = (b"socket",)
+    references = frozenset(["socket"])
     examples = (
         Example(
             "import socket\nclass Client:\n    def __init__(self, server, socket_module=socket):\n"
@@ -75,17 +76,12 @@ class SocketModuleValue(Rule):
         Example("import socket\ndef connect(family=socket.AF_UNIX, factory=None):\n    return socket.socket(family)\n"),
         Example("import socket\nimport unittest.mock\nwith unittest.mock.patch.object(socket, 'getaddrinfo'):\n    pass\n"
                 "ipv6 = hasattr(socket, 'AF_INET6') and getattr(socket, 'SO_REUSEPORT', None)\n"),
+        # Definitions, parameters and keywords named like the module are not the module (urllib3, abc properties).
+        Example("import abc, socket\nclass Conn(abc.ABC):\n    @property\n    @abc.abstractmethod\n    def socket(self):\n"
+                "        pass\nwrapped = Wrapped(socket=ssl_sock, server_hostname=name)\n"),
     )
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self._value(node)
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._value(node)
-
-    def _value(self, node: cst.BaseExpression) -> None:
-        if self.names.qualified(node) != "socket" or not is_value_use(node, self.parents, self.names):
-            return
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
         parent = self.parents(node)
         call = self.parents(parent) if isinstance(parent, cst.Arg) else None
         if isinstance(call, cst.Call) and called_name(call.func) in _CHANGES_ITS_ARGUMENT | {"hasattr"}:
@@ -94,26 +90,6 @@ class SocketModuleValue(Rule):
             name = literal_string(call.args[1].value)
             if name is not None and name not in _STANDS_IN_FOR:
                 return  # getattr(socket, "SO_REUSEPORT", None): the same answer either way
-        if isinstance(node, cst.Name) and self._bound_locally(node):
-            return
         self.report(node, f"the socket module as a value ({source_of(node)}): calls made through it cannot be "
                           "seen one by one -> vsock_socket_module, whose socket(), create_connection() and "
                           "getaddrinfo() are the vsock versions", replacement=runtime_name("vsock_socket_module"))
-
-    def _bound_locally(self, node: cst.Name) -> bool:
-        """Whether the enclosing function (or lambda) binds the name itself: then it is not the module."""
-        for ancestor in self.parents.ancestors(node):
-            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)):
-                params = ancestor.params
-                every = [*params.posonly_params, *params.params, *params.kwonly_params]
-                every += [p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)]
-                if any(p.name.value == node.value for p in every):
-                    return True
-                if isinstance(ancestor, cst.FunctionDef) and any(
-                    isinstance(n, (cst.AssignTarget, cst.For, cst.AsName, cst.CompFor))
-                    and isinstance(getattr(n, "target", getattr(n, "name", None)), cst.Name)
-                    and getattr(n, "target", getattr(n, "name", None)).value == node.value
-                    for n in walk(ancestor.body)
-                ):
-                    return True
-        return False

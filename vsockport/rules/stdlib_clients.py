@@ -4,51 +4,35 @@ import libcst as cst
 
 from vsockport.rules.api import Example, runtime_name
 from vsockport.rules.class_references import ClassReferenceRule
-from vsockport.rules.helpers import is_value_use, source_of
+from vsockport.rules.helpers import literal_string, source_of
+from vsockport.rules.vocabulary import CLIENT_CLASSES, UNPORTED_STDLIB
 
-CLIENT_CLASSES = {
-    name: "connects over TCP/IP"
-    for name in (
-        "http.client.HTTPConnection",
-        "http.client.HTTPSConnection",
-        "smtplib.SMTP",
-        "smtplib.SMTP_SSL",
-        "smtplib.LMTP",
-        "xmlrpc.client.ServerProxy",
-        "xmlrpc.client.Server",
-    )
-}
-# Standard-library clients the runtime cannot adapt: reported, never changed.
-UNPORTED_CLIENTS = {
-    "ftplib.FTP": "FTP data connections carry IP addresses (PASV/PORT)",
-    "ftplib.FTP_TLS": "FTP data connections carry IP addresses (PASV/PORT)",
-    "poplib.POP3": "it opens its own TCP connection",
-    "poplib.POP3_SSL": "it opens its own TCP connection",
-    "imaplib.IMAP4": "it opens its own TCP connection",
-    "imaplib.IMAP4_SSL": "it opens its own TCP connection",
-    "telnetlib.Telnet": "it opens its own TCP connection",
-    "nntplib.NNTP": "it opens its own TCP connection",
-    "urllib.request.build_opener": "its handlers open TCP connections (use vsock_urlopen for http/https)",
-}
+_MULTIPROCESSING = ("multiprocessing.connection.Listener", "multiprocessing.connection.Client",
+                    "multiprocessing.managers.BaseManager")
 
 
 class StdlibClients(ClassReferenceRule):
-    """Connect over vsock with the standard library's HTTP, SMTP and XML-RPC clients.
+    """Connect over vsock with the standard library's HTTP, SMTP, POP3, IMAP, NNTP and XML-RPC clients.
 
     ## What it does
     - References to `http.client.HTTPConnection`, `HTTPSConnection`, `smtplib.SMTP`, `SMTP_SSL`,
-      `LMTP` and `xmlrpc.client.ServerProxy` are wrapped in `vsock_client_class(...)` where they are
-      called, subclassed, passed or assigned.
+      `LMTP`, `poplib.POP3(_SSL)`, `imaplib.IMAP4(_SSL)`, `nntplib.NNTP(_SSL)`,
+      `xmlrpc.client.ServerProxy`, `Transport` and `SafeTransport` are wrapped in
+      `vsock_client_class(...)` where they are called, subclassed, passed or assigned.
     - `urllib.request.urlopen` becomes `vsock_urlopen`, called or kept as a value.
-    - Clients the runtime cannot adapt (`ftplib`, `poplib`, `imaplib`, `telnetlib`, `nntplib`,
-      `urllib.request.build_opener`) are reported where they are called, and left unchanged.
+    - Standard-library socket users the runtime cannot adapt are reported wherever they are used:
+      `ftplib` (its data connections carry IP addresses), `telnetlib`, `urllib.request.build_opener`,
+      `logging.handlers`' socket, datagram and syslog handlers, and multiprocessing's listeners,
+      clients and managers given an IP address (or one known only at run time), `smtpd`'s servers;
+      also where a string names one (`"class": "logging.handlers.SocketHandler"` in a `dictConfig`).
 
     ## Why
-    These clients call `socket.create_connection()` inside the standard library, so porting the
-    calling program alone would leave them on TCP/IP. `vsock_client_class(X)` is a subclass of `X`
-    that opens its connection with `create_vsock_connection`. The host is mapped to a CID as by
-    `vsock_cid()`: loopback names become CID 1 and other names come from `VSOCK_CID_MAP`. URLs, HTTP
-    `Host:` headers and TLS server names keep the host name.
+    These clients open their connections inside the standard library (`socket.create_connection()`),
+    so porting the calling program alone would leave them on TCP/IP. `vsock_client_class(X)` is a
+    subclass of `X` that opens its connection with `create_vsock_connection`; an xmlrpc `ServerProxy`
+    given a transport of its caller's gets that transport ported too. Hosts map to CIDs at run time
+    (`VSOCK_CID_MAP`); URLs, HTTP `Host:` headers and TLS server names keep the host name, so
+    certificates are checked for the name the program asked for.
 
     ## Example
     ```python
@@ -68,8 +52,12 @@ class StdlibClients(ClassReferenceRule):
     code = "VS011"
     name = "stdlib-clients"
     triggers = (b"http.client", b"HTTPConnection", b"HTTPSConnection", b"smtplib", b"xmlrpc", b"urlopen",
-                b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"build_opener")
-    classes = CLIENT_CLASSES
+                b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"build_opener", b"logging",
+                b"multiprocessing")
+    references = CLIENT_CLASSES | frozenset(UNPORTED_STDLIB) | {"urllib.request.urlopen"}
+    string_words = (b"logging.handlers.", b"smtpd.", b"multiprocessing.connection.")
+    adapted = CLIENT_CLASSES
+    why = "connects over TCP/IP"
     adapter = "vsock_client_class"
     examples = (
         Example(
@@ -91,6 +79,10 @@ class StdlibClients(ClassReferenceRule):
             ("VS011",),
         ),
         Example("import ftplib\nftp = ftplib.FTP('files.internal')\n", None, ("VS011",)),
+        Example("from multiprocessing.connection import Listener\nlistener = Listener(('localhost', 6000))\n"
+                "local = Listener('/run/app.sock')\n", None, ("VS011",)),
+        Example("import logging.config\nlogging.config.dictConfig({'handlers': {'net': {\n"
+                "    'class': 'logging.handlers.SocketHandler', 'host': 'logs', 'port': 9020}}})\n", None, ("VS011",)),
         Example(
             "from .compat import HTTPConnection\nconn = HTTPConnection('localhost', 80)\n",
             "from .compat import HTTPConnection\nfrom vsock_runtime import vsock_client_class\n"
@@ -102,14 +94,30 @@ class StdlibClients(ClassReferenceRule):
         Example("import http.client\nok = isinstance(conn, (http.client.HTTPConnection, http.client.HTTPSConnection))\n"),
     )
 
-    def _reference(self, node: cst.BaseExpression) -> None:
-        if self.names.qualified(node) == "urllib.request.urlopen" and is_value_use(node, self.parents, self.names):
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        """A class named in configuration data: `"class": "logging.handlers.SocketHandler"`."""
+        named = literal_string(node)
+        if named is not None and named.removeprefix("ext://") in UNPORTED_STDLIB:
+            self.report(node, f"{named} (named here) stays on TCP/IP: {UNPORTED_STDLIB[named.removeprefix('ext://')]}")
+
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
+        if qualified == "urllib.request.urlopen":
             self.report(node, f"{source_of(node)} connects over TCP/IP -> vsock_urlopen",
                         replacement=runtime_name("vsock_urlopen"))
-            return
-        super()._reference(node)
+        elif qualified in UNPORTED_STDLIB:
+            call = self.parents(node)
+            if qualified in _MULTIPROCESSING and isinstance(call, cst.Call) and call.func is node and _local_address(call):
+                return
+            self.report(node, f"{source_of(node)} stays on TCP/IP: {UNPORTED_STDLIB[qualified]}")
+        else:
+            super().reference(node, qualified)
 
-    def visit_Call(self, node: cst.Call) -> None:
-        qualified = self.names.qualified(node.func) or ""
-        if qualified in UNPORTED_CLIENTS:
-            self.report(node, f"{source_of(node.func)}() stays on TCP/IP: {UNPORTED_CLIENTS[qualified]}")
+
+def _local_address(call: cst.Call) -> bool:
+    """A multiprocessing listener or client with no address, or a path (a string literal): not IP."""
+    address = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "address"),
+                   call.args[0].value if call.args and call.args[0].keyword is None and not call.args[0].star else None)
+    family = next((literal_string(a.value) for a in call.args if a.keyword is not None and a.keyword.value == "family"), None)
+    if family is not None:
+        return family != "AF_INET"
+    return address is None or literal_string(address) is not None

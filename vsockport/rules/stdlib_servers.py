@@ -5,49 +5,27 @@ import libcst as cst
 from vsockport.rules.api import Example, runtime_name
 from vsockport.rules.class_references import ClassReferenceRule
 from vsockport.rules.helpers import source_of
-
-_WHY = "serves TCP/IP"
-SERVER_CLASSES = {
-    name: _WHY
-    for name in (
-        "socketserver.TCPServer",
-        "socketserver.ThreadingTCPServer",
-        "socketserver.ForkingTCPServer",
-        "socketserver.UDPServer",
-        "socketserver.ThreadingUDPServer",
-        "socketserver.ForkingUDPServer",
-        "http.server.HTTPServer",
-        "http.server.ThreadingHTTPServer",
-        "xmlrpc.server.SimpleXMLRPCServer",
-        "xmlrpc.server.MultiPathXMLRPCServer",
-        "xmlrpc.server.DocXMLRPCServer",
-        "wsgiref.simple_server.WSGIServer",
-    )
-}
+from vsockport.rules.vocabulary import STREAM_SERVERS, UDP_SERVERS
 
 
 class StdlibServers(ClassReferenceRule):
     """Serve vsock with the standard library's socketserver-based servers.
 
     ## What it does
-    Wraps references to `socketserver.TCPServer`, `ThreadingTCPServer`, `ForkingTCPServer` (and the
-    UDP servers, which VS012 also reports: vsock datagrams are VMware's only),
+    Wraps references to `socketserver.TCPServer`, `ThreadingTCPServer`, `ForkingTCPServer`,
     `http.server.HTTPServer`, `ThreadingHTTPServer`, `xmlrpc.server.SimpleXMLRPCServer`,
     `MultiPathXMLRPCServer`, `DocXMLRPCServer` and `wsgiref.simple_server.WSGIServer` in
     `vsock_server_class(...)` wherever the class is used as a value: a base class, a call, an argument
     (`server_class=...`), an assigned or returned value, a default, either side of `A if threaded else
-    B`. `wsgiref.simple_server.make_server(...)` becomes `vsock_make_server(...)`.
+    B`. `wsgiref.simple_server.make_server(...)` becomes `vsock_make_server(...)`. The UDP servers stay
+    on IP (VS012 reports them) unless `--vmci-datagrams` asks for VMware's vsock datagrams.
 
     ## Why
-    These classes create `AF_INET` sockets. `vsock_server_class(X)` is a subclass of `X` with:
-    - the vsock family;
-    - `("", 8000)`-style addresses mapped to `(CID, port)`;
-    - no `SO_REUSEPORT` (vsock fails it);
-    - `client_address` as `(str(cid), port)`, because WSGI's `REMOTE_ADDR` and log lines expect a
-      string.
-
-    The runtime also lets `socket.getfqdn()` accept a CID, because `HTTPServer.server_bind` calls it
-    on the bound address. Request handlers, `serve_forever()` and `shutdown()` are unchanged.
+    These classes make `AF_INET` sockets. `vsock_server_class(X)` is a subclass of `X` whose
+    `address_family` is the vsock one, so the socket it makes is a vsock socket; its `("", 8000)`-style
+    server address binds `VMADDR_CID_ANY`, `client_address` is a `(host string, port)` pair as WSGI's
+    `REMOTE_ADDR` and log lines expect, and `SO_REUSEPORT` and handlers' `TCP_NODELAY` do nothing.
+    Request handlers, `serve_forever()` and `shutdown()` are unchanged.
 
     ## Example
     ```python
@@ -70,7 +48,8 @@ class StdlibServers(ClassReferenceRule):
     code = "VS010"
     name = "stdlib-servers"
     triggers = (b"Server", b"make_server")
-    classes = SERVER_CLASSES
+    references = STREAM_SERVERS | UDP_SERVERS | {"wsgiref.simple_server.make_server"}
+    why = "serves TCP/IP"
     adapter = "vsock_server_class"
     examples = (
         Example(
@@ -109,11 +88,16 @@ class StdlibServers(ClassReferenceRule):
         Example("import http.server\ndef start(self, *a):\n    super(http.server.HTTPServer, self).__init__(*a)\n"
                 "    v = http.server.HTTPServer.protocol_version\n"
                 "def f(s: http.server.HTTPServer) -> bool:\n    return type(s) is http.server.HTTPServer\n"),
-        Example("import socketserver\nclass S(socketserver.UnixStreamServer):\n    pass\n"),
+        Example("import socketserver\nclass S(socketserver.UnixStreamServer):\n    pass\nclass U(socketserver.UDPServer):\n    pass\n"),
     )
 
-    def visit_Call(self, node: cst.Call) -> None:
-        if self.names.qualified(node.func) == "wsgiref.simple_server.make_server":
-            self.report(node.func, f"{source_of(node.func)}() serves TCP/IP -> vsock_make_server()",
+    @property
+    def adapted(self):
+        return STREAM_SERVERS | UDP_SERVERS if self.options.vmci_datagrams else STREAM_SERVERS
+
+    def reference(self, node: cst.BaseExpression, qualified: str) -> None:
+        if qualified == "wsgiref.simple_server.make_server":
+            self.report(node, f"{source_of(node)}() serves TCP/IP -> vsock_make_server()",
                         replacement=runtime_name("vsock_make_server"))
             return
+        super().reference(node, qualified)

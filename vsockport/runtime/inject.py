@@ -1,4 +1,5 @@
-"""Where the runtime file goes for a ported module, how that module imports it, and when to (re)write it.
+"""Where the runtime file goes for a ported module, how that module imports it, and when to (re)write it
+(never over a file that is not a vsockport runtime).
 
 A folder of scripts gets the runtime beside the scripts (absolute import: a script's folder is on
 sys.path). A module inside a package gets it at the top of its package, imported relatively, so the
@@ -12,6 +13,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from vsockport.results import FileResult
 
 _VERSION_LINE = re.compile(rb"^VSOCKPORT_RUNTIME_VERSION = (\d+)\s*$", re.MULTILINE)
 
@@ -80,3 +83,44 @@ def runtime_update(existing: bytes | None) -> bytes | None:
     if theirs is not None and theirs > (runtime_version(ours) or 0):
         return None
     return ours
+
+
+def runtime_results(results: list[FileResult]) -> list[FileResult]:
+    """One result per runtime file that ported modules need: added, updated, already current, or
+    refused: a file there that is not a vsockport runtime is never overwritten (and the modules that
+    would import it are not ported either, so none is left importing something else)."""
+    needed: dict[Path, tuple[FileResult, str | None]] = {}
+    for result in results:
+        if result.runtime_import is None or result.error or result.runtime_path is None:
+            continue
+        target = result.runtime_path
+        if target not in needed:
+            needed[target] = _runtime_result(target)
+        problem = needed[target][1]
+        if problem is not None and result.changed:
+            result.error = f"not ported: its runtime {target.name} cannot be written: {problem}"
+            result.new = result.old = None
+    return [runtime for runtime, _ in needed.values()]
+
+
+_CHOOSE = "(choose another name with --runtime-module, or runtime-module in the configuration)"
+
+
+def _runtime_result(target: Path) -> tuple[FileResult, str | None]:
+    """The runtime file's result and, when it cannot be written, why (for the modules that need it)."""
+    def refused(verb: str, problem: str) -> tuple[FileResult, str]:
+        return FileResult(target, error=f"{verb}: {problem}", is_runtime=True), problem
+
+    if target.with_suffix("").is_dir():
+        return refused("cannot write", f"a package {target.with_suffix('').name}/ beside it would shadow it {_CHOOSE}")
+    try:
+        existing = target.read_bytes()
+    except FileNotFoundError:
+        existing = None
+    except IsADirectoryError:
+        return refused("cannot write", f"it is a folder {_CHOOSE}")
+    except OSError as exc:
+        return refused("cannot read", f"{exc.strerror or exc}")
+    if existing is not None and runtime_version(existing) is None:
+        return refused("not overwritten", f"a file of yours by that name is there, not a vsockport runtime {_CHOOSE}")
+    return FileResult(target, old=existing, new=runtime_update(existing), is_runtime=True), None

@@ -1,0 +1,161 @@
+"""The runtime import a ported module gets: `from <runtime> import ...` (and `afVMCI =
+VMCISock_GetAFValue()`), placed once. An existing runtime import is extended in place; otherwise the
+import goes after the docstring, `__future__` imports and the leading imports (and before the first
+statement a fix changed).
+
+The import never rebinds a name the module binds itself, anywhere (a function, class, parameter,
+variable or import of that name): such a runtime name is imported under an alias
+(`from vsock_runtime import vsock_socket as vsock_socket_vsock`), and fixes are written with the name
+actually bound, as ruff's importer does.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+from vsockport import regions as planning
+from vsockport.rules.api import DEFINITIONS
+from vsockport.rules.names import ModuleNames
+from vsockport.runtime.contract import AF_NAME, contract
+from vsockport.source import Source
+
+_MAX_IMPORT_LINE = 88
+
+
+def aliases(names: ModuleNames) -> dict[str, str]:
+    """Runtime name -> the name it is imported as, for the runtime names this module binds itself."""
+    ours = {local for local, meanings in names.bindings.items()
+            if all(m.rpartition(".")[0].rpartition(".")[2] == names.runtime_module for m in meanings)}
+    ours |= {name for name, value in names.constant_values.items() if _defines_family(value, names)}
+    taken = names.bound_anywhere() - ours
+    found = {}
+    for name in (contract().exports | {AF_NAME}) & taken:
+        alias, number = f"{name}_vsock", 1
+        while alias in taken or alias in names.bound_anywhere():
+            number += 1
+            alias = f"{name}_vsock{number}"
+        found[name] = alias
+    return found
+
+
+def _defines_family(value: ast.expr, names: ModuleNames) -> bool:
+    """`afVMCI = VMCISock_GetAFValue()`, as vsockport writes it (the call imported from the runtime)."""
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and \
+        names.aliases.get(value.func.id, "").endswith(f"{names.runtime_module}.VMCISock_GetAFValue")
+
+
+class RuntimeHeader:
+    """Edits of a module's original text that import what its fixes need from the runtime."""
+
+    def __init__(self, source: Source, tree: ast.Module, runtime_import: str, aliases: dict[str, str]) -> None:
+        self.source, self.runtime_import, self.aliases = source, runtime_import, aliases
+        self.units = planning.units(tree.body)
+        self.assigned = {t.id for s in tree.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+
+    def bound(self, name: str) -> str:
+        return self.aliases.get(name, name)
+
+    def _content(self, needs: Iterable[str]) -> tuple[dict[str, str | None], str]:
+        """The names to import (name -> alias or None) and the definitions that follow the import."""
+        needs = set(needs)
+        imports = {n for n in needs if n not in DEFINITIONS} | {DEFINITIONS[n][0] for n in needs if n in DEFINITIONS}
+        definitions = "".join(
+            DEFINITIONS[n][1].format(name=self.bound(n), factory=self.bound(DEFINITIONS[n][0])) + self.source.newline
+            for n in sorted(needs) if n in DEFINITIONS and self.bound(n) not in self.assigned)
+        return {n: self.aliases.get(n) for n in imports}, definitions
+
+    def edits(self, needs: Iterable[str], first_changed_line: int) -> list[tuple[int, int, str]]:
+        """(start, end, content) edits of the original text that import `needs`: an existing runtime
+        import is extended, else one import is inserted."""
+        imports, definitions = self._content(needs)
+        if not imports and not definitions:
+            return []
+        existing = self._existing()
+        if existing is None:
+            return [self.insertion(needs, first_changed_line)]
+        unit, node = existing
+        have = {a.name: a.asname for a in node.names}
+        edits = []
+        if not set(imports) <= set(have):
+            start = self._char_offset(node.lineno, node.col_offset)
+            end = self._char_offset(node.end_lineno, node.end_col_offset)
+            edits.append((start, end, self._import_line({**imports, **have}).rstrip("\r\n")))
+        if definitions:
+            at = self.source.offset(unit.end + 1)
+            edits.append((at, at, self._after_last_line(at, definitions)))
+        return edits
+
+    def insertion(self, needs: Iterable[str], first_changed_line: int) -> tuple[int, int, str]:
+        """One inserted import of `needs` (and its definitions), above `first_changed_line`."""
+        imports, definitions = self._content(needs)
+        index, after = self._insertion_point(first_changed_line)
+        text = self._import_line(imports) + definitions
+        if after is not None and not self._is_import(after):
+            text = self.source.newline + text  # after a docstring: keep its separation from what follows
+        if index < len(self.units):
+            at = self.source.offset(self.units[index - 1].end + 1 if index > 0 else self.units[0].start)
+        else:
+            at = len(self.source.text)
+        return (at, at, self._after_last_line(at, text))
+
+    def _after_last_line(self, at: int, text: str) -> str:
+        """`text`, on a line of its own also at the end of a file without a final line break."""
+        if at == len(self.source.text) and self.source.text and not self.source.text.endswith(("\n", "\r")):
+            return self.source.newline + text
+        return text
+
+    def _existing(self):
+        for unit in self.units:
+            node = unit.stmts[0]
+            if self._is_import(unit) and isinstance(node, ast.ImportFrom) and node.names[0].name != "*":
+                if "." * node.level + (node.module or "") == self.runtime_import:
+                    return unit, node
+        return None
+
+    def _insertion_point(self, first_changed_line: int):
+        index = 1 if self.units and self._is_docstring(self.units[0]) else 0
+        while index < len(self.units) and self._is_future(self.units[index]):
+            index += 1
+        earliest = index
+        last_import = None
+        for position in range(index, len(self.units)):
+            unit = self.units[position]
+            if self._is_import(unit):
+                last_import = position
+            elif len(unit.stmts) == 1 and isinstance(unit.stmts[0], (ast.Try, ast.If)) and last_import is not None:
+                continue  # guarded imports (try: import x / except ImportError) inside the import block
+            else:
+                break
+        insert_at = index if last_import is None else last_import + 1
+        # Never after a statement that already uses what the import brings.
+        changed = next((i for i, u in enumerate(self.units) if u.end >= first_changed_line), len(self.units))
+        insert_at = max(earliest, min(insert_at, changed))
+        return insert_at, self.units[insert_at - 1] if insert_at > 0 else None
+
+    @staticmethod
+    def _is_import(unit) -> bool:
+        return all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in unit.stmts)
+
+    @staticmethod
+    def _is_future(unit) -> bool:
+        return all(isinstance(s, ast.ImportFrom) and s.module == "__future__" for s in unit.stmts)
+
+    @staticmethod
+    def _is_docstring(unit) -> bool:
+        first = unit.stmts
+        return len(first) == 1 and isinstance(first[0], ast.Expr) and isinstance(first[0].value, ast.Constant) \
+            and isinstance(first[0].value.value, str)
+
+    def _char_offset(self, line: int, utf8_column: int) -> int:
+        text = self.source.lines(line, line)
+        return self.source.offset(line) + len(text.encode("utf-8")[:utf8_column].decode("utf-8", "replace"))
+
+    def _import_line(self, names: dict[str, str | None]) -> str:
+        """`from runtime import a, b as c`, wrapped one name per line (as black would) when it gets long."""
+        newline = self.source.newline
+        ordered = [f"{n} as {names[n]}" if names[n] else n for n in sorted(names)]
+        text = f"from {self.runtime_import} import {', '.join(ordered)}"
+        if len(text) > _MAX_IMPORT_LINE:
+            text = f"from {self.runtime_import} import ({newline}" + "".join(f"    {n},{newline}" for n in ordered) + ")"
+        return text + newline

@@ -1,0 +1,72 @@
+"""Run every rule over one libcst tree, in one walk, and collect what they report.
+
+Each node is offered to the rules with a `visit_<Type>` (or `leave_<Type>`) method for its type. Names
+and dotted names are resolved here, once, for all rules: what the name means in the module
+(`ModuleNames`), whether a local binding shadows it (`Scopes`), whether it is used as a value; a rule
+that lists the qualified name in its `references` hears of it through `reference(node, qualified)`.
+(libcst's own visitors would rebuild every node they pass, and each rule would resolve names again.)
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import libcst as cst
+
+from vsockport.options import PortOptions
+from vsockport.rules.api import Parents, Report, Rule
+from vsockport.rules.helpers import children, is_value_use
+from vsockport.rules.names import ModuleNames
+from vsockport.rules.scopes import Scopes
+
+_NAMES = (cst.Name, cst.Attribute)
+
+
+def run_rules(module: cst.Module, rule_classes: Sequence[type[Rule]], names: ModuleNames,
+              options: PortOptions) -> list[Report]:
+    parents = Parents(module)
+    scopes = Scopes(parents)
+    rules = [cls(names, options, parents, scopes) for cls in rule_classes]
+    visitors: dict[type, list] = {}
+    leavers: dict[type, list] = {}
+    listeners: dict[str, list] = {}  # qualified name -> the reference() of the rules that asked
+    for rule in rules:
+        for kind, attr, leaving in _handlers(type(rule)):
+            (leavers if leaving else visitors).setdefault(kind, []).append(getattr(rule, attr))
+        for qualified in rule.references:
+            listeners.setdefault(qualified, []).append(rule.reference)
+    stack: list = [module]
+    while stack:
+        node = stack.pop()
+        if node.__class__ is _Leave:
+            for leave in leavers[type(node.node)]:
+                leave(node.node)
+            continue
+        kind = type(node)
+        for visit in visitors.get(kind, ()):
+            visit(node)
+        if listeners and kind in _NAMES:
+            qualified = names.qualified(node)
+            heard = listeners.get(qualified) if qualified is not None else None
+            if heard and not scopes.shadowed(node) and is_value_use(node, parents, names):
+                for reference in heard:
+                    reference(node, qualified)
+        if kind in leavers:
+            stack.append(_Leave(node))
+        stack.extend(reversed(children(node)))
+    return [report for rule in rules for report in rule.reports]
+
+
+@lru_cache(maxsize=None)
+def _handlers(rule: type[Rule]) -> tuple[tuple[type, str, bool], ...]:
+    """(node type, method name, is a leave method) of a rule class's visit_/leave_ methods."""
+    return tuple((getattr(cst, attr[6:]), attr, attr.startswith("leave_"))
+                 for attr in dir(rule) if attr.startswith(("visit_", "leave_")))
+
+
+class _Leave:
+    __slots__ = ("node",)
+
+    def __init__(self, node: cst.CSTNode) -> None:
+        self.node = node
