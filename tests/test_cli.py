@@ -155,7 +155,7 @@ def test_rules_and_explain(cli):
     assert "## What it does" in explained.stdout and "VMADDR_PORT_ANY" in explained.stdout
     assert cli("explain", "vs003").stdout == explained.stdout
     unknown = cli("explain", "VS999")
-    assert unknown.returncode == 2 and "unknown rule" in unknown.stderr
+    assert unknown.returncode == 4 and "unknown rule" in unknown.stderr  # a usage error
 
 
 def test_python_m_and_version(cli):

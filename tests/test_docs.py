@@ -57,3 +57,13 @@ def test_the_architecture_walkthrough_is_what_the_pipeline_does():
     assert generated_block(ARCHITECTURE, "findings") == findings
     assert generated_block(ARCHITECTURE, "the ported file") == result.new.decode()
     assert regions.whole_module  # the same pipeline ports a whole module as one region
+
+
+def test_ci_runs_readme_test_command_verbatim():
+    """README opens with two commands; CI must run the second exactly as a new user would."""
+    blocks = re.findall(r"^```sh\n(.*?)\n```$", README, re.S | re.M)
+    install_and_example, install_and_test = blocks[0], blocks[1]
+    assert install_and_example.startswith("pip install") and install_and_test.startswith("pip install")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert f"\n{install_and_test} || status=$?\n" in ci
+    assert "python -m pytest -m sandbox" in install_and_test  # the VM tests are their own group, and CI runs it

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import random
+import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from vsockport.results import State
 from vsockport.rules import ALL_RULES, PortOptions
 from vsockport.rules.api import Example, Rule
 from vsockport.rules.names import ModuleNames
+from vsockport.runtime.contract import RUNTIME_SOURCE
 from vsockport.source import code_only
 
 ROOT = Path(__file__).parent
@@ -78,7 +81,7 @@ def test_every_changed_or_reported_statement_holds_a_rule_word(rule, example):
     """The planner hands libcst only statements with a rule's words (or a local alias of one): a rule
     that acted elsewhere would silently act only when porting whole modules. (VS100 acts on
     comments, judged by the pipeline.)"""
-    result = port_source(example.before.encode(), PortOptions(unsafe_fixes=True), [rule], focused=False)
+    result = port_source(example.before.encode(), example.port_options(unsafe_fixes=True), [rule], focused=False)
     after = result.new.decode() if result.new is not None else example.before
     tree = ast.parse(example.before)
     words = list(rule.words_and_triggers())
@@ -189,3 +192,43 @@ def test_a_statement_line_is_no_replacement():
 
 def test_example_type_is_exported():
     assert Example("x").after is None
+
+
+_CLASHING = (
+    "import socket\nfrom socket import getaddrinfo\n\n\n"
+    "def vsock_socket(kind):\n    return 'mine: ' + kind\n\n\n"
+    "def serve(VMADDR_CID_LOCAL=None):\n"
+    "    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+    "    s.connect(('localhost', 80))\n"
+    "    return s, getaddrinfo('localhost', 80), VMADDR_CID_LOCAL\n"
+)
+
+
+def test_runtime_names_the_module_binds_itself_are_imported_under_an_alias(tmp_path):
+    """ruff's importer returns the name actually bound; so does the header: a module's own
+    `vsock_socket` (a function) and `VMADDR_CID_LOCAL` (a parameter) keep their meaning, and the
+    port's calls reach the runtime's through aliases. `from socket import getaddrinfo` is not rebound."""
+    new = port_source(_CLASHING.encode(), PortOptions()).new.decode()
+    assert "    vsock_socket as vsock_socket_vsock,\n" in new
+    assert "    VMADDR_CID_LOCAL as VMADDR_CID_LOCAL_vsock,\n" in new
+    assert "s = vsock_socket_vsock(afVMCI, socket.SOCK_STREAM)" in new
+    assert "s.connect((VMADDR_CID_LOCAL_vsock, 80))" in new
+    assert "vsock_getaddrinfo('localhost', 80), VMADDR_CID_LOCAL\n" in new  # the parameter, as written
+    header = new.split("def")[0]
+    assert "from socket import getaddrinfo\n" in header and "    getaddrinfo," not in header
+    (tmp_path / "clashing.py").write_text(new)
+    (tmp_path / "vsock_runtime.py").write_bytes(RUNTIME_SOURCE.read_bytes())
+    probe = ("import clashing, vsock_runtime, socket\n"
+             "assert clashing.vsock_socket('k') == 'mine: k'\n"
+             "assert clashing.vsock_socket_vsock is vsock_runtime.vsock_socket\n"
+             "assert clashing.VMADDR_CID_LOCAL_vsock == vsock_runtime.VMADDR_CID_LOCAL\n"
+             "assert clashing.getaddrinfo is socket.getaddrinfo\nprint('ok')\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.stdout == "ok\n", done.stderr
+
+
+def test_a_later_port_uses_the_aliases_an_earlier_one_imported():
+    once = port_source(_CLASHING.encode(), PortOptions()).new.decode()
+    grown = once + "\n\ndef more():\n    t = socket.socket()\n    t.connect(('localhost', 81))\n    return t\n"
+    again = port_source(grown.encode(), PortOptions()).new.decode()
+    assert again == once + "\n\ndef more():\n    t = vsock_socket_vsock(afVMCI)\n    t.connect((VMADDR_CID_LOCAL_vsock, 81))\n    return t\n"

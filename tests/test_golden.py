@@ -67,7 +67,7 @@ def test_library_patterns_findings():
     findings = port_source((GOLDEN / "library_patterns.py").read_bytes(), PortOptions(unsafe_fixes=True)).findings
     assert [(f.code, f.line) for f in findings if f.state is State.NEEDS_REVIEW] == [("VS012", 72)]
     assert [(f.code, f.line) for f in findings if f.state is State.NOTE] == [("VS013", 61)]
-    assert {f.code for f in findings if f.state is State.FIXABLE} == {f"VS{n:03d}" for n in (1, 7, 9, 10, 11)}
+    assert {f.code for f in findings if f.state is State.FIXABLE} == {f"VS{n:03d}" for n in (1, 4, 7, 9, 10, 11)}
 
 
 CTYPES_DIAL = (b"import ctypes, socket\ndef dial(fd, host, port):\n    addr = sockaddr_in()\n"

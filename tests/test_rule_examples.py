@@ -13,22 +13,22 @@ from vsockport.rules import ALL_RULES, PortOptions
 CASES = [pytest.param(rule, example, id=f"{rule.code}-{i}") for rule in ALL_RULES for i, example in enumerate(rule.examples)]
 
 
-def port(text: str, rules) -> tuple[str, tuple]:
-    result = port_source(text.encode(), PortOptions(unsafe_fixes=True), rules)
+def port(text: str, rules, options: dict | None = None) -> tuple[str, tuple]:
+    result = port_source(text.encode(), PortOptions(unsafe_fixes=True, **(options or {})), rules)
     return (result.new.decode() if result.new is not None else text), result.findings
 
 
 @pytest.mark.parametrize("rule, example", CASES)
 def test_example(rule, example):
-    new, findings = port(example.before, [rule])
+    new, findings = port(example.before, [rule], example.options)
     assert new == (example.after if example.after is not None else example.before)
     assert tuple(f.code for f in findings) == example.codes
 
 
 @pytest.mark.parametrize("rule, example", CASES)
 def test_example_is_idempotent(rule, example):
-    once, _ = port(example.before, [rule])
-    twice, findings = port(once, [rule])
+    once, _ = port(example.before, [rule], example.options)
+    twice, findings = port(once, [rule], example.options)
     assert twice == once
     assert not [f for f in findings if f.state is State.FIXABLE], "a fixable finding survived its own fix"
 
@@ -37,8 +37,8 @@ def test_example_is_idempotent(rule, example):
 def test_example_in_the_default_safe_only_mode(rule, example):
     """Without --unsafe-fixes an example gives its `after` exactly when every fix it makes is safe;
     otherwise the unsafe fixes are held back, named as such, and the code is left as it was there."""
-    result = port_source(example.before.encode(), PortOptions(), [rule])
-    unsafe = [f for f in port(example.before, [rule])[1] if f.fix is not None and f.fix_safety == "unsafe"]
+    result = port_source(example.before.encode(), example.port_options(), [rule])
+    unsafe = [f for f in port(example.before, [rule], example.options)[1] if f.fix is not None and f.fix_safety == "unsafe"]
     if not unsafe:
         assert (result.new.decode() if result.new else example.before) == (example.after or example.before)
     else:
@@ -49,7 +49,8 @@ def test_example_in_the_default_safe_only_mode(rule, example):
 def test_declared_fix_safety_matches_the_fixes_the_examples_make(rule):
     """`fix_safety` is what `vsockport rules` and the docs tell users: it must be what the rule does.
     safe: every fix its examples make is safe; unsafe: every one unsafe; mixed: both occur; none: no fix."""
-    made = {f.fix_safety for example in rule.examples for f in port(example.before, [rule])[1] if f.fix is not None}
+    made = {f.fix_safety for example in rule.examples for f in port(example.before, [rule], example.options)[1]
+            if f.fix is not None}
     expected = {"safe": {"safe"}, "unsafe": {"unsafe"}, "mixed": {"safe", "unsafe"}, "none": set()}[rule.fix_safety]
     assert made == expected, f"{rule.code} declares {rule.fix_safety} but its examples make {sorted(made) or 'no'} fixes"
 

@@ -97,7 +97,7 @@ def guest_busybox():
     return prep._busybox()
 
 
-@pytest.mark.parametrize("shell", ["/bin/sh", "busybox"])
+@pytest.mark.parametrize("shell", ["/bin/sh", pytest.param("busybox", marks=pytest.mark.sandbox)])
 def test_a_missing_command_is_named_plainly(tmp_path, shell, request):
     (tmp_path / "data.txt").write_text("not a program")
     cases = {("no-such-program", "x"): (127, "vsockport sandbox: no-such-program: command not found in the guest"),
@@ -111,7 +111,7 @@ def test_a_missing_command_is_named_plainly(tmp_path, shell, request):
         assert (done.returncode, done.stderr.strip()) == (code, message)
 
 
-@pytest.mark.parametrize("shell", ["/bin/sh", "busybox"])
+@pytest.mark.parametrize("shell", ["/bin/sh", pytest.param("busybox", marks=pytest.mark.sandbox)])
 def test_hybrid_starts_the_stand_in_muxer_before_the_command(tmp_path, shell, request):
     """--hybrid: the command starts once the muxer's socket exists, and finds its pid exported. The
     check sends a line that is not CONNECT, so the muxer answers nothing and makes no vsock call here."""
@@ -155,6 +155,20 @@ def test_sharing_notes_name_what_the_guest_will_not_see(tmp_path):
         shutil.rmtree(host_only)
 
 
+def test_an_interpreter_under_tmp_is_shared_with_the_guest(tmp_path, monkeypatch):
+    venv = Path(tempfile.mkdtemp(dir="/tmp", prefix="venv-"))
+    try:
+        monkeypatch.setattr(sys, "prefix", str(venv))
+        project = tmp_path / "project"
+        project.mkdir()
+        folders = vm.folders_to_share([project / "sub"], project)
+        assert venv.resolve() in folders and project.resolve() in folders
+        assert (project / "sub").resolve() not in folders  # seen through the project already
+        assert vm.sharing_notes([str(venv / "bin" / "python"), "-c", "pass"], project, folders) == []
+    finally:
+        shutil.rmtree(venv)
+
+
 def test_guest_path_starts_with_the_real_interpreter():
     env = vm.guest_environment({"X": "1"})
     assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(os.path.realpath(sys.executable))
@@ -168,12 +182,13 @@ def test_kvm_is_not_used_on_a_pvm_only_host():
     assert vm.kvm_usable() is False
 
 
-# -- the real VM ------------------------------------------------------------------------------------
+# -- the real VM (marked `sandbox`: README's test command runs them as their own group) ---------------
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vsockport", *args], capture_output=True, timeout=600, **kwargs)
 
 
+@pytest.mark.sandbox
 def test_sandbox_streams_exit_code_and_large_output(tmp_path):
     program = (
         "import sys, hashlib, socket\n"
@@ -191,6 +206,7 @@ def test_sandbox_streams_exit_code_and_large_output(tmp_path):
     assert (tmp_path / "made-in-guest").read_text() == "shared"
 
 
+@pytest.mark.sandbox
 def test_sandbox_guest_tools_see_what_the_user_expects(tmp_path):
     # `ss --vsock` lists a listener (vsock_diag is loaded), Python writes byte-code although this
     # environment says PYTHONDONTWRITEBYTECODE, and a missing command is one plain line with 127.
@@ -213,6 +229,7 @@ def test_sandbox_guest_tools_see_what_the_user_expects(tmp_path):
         "vsockport sandbox: no-such-program: command not found in the guest")
 
 
+@pytest.mark.sandbox
 def test_sandbox_root_is_read_only_overlay(tmp_path):
     probe = "/etc/vsockport-sandbox-probe"
     done = run_cli("sandbox", "--", "/bin/sh", "-c", f"echo x > {probe} && cat {probe}", cwd=tmp_path)
@@ -220,12 +237,14 @@ def test_sandbox_root_is_read_only_overlay(tmp_path):
     assert not os.path.exists(probe)
 
 
+@pytest.mark.sandbox
 def test_sandbox_timeout_exit_code(tmp_path):
     done = run_cli("sandbox", "--timeout", "5", "--", "sleep", "60", cwd=tmp_path)
     assert done.returncode == vm.EXIT_TIMEOUT
     assert b"timed out after 5 s" in done.stderr
 
 
+@pytest.mark.sandbox
 def test_vm_failure_prints_console_tail(tmp_path, monkeypatch):
     artifacts = prep.prepare()
     broken = tmp_path / "broken-initrd"

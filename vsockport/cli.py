@@ -15,6 +15,7 @@ from vsockport.console import Output, outputs
 from vsockport.report import display_path
 from vsockport.results import RunResult
 from vsockport.config import ConfigError, ConfigResolver, Overrides
+from vsockport.files import is_force_excluded
 from vsockport.rules import all_rules, find_rule
 
 EXIT_OK, EXIT_PENDING, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 4, 5
@@ -147,8 +148,15 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isol
             raise click.UsageError("`-` (stdin) cannot be mixed with other paths")
         return _run_stdin(resolver, stdin_filename or Path("stdin.py"), out, err, write=write, quiet=quiet,
                           exit_zero=exit_zero, show_fixes=show_fixes)
+    if statistics and output_format not in ("text", "json"):
+        raise click.UsageError("--statistics prints text or json (--output-format text or json)")
     if output_format != "text":
         result = engine.run(paths, resolver, write=write, jobs=jobs, use_cache=not no_cache)
+        if statistics:  # ruff's `--statistics --output-format json`: the counts as a JSON array
+            out.file.write(json.dumps(report.statistic_counts(result, applied=write), indent=2) + "\n")
+            for line in report.error_lines(result):  # errors are never hidden: on stderr, as text
+                err.print(line, style="red")
+            return report.exit_code(result, applied=write, exit_zero=exit_zero)
         if output_format == "json":
             out.file.write(formats.to_json(result, applied=write) + "\n")
         elif output_format == "github":
@@ -170,6 +178,8 @@ def _run(paths, cids, exclude, select, ignore, runtime_module, config_file, isol
     if statistics:  # as ruff's --statistics: counts instead of the diffs and findings
         for line in report.statistics(result, applied=write):
             out.print(line)
+        for line in report.error_lines(result):  # -q hides the summary, never an error
+            err.print(line, style="red")
         if not quiet:
             err.print(report.summary(result, applied=write), style="bold")
         return report.exit_code(result, applied=write, exit_zero=exit_zero)
@@ -196,6 +206,15 @@ def _run_stdin(resolver, filename: Path, out: Output, err: Output, *, write: boo
     """`-`: port stdin as `filename`. diff prints the diff; rewrite prints the ported text (or the
     text as it was). The runtime module is not written: stdin has no folder."""
     data = sys.stdin.buffer.read()
+    try:
+        excluded = is_force_excluded(filename, resolver.for_path(filename))
+    except ConfigError:
+        excluded = False  # port_text reports the bad configuration
+    if excluded:  # as ruff: an excluded --stdin-filename passes through unchanged, with nothing to say
+        if write:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        return EXIT_OK
     result = engine.port_text(data, filename, resolver)
     run = RunResult([result], 1, [])
     if write:
@@ -258,10 +277,11 @@ def explain(rule: str) -> None:
     if found is None:
         known = ", ".join(f"{r.code} ({r.name})" for r in all_rules())
         click.echo(f"vsockport: error: unknown rule {rule!r}; known rules: {known}", err=True)
-        sys.exit(EXIT_ERROR)
+        sys.exit(EXIT_USAGE)  # a bad argument, as for every other command
     text = [f"# {found.code} {found.name}", "", found.documentation(), "", f"Fix safety: {found.fix_safety}"]
     for index, example in enumerate(found.examples, 1):
-        text += ["", f"## Example {index}: before", example.before.rstrip("\n")]
+        flags = f" (ported with {example.command_line()})" if example.command_line() else ""
+        text += ["", f"## Example {index}: before{flags}", example.before.rstrip("\n")]
         text += ["", "## after" if example.after else "## after (unchanged)", (example.after or example.before).rstrip("\n")]
     click.echo("\n".join(text))
 

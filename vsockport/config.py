@@ -5,6 +5,7 @@ that results never depend on which paths a run names, or in which order."""
 from __future__ import annotations
 
 import fnmatch
+import keyword
 import re
 import sys
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,10 @@ from vsockport.options import MapValue
 DEFAULT_RUNTIME_MODULE = "vsock_runtime"
 MAX_CID = 0xFFFFFFFF
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Module names Python itself gives a meaning: the runtime under one of them would change the program.
+_SPECIAL_MODULES = {"__init__": "it would make the folder a package", "__main__": "it would run as the program",
+                    "sitecustomize": "Python imports it at every start-up",
+                    "usercustomize": "Python imports it at every start-up"}
 
 
 class ConfigError(Exception):
@@ -243,8 +248,11 @@ def load_config(start: Path, **options) -> Config:
 
 def check_module_name(name: str, where: str) -> None:
     """A name for the runtime module that is a module name, and shadows nothing a program imports."""
-    if not _MODULE_NAME.match(name):
-        raise ConfigError(f"{where}: {name!r} is not a valid Python module name")
+    if not _MODULE_NAME.match(name) or keyword.iskeyword(name):
+        raise ConfigError(f"{where}: {name!r} is not a valid Python module name (an identifier that is not a keyword)")
+    if name in _SPECIAL_MODULES or (name.startswith("__") and name.endswith("__")):
+        raise ConfigError(f"{where}: {name!r} has a meaning of its own to Python ({_SPECIAL_MODULES.get(name, 'a dunder name')}): "
+                          "choose another name, such as the default vsock_runtime")
     if name in getattr(sys, "stdlib_module_names", ()) or name in sys.builtin_module_names:
         raise ConfigError(f"{where}: {name!r} is a module of the standard library: the runtime would shadow it "
                           "(choose another name, such as the default vsock_runtime)")

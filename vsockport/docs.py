@@ -32,6 +32,7 @@ def rules_markdown(rules: Sequence[type[Rule]]) -> str:
         if cases:
             lines += ["", "### Tested examples", ""]
             for example in cases:
-                lines += ["Before:", "", "```python", example.before.rstrip("\n"), "```", "", "After:", "",
+                flags = f" (ported with `{example.command_line()}`)" if example.command_line() else ""
+                lines += [f"Before{flags}:", "", "```python", example.before.rstrip("\n"), "```", "", "After:", "",
                           "```python", example.after.rstrip("\n"), "```", ""]
     return "\n".join(lines).rstrip("\n") + "\n"

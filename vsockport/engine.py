@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from vsockport import cache, compiled
 from vsockport.config import Config, ConfigError, ConfigResolver
-from vsockport.files import atomic_write, discover, is_stale_temporary, is_writable
+from vsockport.files import ChangedOnDisk, atomic_write, discover, is_stale_temporary, is_writable
 from vsockport.results import FileResult, Finding, PortResult, RunResult, State
 from vsockport.options import PortOptions
 from vsockport.rules import RuleEntry, catalog, rule_classes
@@ -112,7 +112,11 @@ def _port_data(result: FileResult, data: bytes, job: _Job, signature) -> FileRes
     if not may_need_porting(data, triggers_for(job.rules)):
         result.signature, result.cache_key = signature, ""
         return result
-    if inject.is_runtime_file(job.path, data, job.options.runtime_import.lstrip(".")):
+    if inject.is_runtime_file(data):  # a vsockport runtime, under any name: never ported
+        wanted = job.options.runtime_import.lstrip(".").rpartition(".")[2]
+        if job.path.stem != wanted:
+            result.note = (f"a vsockport runtime named {job.path.stem}, left as it is: the modules ported with it keep "
+                           f"importing it (the runtime module is now {wanted}; rename their imports to switch)")
         return result
     if len(data) > MAX_FILE_BYTES:
         result.error = (f"too large to port ({len(data) / 2**20:.1f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB): "
@@ -221,6 +225,7 @@ def run(
     results.extend(refused)
     results.extend(inject.runtime_results(results))
     notes = _stale_temporaries(discovery.temporaries, remove=write)
+    notes += [(r.path, r.note) for r in results if r.note]
     if write:
         _write(results, errors)
     return RunResult(results, len(discovery.files), errors, notes)
@@ -264,8 +269,10 @@ def _write(results: list[FileResult], errors: list[tuple[Path, str]]) -> None:
         if module.error:
             continue
         try:
-            atomic_write(module.path, module.new)  # type: ignore[arg-type]
+            atomic_write(module.path, module.new, expected=module.old)  # type: ignore[arg-type]
             module.written = True
+        except ChangedOnDisk as exc:
+            module.error = exc.strerror
         except OSError as exc:
             module.error = f"cannot write: {exc.strerror or exc}"
     for runtime in [r for r in results if r.is_runtime and r.written and r.old is None]:
@@ -274,8 +281,16 @@ def _write(results: list[FileResult], errors: list[tuple[Path, str]]) -> None:
             runtime.written, runtime.new = False, None
 
 
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what this process may run on (containers, taskset)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _execute(work: list[_Job], jobs: int | None, progress) -> list[FileResult]:
-    jobs = jobs or os.cpu_count() or 1
+    # More workers than CPUs only adds processes (black caps its workers the same way).
+    jobs = min(jobs or usable_cpus(), usable_cpus())
     total = len(work)
     if jobs <= 1 or total < _PARALLEL_THRESHOLD:
         results = []
@@ -290,12 +305,39 @@ def _execute(work: list[_Job], jobs: int | None, progress) -> list[FileResult]:
     results = []
     from concurrent.futures import ProcessPoolExecutor  # only runs with many files to port pay for it
 
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), initializer=_die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         for chunk_result in pool.map(_port_chunk, chunks):
             results.extend(chunk_result)
             if progress:
                 progress(len(results), total)
     return results
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker's first step: end when the run's main process ends, however it ends. A SIGKILLed
+    parent never tells its pool to stop, and the workers would wait for work forever."""
+    import signal
+    import threading
+    import time
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG (Linux)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+            return
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:  # elsewhere: notice the parent is gone (the worker is re-parented)
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _execute_cached(roots: Sequence[Path], work: list[_Job], jobs: int | None, progress) -> list[FileResult]:

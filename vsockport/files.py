@@ -31,6 +31,11 @@ def _relative_to_cwd(path: Path) -> Path:
         return path
 
 
+def is_force_excluded(path: Path, config) -> bool:
+    """A file named explicitly (or standing for stdin) that --force-exclude keeps out."""
+    return config is not None and config.force_exclude and is_excluded(_relative_to_cwd(path), config.exclude)
+
+
 def is_excluded(path: Path, patterns: Iterable[str]) -> bool:
     """Glob patterns match the path as given, any trailing part of it, or any one component."""
     text = path.as_posix()
@@ -98,7 +103,7 @@ def discover(paths: Iterable[Path], settings) -> Discovery:
             continue
         config = settings(root)
         if is_file:
-            if not (config is not None and config.force_exclude and is_excluded(_relative_to_cwd(root), config.exclude)):
+            if not is_force_excluded(root, config):
                 add(root)
                 temporaries.extend(_temporaries_of(root))
             continue
@@ -223,39 +228,76 @@ class ReadOnlyFile(OSError):
     """The file's mode forbids writing; it is left as it is (even for root, who could write it)."""
 
 
+class ChangedOnDisk(OSError):
+    """The file changed between the read that was ported and the write: the user's edit wins."""
+
+
 def is_writable(path: Path) -> bool:
     """Whether atomic_write would write `path`: its mode allows it (respected even for root), and its
-    folder takes a new file."""
+    folder takes a new file or the file itself can be written in place."""
     target = Path(os.path.realpath(path))
     try:
         if not target.stat().st_mode & 0o222:
             return False
     except FileNotFoundError:
-        pass
+        return os.access(target.parent, os.W_OK | os.X_OK)
     except OSError:
         return False
-    return os.access(target.parent, os.W_OK | os.X_OK)
+    return os.access(target.parent, os.W_OK | os.X_OK) or os.access(target, os.W_OK)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: readers see old or new, never half."""
+def atomic_write(path: Path, data: bytes, expected: bytes | None = None) -> None:
+    """Write `data` to `path` (a link's target), keeping what the file is besides its bytes.
+
+    - `expected`: the bytes the port read. If the file holds anything else now (edited, or replaced by
+      `mv`, while it was being ported), nothing is written: ChangedOnDisk.
+    - The owner, group and mode (setuid, setgid and sticky bits too) stay the file's.
+    - Normally the bytes go to a temporary file in the same folder, renamed over the file: readers see
+      old or new, never half. A file with several hard links, one whose owner this process cannot give
+      to a new file, or one in a folder that takes no new file, is written in place instead (as black
+      and ruff write every file): every name keeps seeing it, at the cost of that atomicity.
+    """
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        mode = target.stat().st_mode & 0o7777
+        st = target.stat()
     except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    else:
-        if not mode & 0o222:
-            raise ReadOnlyFile(errno.EACCES, f"read-only file (mode {mode:o}): not changed")
+        st = None
+    if st is not None and not st.st_mode & 0o222:
+        raise ReadOnlyFile(errno.EACCES, f"read-only file (mode {st.st_mode & 0o7777:o}): not changed")
+    if expected is not None and (st is None or _read(target) != expected):
+        raise ChangedOnDisk(errno.EAGAIN, _CHANGED)
+    if st is not None and st.st_nlink > 1:
+        _write_in_place(target, data)
+        return
     import tempfile  # only a run that writes
 
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=_TEMPORARY_SUFFIX, dir=target.parent)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=_TEMPORARY_SUFFIX,
+                                    dir=target.parent)
+    except PermissionError:
+        if st is None:
+            raise
+        _write_in_place(target, data)  # a writable file in a folder that takes no new one
+        return
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, mode)
+        if st is None:
+            os.chmod(temp, 0o666 & ~_umask())
+        else:
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.chown(temp, st.st_uid, st.st_gid)  # before chmod: chown clears setuid and setgid bits
+                except PermissionError:  # another user's file, writable by us: keep it theirs
+                    os.unlink(temp)
+                    _write_in_place(target, data)
+                    return
+            os.chmod(temp, st.st_mode & 0o7777)
+            now = target.stat()
+            if (now.st_ino, now.st_size, now.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
+                raise ChangedOnDisk(errno.EAGAIN, _CHANGED)
         os.replace(temp, target)
     except BaseException:
         try:
@@ -263,6 +305,24 @@ def atomic_write(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+_CHANGED = "changed on disk while it was being ported: left as you left it (run again to port it)"
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _write_in_place(target: Path, data: bytes) -> None:
+    with open(target, "r+b") as handle:
+        handle.write(data)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _umask() -> int:

@@ -10,6 +10,8 @@ as the node does is no edit at all. `apply` applies the chosen edits as text, as
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass
 
 from vsockport.errors import Unfaithful
@@ -76,30 +78,39 @@ def apply(text: str, edits: list[Edit]) -> str:
     return "".join(out)
 
 
-@dataclass
 class Pass:
-    """The edits (start, end, content) one pass applied to its text, sorted: maps offsets across it."""
+    """The edits (start, end, content) one pass applied to its text, sorted: maps offsets across it.
+    Offsets are found by bisection: a pass of thousands of edits maps each offset in log time."""
 
-    edits: list[Edit]
+    def __init__(self, edits: list[Edit]) -> None:
+        self.edits = edits
+        self._starts = [start for start, _, _ in edits]
+        self._shifts = list(itertools.accumulate((len(content) - (end - start) for start, end, content in edits),
+                                                 initial=0))  # _shifts[i]: the shift before edit i
+        self._new_starts = [start + shift for start, shift in zip(self._starts, self._shifts)]
+
+    def __repr__(self) -> str:
+        return f"Pass({self.edits!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pass) and other.edits == self.edits
 
     def to_earlier(self, offset: int) -> int:
         """An offset of the text after the pass, in the text before it (inside new text: its start)."""
-        shift = 0
-        for start, end, content in self.edits:
-            if offset < start + shift:
-                break
-            if offset < start + shift + len(content):
-                return start
-            shift += len(content) - (end - start)
-        return offset - shift
+        at = bisect.bisect_right(self._new_starts, offset) - 1  # the last edit that starts at or before it
+        if at < 0:
+            return offset
+        start, _, content = self.edits[at]
+        if offset < self._new_starts[at] + len(content):
+            return start
+        return offset - self._shifts[at + 1]
 
     def to_later(self, offset: int) -> int:
         """An offset of the text before the pass, in the text after it (inside a replaced node: its start)."""
-        shift = 0
-        for start, end, content in self.edits:
-            if offset <= start:
-                break
-            if offset < end:
-                return start + shift
-            shift += len(content) - (end - start)
-        return offset + shift
+        at = bisect.bisect_left(self._starts, offset) - 1  # the last edit that starts before it
+        if at < 0:
+            return offset
+        start, end, _ = self.edits[at]
+        if offset < end:
+            return start + self._shifts[at]
+        return offset + self._shifts[at + 1]

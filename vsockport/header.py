@@ -12,6 +12,7 @@ actually bound, as ruff's importer does.
 from __future__ import annotations
 
 import ast
+import bisect
 from typing import Iterable
 
 from vsockport import regions as planning
@@ -32,11 +33,19 @@ def aliases(names: ModuleNames) -> dict[str, str]:
     found = {}
     for name in (contract().exports | {AF_NAME}) & taken:
         alias, number = f"{name}_vsock", 1
-        while alias in taken or alias in names.bound_anywhere():
+        # An alias an earlier port imported (`vsock_socket as vsock_socket_vsock`) is used again.
+        while alias in taken or (alias in names.bound_anywhere() and not _imports(names, alias, name)):
             number += 1
             alias = f"{name}_vsock{number}"
         found[name] = alias
     return found
+
+
+def _imports(names: ModuleNames, local: str, runtime_name: str) -> bool:
+    """Whether the module binds `local` only as the runtime's `runtime_name`."""
+    meanings = names.bindings.get(local, ())
+    return bool(meanings) and all(m.rpartition(".")[2] == runtime_name and
+                                  m.rpartition(".")[0].rpartition(".")[2] == names.runtime_module for m in meanings)
 
 
 def _defines_family(value: ast.expr, names: ModuleNames) -> bool:
@@ -52,6 +61,8 @@ class RuntimeHeader:
         self.source, self.runtime_import, self.aliases = source, runtime_import, aliases
         self.units = planning.units(tree.body)
         self.assigned = {t.id for s in tree.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
+        self._unit_ends = [unit.end for unit in self.units]  # ascending: units follow each other
+        self._import_block: tuple[int, int] | None = None
 
     def bound(self, name: str) -> str:
         return self.aliases.get(name, name)
@@ -114,10 +125,19 @@ class RuntimeHeader:
         return None
 
     def _insertion_point(self, first_changed_line: int):
+        if self._import_block is None:
+            self._import_block = self._find_import_block()
+        earliest, insert_at = self._import_block
+        # Never after a statement that already uses what the import brings.
+        changed = bisect.bisect_left(self._unit_ends, first_changed_line)
+        insert_at = max(earliest, min(insert_at, changed))
+        return insert_at, self.units[insert_at - 1] if insert_at > 0 else None
+
+    def _find_import_block(self) -> tuple[int, int]:
+        """(the first unit an import may precede, the unit after the module's import block)."""
         index = 1 if self.units and self._is_docstring(self.units[0]) else 0
         while index < len(self.units) and self._is_future(self.units[index]):
             index += 1
-        earliest = index
         last_import = None
         for position in range(index, len(self.units)):
             unit = self.units[position]
@@ -127,11 +147,7 @@ class RuntimeHeader:
                 continue  # guarded imports (try: import x / except ImportError) inside the import block
             else:
                 break
-        insert_at = index if last_import is None else last_import + 1
-        # Never after a statement that already uses what the import brings.
-        changed = next((i for i, u in enumerate(self.units) if u.end >= first_changed_line), len(self.units))
-        insert_at = max(earliest, min(insert_at, changed))
-        return insert_at, self.units[insert_at - 1] if insert_at > 0 else None
+        return index, index if last_import is None else last_import + 1
 
     @staticmethod
     def _is_import(unit) -> bool:

@@ -20,6 +20,8 @@ module one region.
 from __future__ import annotations
 
 import ast
+import bisect
+import itertools
 import re
 import sys
 import threading
@@ -292,7 +294,8 @@ class _Module:
         present = {m.decode() for m in _IDENTIFIER.findall(code_only(new_text.encode("utf-8", "surrogatepass")))}
         needs = {n for o in changed for n in o.needs if header.bound(n) in present}
         edits = header.edits(needs, first_changed_line=min(o.first_edit_line for o in changed))
-        header_edits = sorted((self._to_new(changed, s), self._to_new(changed, e), c) for s, e, c in edits)
+        to_new = _Splice(self.source, changed).to_new
+        header_edits = sorted((to_new(s), to_new(e), c) for s, e, c in edits)
         new_text = fixes.apply(new_text, header_edits)
         new = self.source.encode(new_text)
         try:
@@ -300,30 +303,17 @@ class _Module:
         except SyntaxError as exc:  # never hand a user code that does not parse
             raise InternalError(exc.lineno or 1, exc.offset or 1, f"the ported module would not parse ({exc.msg}); "
                                                                  "left untouched (a vsockport bug: please report it)") from None
-        ported = _Positions(self.source, changed, fixes.Pass(header_edits), new_text, self._to_new)
+        ported = _Positions(self.source, fixes.Pass(header_edits), new_text, to_new)
         findings = [replace(f, ported_at=ported(f)) for f in findings]
         return PortResult(new if new != self.source.data else None, tuple(findings), self.source.encoding,
                           uses_runtime or bool(needs))
-
-    def _to_new(self, changed: list[_RegionOutcome], offset: int) -> int:
-        """An offset of the original text, in the spliced text (before the header)."""
-        shift = 0
-        for outcome in changed:
-            start = self.source.offset(outcome.region.start)
-            end = start + len(outcome.original)
-            if offset <= start:
-                break  # before the region (an insertion at its first line goes above it)
-            if offset < end:
-                return start + shift + outcome.to_later(offset - start)
-            shift += len(outcome.new_lines) - len(outcome.original)
-        return offset + shift
 
     def _unused_suppressions(self, selected: Sequence[type[Rule]]) -> list[Finding]:
         active = {rule.code for rule in selected}
         if UNUSED_SUPPRESSION.code not in active:
             return []
         every_rule_ran = {rule.code for rule in ALL_RULES} <= active
-        stale = unused(self.suppressions, self.used_suppressions, active, every_rule_ran)
+        stale = unused(self.suppressions, self.used_suppressions, active, every_rule_ran, {r.code for r in ALL_RULES})
         findings = []
         for line, message in stale:
             start, end = comment_span(self.source.lines(line, line))
@@ -332,19 +322,39 @@ class _Module:
         return findings
 
 
+class _Splice:
+    """Offsets of the original text in the spliced one (before the header): regions are found by
+    bisection, so that a module with thousands of changed regions costs what its regions cost."""
+
+    def __init__(self, source: Source, changed: list[_RegionOutcome]) -> None:
+        self.changed = changed
+        self.starts = [source.offset(o.region.start) for o in changed]
+        self.ends = [start + len(o.original) for start, o in zip(self.starts, changed)]
+        self.shifts = list(itertools.accumulate((len(o.new_lines) - len(o.original) for o in changed), initial=0))
+
+    def to_new(self, offset: int) -> int:
+        at = bisect.bisect_left(self.starts, offset) - 1  # the last region that starts before the offset
+        if at < 0:
+            return offset  # before every region (an insertion at a region's first line goes above it)
+        start = self.starts[at]
+        if offset < self.ends[at]:
+            return start + self.shifts[at] + self.changed[at].to_later(offset - start)
+        return offset + self.shifts[at + 1]
+
+
 class _Positions:
     """Where a finding of the original text stands in the ported one: (line, column, end line, end
     column), as ruff reports what remains against the fixed source."""
 
-    def __init__(self, source: Source, changed, header: fixes.Pass, new_text: str, to_new) -> None:
-        self.source, self.changed, self.header, self.to_new = source, changed, header, to_new
+    def __init__(self, source: Source, header: fixes.Pass, new_text: str, to_new) -> None:
+        self.source, self.header, self.to_new = source, header, to_new
         self.original, self.ported = LineIndex(source.text), LineIndex(new_text)
 
     def __call__(self, finding: Finding) -> tuple[int, int, int, int]:
         start = self.original.offset(finding.line, finding.column)
         end = self.original.offset(finding.end_line, finding.end_column)
-        new_start = self.header.to_later(self.to_new(self.changed, start))
-        new_end = max(new_start, self.header.to_later(self.to_new(self.changed, end)))
+        new_start = self.header.to_later(self.to_new(start))
+        new_end = max(new_start, self.header.to_later(self.to_new(end)))
         return (*self.ported.position(new_start), *self.ported.position(new_end))
 
 
@@ -354,7 +364,7 @@ def _with_import(finding: Finding, needs: frozenset[str], header: RuntimeHeader,
     gives code that runs (ruff's fixes carry their imports the same way)."""
     if finding.fix is None or not needs:
         return finding
-    index = LineIndex(source.text)
+    index = source.index
     at, _, content = header.insertion(needs, finding.line)
     added = [Edit(*index.position(at), *index.position(at), content)]
     return replace(finding, fix=Fix(finding.fix.applicability, (*finding.fix.edits, *added)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 from pathlib import Path
@@ -54,9 +53,9 @@ def _hunks(result: FileResult) -> str:
     old = _lines(_decode(result.old, result.encoding))
     new = _lines(_decode(result.new, result.encoding))
     lines = []
-    import difflib  # only for a changed file
+    from vsockport.linediff import unified_hunks  # only for a changed file
 
-    for line in itertools.islice(difflib.unified_diff(old, new), 2, None):
+    for line in unified_hunks(old, new):
         if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
         lines.append(line)
@@ -113,14 +112,23 @@ def runtime_line(result: FileResult, *, applied: bool) -> str:
     return f"runtime {verb}: {display_path(result.path)} ({what}; --show-runtime shows it)"
 
 
-def statistics(run: RunResult, *, applied: bool) -> list[str]:
+def statistic_counts(run: RunResult, *, applied: bool) -> list[dict]:
     """Findings counted per code and state, most frequent first (ruff's --statistics)."""
     counts: dict[tuple[str, str, str], int] = {}
     for result, f in run.findings:
         key = (f.code, f.rule, f.shown_state(applied and result.written).value)
         counts[key] = counts.get(key, 0) + 1
-    return [f"{count:6d}  {code}  {rule} [{state}]"
+    return [{"code": code, "rule": rule, "state": state, "count": count}
             for (code, rule, state), count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def statistics(run: RunResult, *, applied: bool) -> list[str]:
+    return [f"{c['count']:6d}  {c['code']}  {c['rule']} [{c['state']}]" for c in statistic_counts(run, applied=applied)]
+
+
+def error_lines(run: RunResult) -> list[str]:
+    """The errors of finding_lines alone: what no option hides."""
+    return [text for text, style in finding_lines(run, applied=False) if style == "red"]
 
 
 def summary(run: RunResult, *, applied: bool) -> str:

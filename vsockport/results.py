@@ -138,6 +138,7 @@ class FileResult:
     runtime_import: str | None = None  # set when the module (now) imports the runtime
     runtime_path: Path | None = None  # where its runtime goes (for a module); None for a runtime itself
     is_runtime: bool = False
+    note: str | None = None  # what the run noticed about the file without porting it
     written: bool = False  # rewrite wrote it
     # For the stat index: the file's signature when read, and its result key ("" = nothing to port).
     signature: list[int] | None = None

@@ -89,8 +89,9 @@ class _Aliased(cst.CSTTransformer):
         super().__init__()
         self.aliases = aliases
 
-    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
-        if isinstance(original, RuntimeName) and original.value in self.aliases:
+    # libcst dispatches on the class's own name: a RuntimeName comes to leave_RuntimeName, not leave_Name.
+    def leave_RuntimeName(self, original: RuntimeName, updated: RuntimeName) -> cst.Name:
+        if original.value in self.aliases:
             return RuntimeName(self.aliases[original.value])
         return updated
 

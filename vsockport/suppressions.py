@@ -38,10 +38,11 @@ def suppresses(suppressions: Suppressions, line: int, code: str) -> bool:
 
 
 def unused(suppressions: Suppressions, used: Mapping[int, set[str]], active: Iterable[str],
-           every_rule_ran: bool) -> list[tuple[int, str]]:
-    """(line, message) for each suppression that held back nothing (ruff's RUF100). Codes of rules
-    that did not run (deselected) cannot be judged and are left alone."""
-    active = set(active)
+           every_rule_ran: bool, known: Iterable[str] = ()) -> list[tuple[int, str]]:
+    """(line, message) for each suppression that held back nothing (ruff's RUF100), and for codes no
+    rule has (a typo suppresses nothing, forever). Codes of rules that did not run (deselected) cannot
+    be judged and are left alone."""
+    active, known = set(active), set(known) | set(active)
     stale_lines = []
     for line, codes in sorted(suppressions.items()):
         held = used.get(line, set())
@@ -49,7 +50,10 @@ def unused(suppressions: Suppressions, used: Mapping[int, set[str]], active: Ite
             if not held and every_rule_ran:
                 stale_lines.append((line, "`# vsockport: ignore` suppresses nothing on this line"))
             continue
-        stale = sorted(code for code in codes - held if code in active or not code.startswith("VS"))
-        if stale:
-            stale_lines.append((line, f"unused suppression of {', '.join(stale)}"))
+        unknown = sorted(code for code in codes if code.startswith("VS") and code not in known)
+        stale = sorted(code for code in codes - held - set(unknown) if code in active or not code.startswith("VS"))
+        messages = [f"unknown rule code {', '.join(unknown)} in a suppression (see `vsockport rules`)"] if unknown else []
+        messages += [f"unused suppression of {', '.join(stale)}"] if stale else []
+        if messages:
+            stale_lines.append((line, "; ".join(messages)))
     return stale_lines

@@ -67,8 +67,8 @@ def _port_time_entry(cid_map, host_text: str, port: int | None):
     return entries.get(host_text.lower())
 
 
-def connect_fixes(names: ModuleNames, address: cst.Tuple, cid_map) -> list[Proposal]:
-    host, port = address.elements[0].value, address.elements[1].value
+def connect_fixes(names: ModuleNames, host: cst.BaseExpression, port: cst.BaseExpression, cid_map) -> list[Proposal]:
+    """The fixes of a destination's host (and port), written out or computed."""
     if _already_ported(names, host):
         return []
     value = names.constant(host)
@@ -80,7 +80,13 @@ def connect_fixes(names: ModuleNames, address: cst.Tuple, cid_map) -> list[Propo
     if entry is None and (qualified == "socket.INADDR_LOOPBACK" or (text is not None and (is_loopback(text) or is_wildcard(text)))):
         return [Proposal(host, runtime_name("VMADDR_CID_LOCAL"), f"connect to {shown} -> VMADDR_CID_LOCAL")]
     if text is None:
-        return []  # computed: the runtime maps it when the socket connects
+        if not cid_map:
+            return []  # computed: the runtime maps it when the socket connects
+        # The map given at port time reaches only what is written out; say so rather than let the
+        # program meet an unmapped name at run time.
+        return [Proposal(host, None, f"connects to a host computed at run time ({shown}): the --cid map given at "
+                                     "port time cannot reach it; the runtime maps it through VSOCK_CID_MAP, so set "
+                                     "that where the program runs", note=True)]
     if isinstance(entry, str):
         return [Proposal(host, cst.SimpleString(repr(entry)),
                          f"connect to {shown} -> the VMM's hybrid-vsock socket {entry} (from the CID map)")]
@@ -111,7 +117,7 @@ def address_fixes(names: ModuleNames, address: cst.BaseExpression, *, bind: bool
     if bind:
         found = [bind_host(names, host), bind_port(names, port)]
     else:
-        found = list(connect_fixes(names, address, cid_map or {}))
+        found = connect_fixes(names, host, port, cid_map or {})
     if len(address.elements) == 4 and any(p is not None and p.replacement is not None for p in found):
         two = [address.elements[0], address.elements[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
         found.append(Proposal(address, address.with_changes(elements=two),

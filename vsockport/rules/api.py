@@ -23,7 +23,7 @@ a rule never sees another rule's edits, never changes anything shared, and never
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Collection, Sequence
 
 import libcst as cst
@@ -45,6 +45,16 @@ class Example:
     before: str
     after: str | None = None
     codes: tuple[str, ...] = ()
+    options: dict = field(default_factory=dict)  # PortOptions the example is ported with
+
+    def port_options(self, **more) -> PortOptions:
+        return PortOptions(**{**self.options, **more})
+
+    def command_line(self) -> str:
+        """The options as vsockport's command line spells them ("" for none)."""
+        words = [f"--cid {host}={cid}" for host, cid in self.options.get("cid_map", {}).items()]
+        words += ["--vmci-datagrams"] if self.options.get("vmci_datagrams") else []
+        return " ".join(words)
 
 
 @dataclass(frozen=True)
@@ -72,10 +82,15 @@ class Parents:
 
     def __call__(self, node: cst.CSTNode) -> cst.CSTNode | None:
         if self._parents is None:
-            self._parents = {}
-            for parent in walk(self._tree) if self._tree is not None else ():
-                for child in children(parent):
-                    self._parents[child] = parent
+            parents: dict[cst.CSTNode, cst.CSTNode] = {}
+            stack = [self._tree] if self._tree is not None else []
+            while stack:  # each node's children read once (a walk, then children again, read them twice)
+                parent = stack.pop()
+                below = children(parent)
+                for child in below:
+                    parents[child] = parent
+                stack.extend(below)
+            self._parents = parents
         return self._parents.get(node)
 
     def ancestors(self, node: cst.CSTNode):

@@ -4,7 +4,7 @@ import libcst as cst
 
 from vsockport.rules.api import Example, Rule, runtime_name
 from vsockport.rules.helpers import call_to, is_value_use, keywords, positional, source_of
-from vsockport.rules.vocabulary import ASYNCIO_FUNCTIONS, LOOP_FACTORIES, LOOP_METHODS
+from vsockport.rules.vocabulary import ASYNCIO_FUNCTIONS, LOOP_METHODS, is_event_loop
 
 
 def _brings_its_own_endpoint(call: cst.Call, first_host: int) -> bool:
@@ -152,9 +152,4 @@ class AsyncioEndpoints(Rule):
         return "resolves IP addresses" if method.attr.value == "getaddrinfo" else "opens an IP socket"
 
     def _is_loop(self, node: cst.BaseExpression) -> bool:
-        if isinstance(node, cst.Call):
-            return self.qualified(node.func) in LOOP_FACTORIES
-        name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
-        if self.qualified(node) is not None and isinstance(node, cst.Name):
-            return False  # an imported module or function, not a loop variable
-        return name == "loop" or name.endswith("_loop")
+        return is_event_loop(node, self.qualified)

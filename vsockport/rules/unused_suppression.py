@@ -10,7 +10,8 @@ class UnusedSuppression(Rule):
     Reports a suppression comment that held back no finding on its line: `# vsockport: ignore[VS008]`
     where VS008 found nothing, or a blanket `# vsockport: ignore` on a line without findings. Codes of
     rules that did not run (deselected with `--select`/`--ignore`) are not judged, and a blanket
-    suppression is judged only when every rule ran.
+    suppression is judged only when every rule ran. A code no rule has (`VS999`, a typo) is reported
+    whatever ran: it can never suppress anything.
 
     ## Why
     A stale suppression hides the next real finding on its line: code that is changed later can start
@@ -33,5 +34,6 @@ class UnusedSuppression(Rule):
     # The pipeline judges suppressions once every rule has run; this class documents and names it.
     examples = (
         Example("import socket\nx = 1  # vsockport: ignore[VS100]\n", None, ("VS100",)),
+        Example("import socket\ns = socket.socket()  # vsockport: ignore[VS01]\n", None, ("VS100",)),
         Example("import socket\nx = 1  # a plain comment\n"),
     )

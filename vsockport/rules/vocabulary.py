@@ -69,6 +69,17 @@ UNPORTED_STDLIB = {
 }
 
 
+def is_event_loop(node: cst.BaseExpression, qualified) -> bool:
+    """An asyncio event loop as code holds one: a name or attribute called `loop` or `*_loop`, or a
+    call of a loop factory. `qualified` is the rule's scope-aware qualified-name lookup."""
+    if isinstance(node, cst.Call):
+        return qualified(node.func) in LOOP_FACTORIES
+    name = node.attr.value if isinstance(node, cst.Attribute) else node.value if isinstance(node, cst.Name) else ""
+    if qualified(node) is not None and isinstance(node, cst.Name):
+        return False  # an imported module or function, not a loop variable
+    return name == "loop" or name.endswith("_loop")
+
+
 def is_inet_family(names: ModuleNames, node: cst.BaseExpression, qualified: str | None = None) -> bool:
     """`socket.AF_INET`/`AF_INET6` under any import form, or a module constant `AF_INET = 2`."""
     if (qualified if qualified is not None else names.qualified(node)) in INET_FAMILIES:

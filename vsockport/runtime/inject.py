@@ -29,8 +29,13 @@ def runtime_version(source: bytes) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def is_runtime_file(path: Path, data: bytes, module_name: str) -> bool:
-    return path.name == f"{module_name}.py" and runtime_version(data) is not None
+_RUNTIME_HEADER = b"vSockets runtime, added to this project by vsockport"
+
+
+def is_runtime_file(data: bytes) -> bool:
+    """Whether `data` is a vsockport runtime, whatever its file is called (an earlier --runtime-module):
+    such a file is never ported (its own calls are the vsock ones) and never treated as the user's."""
+    return _RUNTIME_HEADER in data[:400] and runtime_version(data) is not None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,10 @@ class Placer:
         return top
 
     def place(self, module_path: Path) -> Placement:
+        # A symlinked module is rewritten at its target, and Python imports from the target's folder
+        # (sys.path[0] of a symlinked script is the real file's folder): its runtime goes there too.
+        if os.path.islink(module_path):
+            module_path = Path(os.path.realpath(module_path))
         folder = os.path.dirname(module_path)
         where = self._placements.get(folder)
         if where is None:

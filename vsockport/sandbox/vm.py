@@ -114,6 +114,20 @@ def guest_environment(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def folders_to_share(shares: Sequence[Path], cwd: Path) -> list[Path]:
+    """The folders the guest sees read-write, outermost first: `--share`s, the working folder, and the
+    running interpreter's environment when it lives under /tmp (a venv there would not exist in the
+    guest, whose /tmp is its own: the command would not even start)."""
+    candidates = [*shares, cwd]
+    for prefix in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}:
+        if Path(prefix).resolve().is_relative_to("/tmp"):
+            candidates.append(Path(prefix))
+    folders = {p.resolve() for p in candidates if p.resolve() != Path("/")}
+    # A folder inside another shared one is seen through it already.
+    outermost = {f for f in folders if not any(other != f and f.is_relative_to(other) for other in folders)}
+    return sorted(outermost, key=lambda p: (len(p.parts), str(p)))
+
+
 def sharing_notes(command: Sequence[str], cwd: Path, folders: Sequence[Path]) -> list[str]:
     """What the guest will not see as the user may expect: writes from `/` vanish, and host paths under
     /tmp that are not shared do not exist there (the guest's /tmp is its own, empty)."""
@@ -189,7 +203,7 @@ def run(
     except SetupError as exc:
         log(f"cannot prepare the sandbox: {exc}")
         return EXIT_SANDBOX_FAILURE
-    folders = sorted({p.resolve() for p in [*shares, cwd] if p.resolve() != Path("/")}, key=lambda p: len(p.parts))
+    folders = folders_to_share(shares, cwd)
     for note in sharing_notes(command, cwd, folders):
         log(note)
     tagged = [(f"vsp_s{i}", folder) for i, folder in enumerate(folders)]
