@@ -270,6 +270,91 @@ def list_rules(markdown: bool, output_format: str) -> None:
 
 
 @main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--recorded", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also the endpoints a ported program recorded at run time (VSOCK_RECORD=FILE); repeatable.")
+@click.option("--platform", type=click.Choice(["nitro"]), default="nitro", show_default=True,
+              help="Where the program runs: nitro (an AWS Nitro Enclave behind its parent, CID 3).")
+@click.option("--enclave-cid", type=click.IntRange(min=3, max=0xFFFFFFFE), default=None, metavar="CID",
+              help="The enclave's CID, for the parent's ingress forwarders [$ENCLAVE_CID in the scripts].")
+@click.option("--serve", "served", multiple=True, type=click.IntRange(min=1, max=65535), metavar="PORT",
+              help="A port the program serves that the code does not spell out (gunicorn -b :PORT); repeatable.")
+@click.option("--check-map", default=None, metavar="VALUE",
+              help="A deployed VSOCK_CID_MAP value: name every endpoint it lacks (exit 1 if any).")
+@click.option("--write", "write_dir", default=None, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write the map, the vsock-proxy allowlist and the parent's scripts into DIR.")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def endpoints(paths, recorded, platform, enclave_cid, served, check_map, write_dir, output_format) -> None:
+    """List what a ported program dials and serves, and generate the other side of vsock: the
+    enclave's VSOCK_CID_MAP, the parent's vsock-proxy allowlist and commands, and its ingress
+    forwarders. PATHS are the program's files and folders (ported or not)."""
+    from vsockport import endpoints as found_endpoints
+    from vsockport.files import discover
+
+    if not paths and not recorded:
+        raise click.UsageError("name the program's files or folders, or --recorded FILE")
+    found = found_endpoints.Found()
+    discovery = discover(paths, lambda path: None)
+    for path, message in discovery.errors:
+        found.errors.append((display_path(path), message))
+    for path in discovery.files:
+        if path.suffix != ".py":
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            found.errors.append((display_path(path), f"cannot read: {exc.strerror}"))
+            continue
+        found_endpoints.scan_source(data, display_path(path), found)
+    for path in recorded:
+        found_endpoints.read_recorded(path, found)
+    for port in served:
+        found.serve(port, "--serve")
+    plan = found_endpoints.plan(found, platform=platform, enclave_cid=enclave_cid)
+    missing = found_endpoints.missing_from_map(plan, check_map) if check_map is not None else []
+    if write_dir is not None:
+        write_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in plan.files().items():
+            (write_dir / name).write_text(text)
+            if name.endswith(".sh"):
+                (write_dir / name).chmod(0o755)
+    out = click.get_text_stream("stdout")
+    if output_format == "json":
+        document = plan.to_json()
+        document["missing_from_map"] = missing
+        document["unmapped_at_run_time"] = found.unmapped_at_run_time
+        document["errors"] = [{"path": p, "message": m} for p, m in found.errors]
+        out.write(json.dumps(document, indent=2) + "\n")
+    else:
+        _print_plan(out, plan, found)
+    for where, message in found.errors:
+        click.echo(f"{where}: error: {message}", err=True)
+    for key in found.unmapped_at_run_time:
+        click.echo(f"{key}: recorded without a map entry at run time (the generated map has it now)", err=True)
+    for key in missing:
+        click.echo(f"{key}: missing from the map given with --check-map: add "
+                   f"{key}={plan.parent_cid}:{next(e.vport for e in plan.dials if e.key == key)}", err=True)
+    sys.exit(EXIT_ERROR if found.errors else EXIT_PENDING if missing else EXIT_OK)
+
+
+def _print_plan(out, plan, found) -> None:
+    lines = [f"The program dials {len(plan.dials)} endpoint{'s' if len(plan.dials) != 1 else ''} and serves "
+             f"{len(plan.serves)} port{'s' if len(plan.serves) != 1 else ''} ({plan.platform}: the parent is CID "
+             f"{plan.parent_cid}).", ""]
+    for endpoint in plan.dials:
+        lines.append(f"dials {endpoint.key:<40} -> vsock port {endpoint.vport} on the parent  "
+                     f"({', '.join(endpoint.sources[:3])}{', ...' if len(endpoint.sources) > 3 else ''})")
+    for served in plan.serves:
+        lines.append(f"serves port {served.port:<34} ({', '.join(served.sources[:3])})")
+    lines += ["", "# In the enclave:", f"VSOCK_CID_MAP={plan.map_value()}", "",
+              "# On the parent, vsock-proxy.yaml:", plan.allowlist_yaml().rstrip("\n"), "",
+              "# On the parent, egress (one vsock-proxy per endpoint):", *plan.vsock_proxy_commands(), "",
+              "# ... or the same with socat:", *plan.socat_egress(), "",
+              "# On the parent, ingress:", *(plan.ingress() or ["# (no server port found)"])]
+    out.write("\n".join(lines) + "\n")
+
+
+@main.command()
 @click.argument("rule")
 def explain(rule: str) -> None:
     """Show a rule's documentation and examples (RULE: code like VS003 or name like bind-address)."""

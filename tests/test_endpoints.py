@@ -1,0 +1,152 @@
+"""`vsockport endpoints`: what a program dials and serves, the vsock ports each endpoint gets, and the
+files the enclave and its parent are given."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vsockport import endpoints
+from vsockport.config import parse_map_entry
+from vsockport.runtime.contract import RUNTIME_SOURCE
+
+APP = b'''import http.client, socket, asyncio
+import requests
+
+API = "https://api.example.org/v1/items"
+DB = ("db.internal", 5432)
+PORT = 8080
+
+
+def fetch():
+    """Fetches https://docs.example.com/ (a docstring: not an endpoint)."""
+    conn = http.client.HTTPSConnection("files.example.net")
+    plain = http.client.HTTPConnection("metrics.internal:9100")
+    sock = socket.create_connection(("db.internal", 5432))
+    local = socket.create_connection(("localhost", 6379))
+    return requests.get(API), requests.get("https://files.example.net/x"), conn, plain, sock, local
+
+
+async def stream(loop, P):
+    await asyncio.open_connection("queue.internal", 5672)
+    await loop.create_connection(P, "cache.internal", 11211)
+
+
+def serve():
+    s = socket.socket()
+    s.bind(("0.0.0.0", PORT))
+    return asyncio.start_server(None, "0.0.0.0", 8443)
+'''
+
+
+def _found(data: bytes = APP) -> endpoints.Found:
+    found = endpoints.Found()
+    endpoints.scan_source(data, "app.py", found)
+    return found
+
+
+def test_the_endpoints_written_out_in_the_code():
+    found = _found()
+    assert sorted(found.dials) == ["api.example.org:443", "cache.internal:11211", "db.internal:5432",
+                                   "files.example.net:443", "metrics.internal:9100", "queue.internal:5672"]
+    assert found.dials["files.example.net:443"].sources == ["app.py:11", "app.py:15"]
+    assert sorted(found.serves) == [8080, 8443]
+    assert not found.errors
+
+
+def test_allocation_is_stable_deterministic_and_avoids_the_reserved_ports():
+    plan = endpoints.plan(_found())
+    ports = {e.key: e.vport for e in plan.dials}
+    assert all(endpoints.FIRST_PORT <= p <= endpoints.LAST_PORT for p in ports.values())
+    assert len(set(ports.values())) == len(ports) and not set(ports.values()) & {8000, 9000}
+    assert {e.key: e.vport for e in endpoints.plan(_found()).dials} == ports  # run to run
+    grown = _found()
+    for index in range(40):
+        grown.dial(f"extra{index}.example.com", 443, "x.py:1")
+    regrown = {e.key: e.vport for e in endpoints.plan(grown).dials}
+    moved = [key for key in ports if regrown[key] != ports[key]]
+    assert len(moved) <= 1, moved  # another endpoint moves one only on a collision of their names' slots
+
+
+def test_allocation_never_hands_out_a_port_twice_even_when_slots_collide():
+    many = [endpoints.Endpoint(f"h{i}.example", 443) for i in range(900)]
+    endpoints.allocate(many)
+    assert len({e.vport for e in many}) == 900 and not {e.vport for e in many} & endpoints.RESERVED_PORTS
+    with pytest.raises(ValueError, match="no vsock port left"):
+        endpoints.allocate([endpoints.Endpoint(f"h{i}.example", 443) for i in range(1000)])
+
+
+def test_the_map_value_is_what_the_tool_and_the_runtime_read(monkeypatch):
+    plan = endpoints.plan(_found())
+    value = plan.map_value()
+    for entry in value.split(","):
+        key, _, target = entry.partition("=")
+        assert parse_map_entry(key, target, "test") == (key, (3, int(target.split(":")[1])))
+    # The runtime shipped into ported projects resolves each endpoint to the parent's vsock port for it.
+    runtime: dict = {"__name__": "vsock_runtime_under_test"}
+    exec(compile(RUNTIME_SOURCE.read_text(), str(RUNTIME_SOURCE), "exec"), runtime)
+    monkeypatch.setenv("VSOCK_CID_MAP", value)
+    for endpoint in plan.dials:
+        cid, vport, used = runtime["_resolve"](endpoint.host, endpoint.port)
+        assert (cid, vport, used) == (3, endpoint.vport, endpoint.key)
+    with pytest.raises(runtime["VsockAddressError"], match="no CID for unknown.example port 443"):
+        runtime["_resolve"]("unknown.example", 443)
+
+
+def test_generated_files_follow_their_formats():
+    plan = endpoints.plan(_found(), enclave_cid=16)
+    files = plan.files()
+    allowlist = files["vsock-proxy.yaml"].splitlines()
+    # aws-nitro-enclaves-cli vsock_proxy's configuration: `allowlist:` and `- {address: HOST, port: PORT}`.
+    assert "allowlist:" in allowlist
+    entries = [line for line in allowlist if line.startswith("- ")]
+    assert len(entries) == len(plan.dials)
+    assert all(re.fullmatch(r"- \{address: [a-z0-9.-]+, port: \d+\}", line) for line in entries)
+    assert "vsock-proxy 8" in files["parent-egress.sh"] and "--config vsock-proxy.yaml &" in files["parent-egress.sh"]
+    assert "socat TCP-LISTEN:8080,fork,reuseaddr VSOCK-CONNECT:16:8080 &" in files["parent-ingress.sh"]
+    assert files["vsock-cid-map.env"] == f"VSOCK_CID_MAP={plan.map_value()}\n"
+    document = json.loads(files["endpoints.json"])
+    assert document["parent_cid"] == 3 and len(document["dials"]) == 6 and document["ingress"] == plan.ingress()
+    for name in ("parent-egress.sh", "parent-egress-socat.sh", "parent-ingress.sh"):
+        assert subprocess.run(["sh", "-n", "-c", files[name]]).returncode == 0  # valid shell
+
+
+def test_recorded_endpoints_are_added_and_runtime_misses_named(tmp_path):
+    record = tmp_path / "record.jsonl"
+    record.write_text(
+        json.dumps({"op": "connect", "host": "kms.us-east-1.amazonaws.com", "port": 443, "cid": None, "vport": None,
+                    "entry": None, "error": "no CID", "pid": 1}) + "\n"
+        + json.dumps({"op": "bind", "host": "0.0.0.0", "port": 7000, "cid": "4294967295", "vport": 7000,
+                      "entry": None, "error": None, "pid": 1}) + "\n" + "not json\n")
+    found = endpoints.Found()
+    endpoints.read_recorded(record, found)
+    assert list(found.dials) == ["kms.us-east-1.amazonaws.com:443"] and list(found.serves) == [7000]
+    assert found.unmapped_at_run_time == ["kms.us-east-1.amazonaws.com:443"]
+    assert found.errors == [(f"{record}:3", "not a line VSOCK_RECORD writes: skipped")]
+
+
+def test_the_command(tmp_path):
+    (tmp_path / "app.py").write_bytes(APP)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "vsockport", "endpoints", str(tmp_path), "--enclave-cid", "16",
+                           "--write", str(out), "--output-format", "json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document == {**json.loads((out / "endpoints.json").read_text()), "missing_from_map": [],
+                        "unmapped_at_run_time": [], "errors": []}
+    assert sorted(p.name for p in out.iterdir()) == ["endpoints.json", "parent-egress-socat.sh", "parent-egress.sh",
+                                                    "parent-ingress.sh", "vsock-cid-map.env", "vsock-proxy.yaml"]
+    partial = ",".join(document["vsock_cid_map"].split(",")[1:])  # one endpoint left out of a deployed map
+    checked = subprocess.run([sys.executable, "-m", "vsockport", "endpoints", str(tmp_path), "--check-map", partial],
+                             capture_output=True, text=True, timeout=60)
+    first = document["dials"][0]
+    assert checked.returncode == 1
+    assert (f"{first['host']}:{first['port']}: missing from the map given with --check-map: add "
+            f"{first['host']}:{first['port']}=3:{first['vport']}") in checked.stderr
+    usage = subprocess.run([sys.executable, "-m", "vsockport", "endpoints"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 4 and "name the program's files" in usage.stderr
