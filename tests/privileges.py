@@ -15,6 +15,11 @@ Run as a non-root user, both do nothing: the process already is unprivileged.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 _CAPABILITIES = """
 import ctypes, os
 def _set_capabilities(keep):
@@ -47,3 +52,13 @@ if os.geteuid() == 0:
     _set_capabilities((1 << 2, 0))
     assert os.geteuid() == 65534
 """
+
+
+def rewrite_as(preamble: str, target: Path, cwd: Path, cache: Path) -> subprocess.CompletedProcess:
+    """`vsockport rewrite -j 1 --no-cache TARGET` in a process that runs `preamble` first."""
+    program = preamble + (
+        "import sys\nfrom vsockport import cli\n"
+        f"sys.exit(cli.main(['rewrite', '-j', '1', '--no-cache', {str(target)!r}]))\n"
+    )
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300, cwd=cwd,
+                          env={**os.environ, "VSOCKPORT_CACHE_DIR": str(cache)})

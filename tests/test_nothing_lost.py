@@ -18,7 +18,7 @@ from vsockport import engine
 from vsockport.config import Config
 from vsockport.runtime.inject import runtime_source
 
-from tests.privileges import AS_NOBODY, WITHOUT_FILE_PRIVILEGES
+from tests.privileges import AS_NOBODY, WITHOUT_FILE_PRIVILEGES, rewrite_as
 
 TCP = b"import socket\n\n\ndef serve():\n    s = socket.socket(socket.AF_INET)\n    s.bind(('', 8000))\n    return s\n"
 
@@ -151,12 +151,7 @@ def test_owner_mode_and_hard_links_are_kept(preamble, runner):
     try:
         files = ("another.py", "mine.py", "linked.py")
         before = {name: (tree / name).stat() for name in files}
-        program = preamble + (
-            "import sys\nfrom vsockport import cli\n"
-            f"sys.exit(cli.main(['rewrite', '-j', '1', '--no-cache', {str(tree)!r}]))\n"
-        )
-        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
-                              cwd=tree, env={**os.environ, "VSOCKPORT_CACHE_DIR": str(tree / ".cache")})
+        done = rewrite_as(preamble, tree, tree, tree / ".cache")
         assert done.returncode == 0, done.stderr
         for name in files:
             after = (tree / name).stat()
@@ -180,12 +175,7 @@ def test_a_writable_file_in_a_folder_that_takes_no_new_file_is_written_in_place(
     os.chmod(target, 0o666)
     os.chmod(folder, 0o555)
     try:
-        program = WITHOUT_FILE_PRIVILEGES + (
-            "import sys\nfrom vsockport import cli\n"
-            f"sys.exit(cli.main(['rewrite', '-j', '1', '--no-cache', {str(target)!r}]))\n"
-        )
-        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "VSOCKPORT_CACHE_DIR": str(tmp_path / "cache")})
+        done = rewrite_as(WITHOUT_FILE_PRIVILEGES, target, tmp_path, tmp_path / "cache")
         assert done.returncode == 0, done.stderr
         assert b"vsock_socket(" in target.read_bytes()
     finally:

@@ -16,7 +16,7 @@ from vsockport.engine import MAX_FILE_BYTES
 from vsockport.pipeline import port_source
 from vsockport.rules import PortOptions
 
-from tests.privileges import WITHOUT_FILE_PRIVILEGES
+from tests.privileges import WITHOUT_FILE_PRIVILEGES, rewrite_as
 
 TCP = b"import socket\ns = socket.socket(socket.AF_INET)\ns.bind(('', 8000))\n"
 
@@ -119,12 +119,7 @@ def test_unreadable_folder_and_file_are_reported_and_the_rest_proceeds():
         locked.write_bytes(TCP)
         os.chmod(secret, 0o000)
         os.chmod(locked, 0o000)
-        program = WITHOUT_FILE_PRIVILEGES + (
-            "import sys\nfrom vsockport import cli\n"
-            f"sys.exit(cli.main(['rewrite', '-j', '1', '--no-cache', {str(tree)!r}]))\n"
-        )
-        done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
-                              cwd=tree, env={**os.environ, "VSOCKPORT_CACHE_DIR": str(tree / ".cache")})
+        done = rewrite_as(WITHOUT_FILE_PRIVILEGES, tree, tree, tree / ".cache")
         assert done.returncode == 2, done.stderr
         lines = done.stderr.splitlines()
         assert any("secret" in line and "Permission denied" in line for line in lines), lines
