@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from vsockport.sandbox.setup import SetupError, _apt_install, _is_root  # noqa: E402
 
 PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_sub": "mosquitto-clients", "curl": "curl",
-         "memcached": "memcached", "slapd": "slapd", "slapadd": "slapd", "pg_ctlcluster": "postgresql"}
+         "memcached": "memcached", "slapd": "slapd", "slapadd": "slapd", "pg_ctlcluster": "postgresql",
+         "openssl": "openssl"}
 # Ported and run by the e2e suite. Their own dependencies (click, h11; idna, certifi,
 # charset-normalizer) come along and are ported too, where there is anything to port.
 DISTRIBUTIONS = (
