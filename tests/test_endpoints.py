@@ -149,3 +149,31 @@ def test_the_command(tmp_path):
             f"{first['host']}:{first['port']}=3:{first['vport']}") in checked.stderr
     usage = subprocess.run([sys.executable, "-m", "vsockport", "endpoints"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 4 and "name the program's files" in usage.stderr
+
+
+def test_the_parent_cid_can_be_given(tmp_path):
+    """Off Nitro (a VM's host is CID 2; one machine with vsock_loopback is CID 1) the map and the
+    printed header use the CID given."""
+    (tmp_path / "app.py").write_bytes(APP)
+    done = subprocess.run([sys.executable, "-m", "vsockport", "endpoints", str(tmp_path), "--parent-cid", "2",
+                           "--output-format", "json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["parent_cid"] == 2
+    assert all(entry.split("=")[1].startswith("2:") for entry in document["vsock_cid_map"].split(","))
+    text = subprocess.run([sys.executable, "-m", "vsockport", "endpoints", str(tmp_path), "--parent-cid", "2"],
+                          capture_output=True, text=True, timeout=60)
+    assert "the parent is CID 2" in text.stdout
+
+
+def test_ignored_endpoints_are_left_out():
+    """A documentation link in code looks like an endpoint; --ignore drops it (by HOST or HOST:PORT)
+    from the map, the allowlist and the scripts."""
+    found = endpoints.Found()
+    endpoints.scan_source(b'GUIDE = "https://docs.example.com/guide.html"\nAPI = "https://api.example.com/v1"\n'
+                          b'OLD = "http://api.example.com/"\n', "app.py", found)
+    assert sorted(found.dials) == ["api.example.com:443", "api.example.com:80", "docs.example.com:443"]
+    found.ignore(["DOCS.example.com", "api.example.com:80"])
+    plan = endpoints.plan(found)
+    assert [e.key for e in plan.dials] == ["api.example.com:443"]
+    assert "docs.example.com" not in plan.allowlist_yaml() and ":80" not in plan.map_value()

@@ -275,16 +275,22 @@ def list_rules(markdown: bool, output_format: str) -> None:
               help="Also the endpoints a ported program recorded at run time (VSOCK_RECORD=FILE); repeatable.")
 @click.option("--platform", type=click.Choice(["nitro"]), default="nitro", show_default=True,
               help="Where the program runs: nitro (an AWS Nitro Enclave behind its parent, CID 3).")
-@click.option("--enclave-cid", type=click.IntRange(min=3, max=0xFFFFFFFE), default=None, metavar="CID",
+@click.option("--enclave-cid", type=click.IntRange(min=1, max=0xFFFFFFFE), default=None, metavar="CID",
               help="The enclave's CID, for the parent's ingress forwarders [$ENCLAVE_CID in the scripts].")
+@click.option("--parent-cid", type=click.IntRange(min=1, max=0xFFFFFFFE), default=None, metavar="CID",
+              help="The CID the program reaches the parent at [3 on nitro; 1 to try it all in one machine "
+                   "with vsock_loopback, as the e2e suite does].")
 @click.option("--serve", "served", multiple=True, type=click.IntRange(min=1, max=65535), metavar="PORT",
               help="A port the program serves that the code does not spell out (gunicorn -b :PORT); repeatable.")
+@click.option("--ignore", "ignored", multiple=True, metavar="HOST[:PORT]",
+              help="An endpoint the code names but the program never dials (a documentation link): left out of "
+                   "everything generated; repeatable.")
 @click.option("--check-map", default=None, metavar="VALUE",
               help="A deployed VSOCK_CID_MAP value: name every endpoint it lacks (exit 1 if any).")
 @click.option("--write", "write_dir", default=None, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write the map, the vsock-proxy allowlist and the parent's scripts into DIR.")
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def endpoints(paths, recorded, platform, enclave_cid, served, check_map, write_dir, output_format) -> None:
+def endpoints(paths, recorded, platform, enclave_cid, parent_cid, served, ignored, check_map, write_dir, output_format) -> None:
     """List what a ported program dials and serves, and generate the other side of vsock: the
     enclave's VSOCK_CID_MAP, the parent's vsock-proxy allowlist and commands, and its ingress
     forwarders. PATHS are the program's files and folders (ported or not)."""
@@ -310,7 +316,9 @@ def endpoints(paths, recorded, platform, enclave_cid, served, check_map, write_d
         found_endpoints.read_recorded(path, found)
     for port in served:
         found.serve(port, "--serve")
-    plan = found_endpoints.plan(found, platform=platform, enclave_cid=enclave_cid)
+    found.ignore(ignored)
+    plan = found_endpoints.plan(found, platform=platform, enclave_cid=enclave_cid,
+                                parent_cid=found_endpoints.NITRO_PARENT_CID if parent_cid is None else parent_cid)
     missing = found_endpoints.missing_from_map(plan, check_map) if check_map is not None else []
     if write_dir is not None:
         write_dir.mkdir(parents=True, exist_ok=True)

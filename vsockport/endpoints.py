@@ -76,6 +76,14 @@ class Found:
         if source not in endpoint.sources:
             endpoint.sources.append(source)
 
+    def ignore(self, keys: Iterable[str]) -> None:
+        """Drop endpoints the user says the program never dials: HOST:PORT, or HOST for all its ports."""
+        for key in keys:
+            key = key.strip().lower()
+            for endpoint in list(self.dials.values()):
+                if key in (endpoint.key, endpoint.host, f"{endpoint.host}:*", f"[{endpoint.host}]"):
+                    del self.dials[endpoint.key]
+
     def serve(self, port: int, source: str) -> None:
         if not 0 < port < 65536:
             return

@@ -137,18 +137,18 @@ def wait_for_vsock_listener(port: int, timeout: float = 30) -> None:
     raise AssertionError(f"nothing listened on vsock port {port}")
 
 
-def wait_for_tcp(port: int, timeout: float = 30) -> None:
-    """Poll until something accepts on 127.0.0.1:port (a real TCP peer such as redis-server)."""
+def wait_for_tcp(port: int, timeout: float = 30, host: str = "127.0.0.1") -> None:
+    """Poll until something accepts on host:port (a real TCP peer such as redis-server)."""
     import socket
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection((host, port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise AssertionError(f"nothing listened on TCP port {port}")
+    raise AssertionError(f"nothing listened on TCP {host}:{port}")
 
 
 def program(name: str) -> str:

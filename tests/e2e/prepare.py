@@ -6,6 +6,8 @@ guest has no network, and porting 150 library files under the guest's emulated C
 - Debian packages for the real peers: redis-server, mosquitto (+ clients), curl, memcached, slapd and
   PostgreSQL (apt-get, as root); a PostgreSQL data folder (initdb) and an OpenLDAP database (slapadd)
   made here, where it is fast, for the guest to start the servers on.
+- moto (with its dependencies, not ported) installed once into ~/.cache/vsockport/e2e/peer-site: it
+  plays AWS STS and the instance metadata service for the Nitro enclave test.
 - The pinned PyPI releases, downloaded once (not installed) into ~/.cache/vsockport/e2e.
 - Every run: unpack them afresh into ~/.cache/vsockport/e2e/site as an installer would, port them with
   `vsockport rewrite` (log kept in rewrite.log), check that a second `vsockport diff` is clean, and
@@ -49,7 +51,12 @@ DISTRIBUTIONS = (
     "httpx==0.27.2", "httpcore==1.0.5", "anyio==4.4.0", "sniffio==1.3.1",
     "aiohttp==3.10.5", "aiosignal==1.3.1", "frozenlist==1.4.1", "multidict==6.1.0", "yarl==1.11.1",
     "aiohappyeyeballs==2.4.0",
+    # The Nitro enclave service (issue 23): Flask served by gunicorn, requests and botocore.
+    "flask==3.0.3", "itsdangerous==2.2.0", "blinker==1.9.0", "jinja2==3.1.6", "botocore==1.35.36",
+    "jmespath==1.0.1",
 )
+# Not ported: moto's server plays AWS (STS over HTTPS, and the instance metadata service) in the guest.
+PEER_DISTRIBUTIONS = ("moto==5.0.28", "flask==3.0.3", "flask-cors==5.0.0")
 LDAP_SUFFIX = "dc=vsockport,dc=test"
 LDAP_ROOT, LDAP_PASSWORD = f"cn=admin,{LDAP_SUFFIX}", "secret"
 NOBODY = "nobody"
@@ -66,6 +73,11 @@ def downloads_dir() -> Path:
 
 def site_dir() -> Path:
     return cache_dir() / "site"
+
+
+def peer_site_dir() -> Path:
+    """The Python peers, installed as they are (not ported): moto."""
+    return cache_dir() / "peer-site"
 
 
 def peers_dir() -> Path:
@@ -139,6 +151,23 @@ def ensure_distributions() -> Path:
     return target
 
 
+def ensure_peer_distributions() -> None:
+    """moto and what it needs, installed into peer_site_dir() once per set of pins."""
+    folder = peer_site_dir()
+    stamp = folder / "installed.txt"
+    if stamp.is_file() and stamp.read_text().split() == list(PEER_DISTRIBUTIONS):
+        return
+    print(f"prepare: installing {' '.join(PEER_DISTRIBUTIONS)} (not ported)", flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-warn-conflicts", "--target", str(folder),
+         *PEER_DISTRIBUTIONS], capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise SetupError(f"pip install of the peers failed:\n{done.stderr.strip()[-2000:]}")
+    stamp.write_text("\n".join(PEER_DISTRIBUTIONS) + "\n")
+
+
 def _downloaded(folder: Path, spec: str) -> bool:
     name, _, version = spec.partition("==")
     stems = {name.replace("-", "_").replace(".", "_").lower(), name.lower()}  # zope.interface: zope_interface-8.7
@@ -185,6 +214,7 @@ def port(site: Path) -> None:
 def main() -> int:
     try:
         ensure_peers()
+        ensure_peer_distributions()
         prepare_peer_data()
         folder = ensure_distributions()
         unpack(folder, site_dir())

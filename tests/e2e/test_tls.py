@@ -16,24 +16,31 @@ from tests.e2e.conftest import program, python, wait_for_tcp, wait_for_vsock_lis
 from tests.e2e.test_real_programs import socat, stop
 
 
-def make_ca(folder: Path) -> Path:
-    """A CA and, signed by it, one certificate for files.internal and api.internal (not wrong.internal)."""
-    def openssl(*args: str) -> None:
-        done = subprocess.run([program("openssl"), *args], cwd=folder, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+def _openssl(folder: Path, *args: str) -> None:
+    done = subprocess.run([program("openssl"), *args], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=vsockport test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=files.internal")
-    (folder / "names.ext").write_text("subjectAltName=DNS:files.internal,DNS:api.internal\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "names.ext")
+
+def make_ca(folder: Path) -> Path:
+    """A CA of the test's own (ca.pem, ca.key in `folder`): clients trust it and nothing else."""
+    _openssl(folder, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+             "-days", "2", "-subj", "/CN=vsockport test CA")
     return folder / "ca.pem"
+
+
+def issue(folder: Path, name: str, *more_names: str) -> tuple[Path, Path]:
+    """A server certificate signed by make_ca's CA for `name` (and `more_names`): (cert, key)."""
+    _openssl(folder, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+             "-subj", f"/CN={name}")
+    (folder / f"{name}.ext").write_text("subjectAltName=" + ",".join(f"DNS:{n}" for n in (name, *more_names)) + "\n")
+    _openssl(folder, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return folder / f"{name}.pem", folder / f"{name}.key"
 
 
 def test_https_clients_keep_their_host_names_through_vsock_forwarders(ported, port, tmp_path):
     ca = make_ca(tmp_path)
+    cert, key = issue(tmp_path, "files.internal", "api.internal")  # not wrong.internal
     servers, bridges = [], []
     names = {"files.internal": port, "api.internal": port + 1}
     try:
@@ -43,8 +50,8 @@ def test_https_clients_keep_their_host_names_through_vsock_forwarders(ported, po
             (web / "page.txt").write_text(f"served by {name}\n")
             tcp_port = port + 10 + offset
             servers.append(subprocess.Popen(
-                [program("openssl"), "s_server", "-accept", f"127.0.0.1:{tcp_port}", "-cert", str(tmp_path / "server.pem"),
-                 "-key", str(tmp_path / "server.key"), "-WWW", "-quiet"],
+                [program("openssl"), "s_server", "-accept", f"127.0.0.1:{tcp_port}", "-cert", str(cert), "-key", str(key),
+                 "-WWW", "-quiet"],
                 cwd=web, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             wait_for_tcp(tcp_port)
             bridges.append(socat(f"VSOCK-LISTEN:{names[name]},reuseaddr,fork", f"TCP:127.0.0.1:{tcp_port}"))
