@@ -39,10 +39,12 @@ def tree_size(tree: Path) -> tuple[int, int]:
     return files, lines
 
 
-def measure(command: list[str], env: dict) -> tuple[float, int, int]:
-    """(wall seconds, max RSS in KiB as wait4 reports it (the largest of the process and the children it reaped), exit code)."""
+def measure(command: list[str], env: dict, cwd: Path = REPO) -> tuple[float, int, int]:
+    """(wall seconds, max RSS in KiB as wait4 reports it (the largest of the process and the children it
+    reaped), exit code). Run in `cwd`: `python -m` puts the working folder first on sys.path, before
+    PYTHONPATH, so a checkout must be run from its own folder."""
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     return wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
@@ -118,7 +120,7 @@ def compare(args) -> int:
                             shutil.rmtree(cache, ignore_errors=True)
                         env = {**os.environ, "PYTHONPATH": str(checkout), "VSOCKPORT_CACHE_DIR": str(cache)}
                         command = [sys.executable, "-m", "vsockport", "diff", "-q", "--no-gitignore", "-j", str(args.jobs), str(tree)]
-                        result = measure(command, env)
+                        result = measure(command, env, cwd=checkout)  # not REPO: that would run this checkout twice
                         times.setdefault((name, phase), []).append(result[0])
                         print(line(f"{name} {phase}", result[0], files, lines, result[1], result[2]))
             for phase in ("cold", "warm"):

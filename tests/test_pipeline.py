@@ -199,3 +199,20 @@ def test_blanking_a_huge_string_literal_stays_small():
     assert size > 4_000_000
     limit_mib = 32 if sys.version_info >= (3, 11) else 256
     assert growth_kib < limit_mib * 1024, f"blanking a {size}-byte literal grew the process by {growth_kib} KiB"
+
+
+def test_expression_text_is_read_as_ast_reads_it():
+    """The text of an expression (a module constant's value), read from the module's line index, is
+    what ast.get_source_segment gives: multi-byte characters, CRLF and CR line breaks, multi-line
+    expressions, a form feed inside a line."""
+    import ast
+
+    from vsockport.pipeline import _segment
+    from vsockport.source import Source
+
+    text = "x = (1,\n  'é', 3)\r\ny = 'ü' + \"a\"\rz = f(\r\n  2,\n\x0c  [3])\nw = '€€' ; v = ('a',\n'b')\n"
+    source = Source(text.encode())
+    expressions = [node for node in ast.walk(ast.parse(source.data)) if isinstance(node, ast.expr)]
+    assert len(expressions) > 15
+    for node in expressions:
+        assert _segment(source, node) == ast.get_source_segment(source.text, node), ast.dump(node)

@@ -107,12 +107,13 @@ class LocalPair(Rule):
         self._depth -= 1
 
     def _loopback_constants(self) -> set[str]:
-        """Module constants that hold a loopback host (`HOST = "127.0.0.1"`)."""
-        found = set()
-        for name in self.names.constant_values:
-            value = literal_string(self.names.constant(cst.Name(name)))
-            if name.isupper() and value is not None and is_loopback(value):
-                found.add(name)
+        """Module constants that hold a loopback host (`HOST = "127.0.0.1"`); once per module."""
+        found = self.names.module_facts.get("loopback_constants")
+        if found is None:
+            found = self.names.module_facts["loopback_constants"] = {
+                name for name in self.names.constant_values
+                if name.isupper() and (value := literal_string(self.names.constant(cst.Name(name)))) is not None
+                and is_loopback(value)}
         return found
 
 

@@ -111,6 +111,9 @@ class ModuleNames:
         self.constant_values = constant_values
         self._expression_at = expression_at
         self._constants: dict[str, cst.BaseExpression] = {}
+        # Facts a rule derives from the whole module (LocalPair's loopback constants), computed once
+        # per module rather than once per function: shared by the tables with_runtime_names makes.
+        self.module_facts: dict[str, object] = {}
         self.runtime_module = runtime_module.rpartition(".")[2]
         self.tree: ast.Module | None = None
         self._called: frozenset[str] | None = None
@@ -171,6 +174,8 @@ class ModuleNames:
         table = ModuleNames(bindings, self.star_modules, self.constant_values, self._expression_at, self.runtime_module)
         table.tree, table._called, table._identifiers, table._scopes = self.tree, self._called, self._identifiers, self._scopes
         table._datagrams = self._datagrams
+        table._constants = self._constants  # the same constants: read each from the text once per module
+        table.module_facts = self.module_facts
         return table
 
     def _scope_facts(self) -> tuple[frozenset[str], frozenset[int]]:
@@ -329,24 +334,88 @@ def _local_names(scope: ast.AST) -> set[str]:
     return bound - declared
 
 
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_NOT_CHILDREN = frozenset(["ctx", "op", "ops", "type_comment", "kind"])  # contexts and operators bind nothing
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _children(node):
+    """The child nodes that can hold a name (ast.iter_child_nodes without contexts and operators)."""
+    fields = _CHILD_FIELDS.get(type(node))
+    if fields is None:
+        fields = _CHILD_FIELDS[type(node)] = tuple(f for f in node._fields if f not in _NOT_CHILDREN)
+    for name in fields:
+        value = getattr(node, name, None)
+        if type(value) is list:
+            for item in value:
+                if isinstance(item, ast.AST):
+                    yield item
+        elif isinstance(value, ast.AST):
+            yield value
+
+
 def _scope_facts(tree: ast.Module, imported: frozenset[str]) -> tuple[frozenset[str], frozenset[int]]:
-    """(every name bound anywhere, first lines of functions that bind an imported name as a local)."""
+    """(every name bound anywhere, first lines of functions that bind an imported name as a local), in
+    one walk of the tree: each node is visited once, with the record of the function whose own body
+    it is in (None outside functions, and inside classes, lambdas' and comprehensions' own scopes)."""
     bound: set[str] = set()
-    shadowing: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            bound.add(node.id)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    records: list[tuple[int, set[str], set[str]]] = []  # (first line, names the function binds, names it declares global/nonlocal)
+    stack: list[tuple[ast.AST, tuple[int, set[str], set[str]] | None]] = [(tree, None)]
+    while stack:
+        node, record = stack.pop()
+        if isinstance(node, (*_FUNCTIONS, ast.Lambda)):
+            if isinstance(node, _FUNCTIONS):
+                bound.add(node.name)
+                if record is not None:
+                    record[1].add(node.name)
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            else:
+                first = node.lineno
+            args = node.args
+            params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+                      if a is not None}
+            own = (first, set(params), set())
+            records.append(own)
+            body = node.body if isinstance(node.body, list) else [node.body]
+            stack.extend((child, own) for child in body)
+            for child in _children(node):  # decorators, defaults, annotations, arguments
+                if child not in body:
+                    stack.append((child, None))
+            continue
+        if isinstance(node, ast.ClassDef):
             bound.add(node.name)
+            if record is not None:
+                record[1].add(node.name)
+            stack.extend((child, None) for child in _children(node))
+            continue
+        if isinstance(node, _COMPREHENSIONS):
+            stack.extend((child, None) for child in _children(node))
+            continue
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Store):
+                bound.add(node.id)
+            if record is not None and isinstance(node.ctx, (ast.Store, ast.Del)):
+                record[1].add(node.id)
+            continue
+        if isinstance(node, ast.arg):
+            bound.add(node.arg)
         elif isinstance(node, ast.alias):
             bound.add((node.asname or node.name).split(".")[0])
+            continue
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            stack.extend((child, None) for child in node.names)
+            continue
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            if record is not None:
+                record[2].update(node.names)
+            continue
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and imported & _local_names(node):
-            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
-            shadowing.add(first)
+            if record is not None:
+                record[1].add(node.name)
+        stack.extend((child, record) for child in _children(node))
+    shadowing = {first for first, names, declared in records if imported & (names - declared)}
     return frozenset(bound), frozenset(shadowing)
 
 
