@@ -5,7 +5,7 @@ import libcst as cst
 from vsockport.rules.api import Example, Rule, af_family, runtime_name
 from vsockport.rules.helpers import call_to, keyword, source_of
 from vsockport.rules.vocabulary import (
-    ADOPTERS, SOCKET_CLASSES, family_argument, is_datagram, is_family_choice, is_other_family,
+    ADOPTERS, C_SOCKET_CLASSES, SOCKET_CLASSES, family_argument, is_datagram, is_family_choice, is_other_family,
 )
 
 _HEADER = "import socket\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket\nafVMCI = VMCISock_GetAFValue()\n"
@@ -30,7 +30,8 @@ class AddressFamily(Rule):
       known only at run time gets `vsock_family(family)`.
     - A reference to `socket.socket` used as a value (`factory=socket.socket`,
       `partial(socket.socket, AF_INET)`) becomes `vsock_socket`. A class that derives from
-      `socket.socket` is reported: its callers choose the family.
+      `socket.socket`, or from the C type under it (`_socket.socket`, which gevent's sockets wrap), is
+      reported: its callers choose the family.
     - Raw C calls (`libc.socket(AF_INET, ...)`) get `afVMCI` as their family.
 
     ## Why
@@ -58,8 +59,8 @@ class AddressFamily(Rule):
 
     code = "VS001"
     name = "address-family"
-    words = (b"AF_INET", b"SocketType", b"fromfd", b"create_socket")
-    references = SOCKET_CLASSES | frozenset(ADOPTERS)
+    words = (b"AF_INET", b"SocketType", b"fromfd", b"create_socket", b"_socket.socket", b"from _socket import")
+    references = SOCKET_CLASSES | C_SOCKET_CLASSES | frozenset(ADOPTERS)
     examples = (
         Example("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n",
                 _HEADER + "s = vsock_socket(afVMCI, socket.SOCK_STREAM)\n", ("VS001",)),
@@ -113,6 +114,7 @@ class AddressFamily(Rule):
             ("VS001",),
         ),
         Example("import socket\nclass Sock(socket.socket):\n    pass\n", None, ("VS001",)),
+        Example("import _socket\nclass GreenSocket(_socket.socket):\n    pass\n", None, ("VS001",)),
         Example("import socket\nu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\nok = isinstance(u, socket.socket)\n"
                 "d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                 "def f(s: socket.socket) -> None:\n    pass\n"),
@@ -186,6 +188,8 @@ class AddressFamily(Rule):
                 self.report(node, f"a subclass of {source_of(node)}: its instances get the family its callers give; "
                                   "make them with vsock_socket(afVMCI, ...) or make this class wrap one")
             return
+        if qualified in C_SOCKET_CLASSES:
+            return  # the C type kept as a value (socket.py's own `_socket.socket.__init__(...)`): not a socket made here
         if qualified == "socket.socket":
             self.report(node, f"{source_of(node)} kept as a socket factory -> vsock_socket",
                         replacement=runtime_name("vsock_socket"))

@@ -11,6 +11,10 @@ from vsockport.rules.helpers import argument, keyword, literal_int
 from vsockport.rules.names import ModuleNames
 
 SOCKET_CLASSES = frozenset(["socket.socket", "socket.SocketType"])
+# The C type under socket.socket. Async frameworks wrap it directly (gevent's socket class derives from
+# `_socket.socket` and is made with whatever family its callers give): a subclass is reported like
+# one of socket.socket, so the sockets it makes cannot stay on TCP/IP in silence.
+C_SOCKET_CLASSES = frozenset(["_socket.socket", "_socket.SocketType"])
 INET_FAMILIES = frozenset(["socket.AF_INET", "socket.AF_INET6"])
 # ctypes programs often define the numbers themselves: AF_INET = 2, AF_INET6 = 10.
 INET_NUMBERS = {"AF_INET": 2, "AF_INET6": 10}
