@@ -112,6 +112,10 @@ def ip_only_uses(source: bytes) -> list[tuple[int, str]]:
                 family = call.args[position] if len(call.args) > position else None
                 if family is not None and dotted(family) in IP_FAMILIES:
                     found.append((node.lineno, name))
+        elif isinstance(node, ast.ClassDef):
+            for base in node.bases:  # a socket class of its own: its callers choose the family (gevent's)
+                if dotted(base) in ("socket.socket", "socket.SocketType", "_socket.socket", "_socket.SocketType"):
+                    found.append((base.lineno, f"a subclass of {dotted(base)}"))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "create_socket":
             family = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "family"), None)
             if family is not None and dotted(family) in IP_FAMILIES:  # asyncore.dispatcher.create_socket
