@@ -164,10 +164,15 @@ def test_the_parent_cid_can_be_given(tmp_path):
     text = subprocess.run([sys.executable, "-m", "vsockport", "endpoints", str(tmp_path), "--parent-cid", "2"],
                           capture_output=True, text=True, timeout=60)
     assert "the parent is CID 2" in text.stdout
+    first = document["dials"][0]["host"]
+    dropped = subprocess.run([sys.executable, "-m", "vsockport", "endpoints", str(tmp_path), "--exclude-endpoint", first,
+                              "--output-format", "json"], capture_output=True, text=True, timeout=60)
+    assert dropped.returncode == 0, dropped.stderr
+    assert first not in [e["host"] for e in json.loads(dropped.stdout)["dials"]] and first not in dropped.stdout
 
 
 def test_ignored_endpoints_are_left_out():
-    """A documentation link in code looks like an endpoint; --ignore drops it (by HOST or HOST:PORT)
+    """A documentation link in code looks like an endpoint; --exclude-endpoint drops it (HOST or HOST:PORT)
     from the map, the allowlist and the scripts."""
     found = endpoints.Found()
     endpoints.scan_source(b'GUIDE = "https://docs.example.com/guide.html"\nAPI = "https://api.example.com/v1"\n'
@@ -177,3 +182,17 @@ def test_ignored_endpoints_are_left_out():
     plan = endpoints.plan(found)
     assert [e.key for e in plan.dials] == ["api.example.com:443"]
     assert "docs.example.com" not in plan.allowlist_yaml() and ":80" not in plan.map_value()
+
+
+def test_check_map_reads_keys_as_the_runtime_does():
+    """An IPv6 endpoint's key is bracketed ([fd00:ec2::254]:80); the runtime's parser reads it, HOST:*
+    and a bare host, so --check-map agrees with what a connect would find."""
+    found = endpoints.Found()
+    found.dial("fd00:ec2::254", 80, "a.py:1")
+    found.dial("kms.example", 443, "a.py:2")
+    plan = endpoints.plan(found)
+    assert endpoints.missing_from_map(plan, "") == ["[fd00:ec2::254]:80", "kms.example:443"]
+    assert endpoints.missing_from_map(plan, "[fd00:ec2::254]:80=3:8184, KMS.example:*=3") == []
+    assert endpoints.missing_from_map(plan, "fd00:ec2::254=3,kms.example:80=3:8001") == ["kms.example:443"]
+    assert endpoints.missing_from_map(plan, "*=3") == []
+    assert endpoints.missing_from_map(plan, "[fd00:ec2::254]=3,[fd00:ec2::254]:*=3") == ["kms.example:443"]

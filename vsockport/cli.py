@@ -282,7 +282,7 @@ def list_rules(markdown: bool, output_format: str) -> None:
                    "with vsock_loopback, as the e2e suite does].")
 @click.option("--serve", "served", multiple=True, type=click.IntRange(min=1, max=65535), metavar="PORT",
               help="A port the program serves that the code does not spell out (gunicorn -b :PORT); repeatable.")
-@click.option("--ignore", "ignored", multiple=True, metavar="HOST[:PORT]",
+@click.option("--exclude-endpoint", "ignored", multiple=True, metavar="HOST[:PORT]",
               help="An endpoint the code names but the program never dials (a documentation link): left out of "
                    "everything generated; repeatable.")
 @click.option("--check-map", default=None, metavar="VALUE",

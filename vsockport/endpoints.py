@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from vsockport.runtime.contract import contract
+
 NITRO_PARENT_CID = 3
 FIRST_PORT, LAST_PORT = 8001, 8999
 RESERVED_PORTS = frozenset([8000, 9000])  # vsock-proxy's default KMS endpoint; nitro-cli's heartbeat
@@ -110,8 +112,9 @@ def _is_host(host: str) -> bool:
 
 
 def _is_local(host: str) -> bool:
-    return (host in ("localhost", "0.0.0.0", "::", "::1", "*", "") or host.startswith("127.") or host.isdigit()
-            or host.endswith(".localhost"))
+    """What the runtime resolves without the map: loopback and wildcard hosts, CIDs written as numbers."""
+    local = contract().loopback_hosts | contract().wildcard_hosts
+    return host in local or host.startswith("127.") or host.isdigit() or host.endswith(".localhost")
 
 
 # -- finding them ---------------------------------------------------------------------------------
@@ -313,10 +316,8 @@ def plan(found: Found, *, platform: str = "nitro", enclave_cid: int | None = Non
 
 
 def missing_from_map(plan_: Plan, map_value: str) -> list[str]:
-    """Endpoints the program dials that a deployed VSOCK_CID_MAP value has no entry for."""
-    keys = set()
-    for entry in map_value.split(","):
-        key = entry.partition("=")[0].strip().lower()
-        if key:
-            keys.add(key[:-2] if key.endswith(":*") else key)
-    return [e.key for e in plan_.dials if e.key.lower() not in keys and e.host not in keys and "*" not in keys]
+    """Endpoints the program dials that a deployed VSOCK_CID_MAP value has no entry for, read as the
+    runtime reads the map: keys parsed by its own `_map_key`, looked up as HOST:PORT, then HOST, then *."""
+    map_key = contract().map_key
+    keys = {map_key(key) for key in (entry.partition("=")[0].strip().lower() for entry in map_value.split(",")) if key}
+    return [e.key for e in plan_.dials if f"{e.host}:{e.port}" not in keys and e.host not in keys and "*" not in keys]

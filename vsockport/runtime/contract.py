@@ -1,7 +1,7 @@
 """The contract between vsockport and the runtime it injects, read from the runtime's own source.
 
 The runtime (`vsock.py`) is the one place where its exports, its version, the host spellings it reads
-as loopback or wildcard, and VS013's definition of a local socket pair (`local_pair`, which strict
+as loopback or wildcard, how it reads a map key, and VS013's definition of a local socket pair (`local_pair`, which strict
 mode applies at run time) are written. The tool never imports that file (it is copied into users'
 trees); it reads these values from the source with `ast`, and compiles `local_pair` alone from it,
 once per process, so the two sides cannot drift.
@@ -29,6 +29,7 @@ class Contract:
     loopback_hosts: frozenset[str]
     wildcard_hosts: frozenset[str]
     local_pair: Callable[..., bool]  # VS013's and strict mode's test of a function's source: local_pair(source, names)
+    map_key: Callable[[str], str]  # a VSOCK_CID_MAP key as the runtime looks it up ("host:*" -> "host")
 
 
 def _constant(tree: ast.Module, name: str):
@@ -63,4 +64,5 @@ def contract() -> Contract:
         loopback_hosts=frozenset(_constant(tree, "_LOOPBACK_HOSTS")),
         wildcard_hosts=frozenset(_constant(tree, "_WILDCARD_HOSTS")),
         local_pair=_function(tree, "local_pair", ("LOCAL_PAIR_LOOPBACK",)),
+        map_key=_function(tree, "_map_key", ()),
     )
