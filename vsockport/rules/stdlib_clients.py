@@ -52,8 +52,9 @@ class StdlibClients(ClassReferenceRule):
     code = "VS011"
     name = "stdlib-clients"
     triggers = (b"http.client", b"HTTPConnection", b"HTTPSConnection", b"smtplib", b"xmlrpc", b"urlopen",
-                b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"build_opener", b"logging",
-                b"multiprocessing")
+                b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"build_opener",
+                # Not `logging` or `multiprocessing` alone: those words are in most modules.
+                b"logging.handlers", b"multiprocessing.connection", b"multiprocessing.managers")
     references = CLIENT_CLASSES | frozenset(UNPORTED_STDLIB) | {"urllib.request.urlopen"}
     string_words = (b"logging.handlers.", b"smtpd.", b"multiprocessing.connection.")
     adapted = CLIENT_CLASSES
