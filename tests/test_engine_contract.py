@@ -86,7 +86,7 @@ def test_every_changed_or_reported_statement_holds_a_rule_word(rule, example):
     tree = ast.parse(example.before)
     words = list(rule.words_and_triggers())
     # As the planner does: a local alias for a word stands in for it (`import socket as s`).
-    names = ModuleNames.from_ast(tree, lambda node: cst.Name("unknown"))
+    names = ModuleNames.from_ast(tree, lambda node: cst.Name("unknown"), data=example.before.encode())
     words += [local.encode() for local, meanings in names.bindings.items()
               if any(w.decode() in meaning for meaning in meanings for w in rule.words_and_triggers())]
     lines = _changed_lines(example.before, after) | {f.line for f in result.findings}
@@ -152,7 +152,7 @@ def test_rules_are_pure_reporters():
 
     data = (GOLDEN[0]).read_bytes()
     tree = ast.parse(data)
-    names = ModuleNames.from_ast(tree, lambda node: cst.Name("unknown"))
+    names = ModuleNames.from_ast(tree, lambda node: cst.Name("unknown"), data=data)
     module = cst.parse_module(data)
     first = _run(module, ALL_RULES, names, PortOptions())
     second = _run(module, ALL_RULES, names, PortOptions())

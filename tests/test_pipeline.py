@@ -216,3 +216,19 @@ def test_expression_text_is_read_as_ast_reads_it():
     assert len(expressions) > 15
     for node in expressions:
         assert _segment(source, node) == ast.get_source_segment(source.text, node), ast.dump(node)
+
+
+def test_a_decorated_function_that_binds_an_imported_name_reaches_libcst_whole():
+    """Python's symbol tables name the `def` line; the region starts at the decorator."""
+    text = "import socket\n@dec\ndef f(socket, a):\n    x = 1\n    return socket.socket()\ns = socket.socket()\n"
+    assert regions(text) == [(1, 1, False), (2, 5, False), (6, 6, False)]
+    new = port_source(text.encode(), PortOptions()).new.decode()
+    assert "    return socket.socket()\n" in new and "s = vsock_socket(afVMCI)\n" in new
+
+
+def test_code_the_compiler_refuses_is_still_read_by_scope():
+    """A duplicate parameter passes `ast.parse` but not the symbol tables: every function then counts
+    as binding every name, so the parameter is still not taken for the module."""
+    text = "import socket\ndef f(socket, a, a):\n    return socket.socket()\ns = socket.socket()\n"
+    new = port_source(text.encode(), PortOptions()).new.decode()
+    assert "    return socket.socket()\n" in new and "s = vsock_socket(afVMCI)\n" in new

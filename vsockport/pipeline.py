@@ -119,7 +119,7 @@ def _port(data: bytes, options: PortOptions, rules: Sequence[type[Rule]], focuse
             w in data for w in _string_words(tuple(active))):
         return PortResult(None, (), source.encoding, uses_runtime)  # the words occur only in strings and comments
     tree = _parse_ast(source)
-    names = ModuleNames.from_ast(tree, _expression_reader(source), options.runtime_import)
+    names = ModuleNames.from_ast(tree, _expression_reader(source), options.runtime_import, data=source.data)
     module = _Module(source, tree, names, active, options, suppressions, aliases(names))
     plan = planning.whole_module(source)
     if focused:
@@ -137,7 +137,7 @@ def regions_of(data: bytes, rules: Sequence[type[Rule]] = ALL_RULES, runtime_imp
     source = Source(data)
     tree = _parse_ast(source)
     active = rules_triggered_by(data, rules)
-    names = ModuleNames.from_ast(tree, _expression_reader(source), runtime_import)
+    names = ModuleNames.from_ast(tree, _expression_reader(source), runtime_import, data=data)
     return planning.focused(source, tree, names, _words(tuple(active)), _whole_function_test(active),
                             _string_words(tuple(active)))
 

@@ -101,7 +101,7 @@ def focused(source: Source, tree: ast.Module, names: ModuleNames, words: Sequenc
     binds an imported name as a local (`names.shadowing_lines()`), for the rules to see its scope."""
     shadowing = names.shadowing_lines()
     planner = _Planner(source, _Relevance(source, words, names, string_words),
-                       lambda code, first: first in shadowing or whole_function(code))
+                       lambda code, def_line: def_line in shadowing or whole_function(code))
     return planner.regions(units(tree.body))
 
 
@@ -110,8 +110,8 @@ class _Planner:
         self.source, self.relevant, self.whole_function = source, relevant, whole_function
         self.wrapper = f"if True:{source.newline}"
 
-    def _whole(self, start: int, end: int) -> bool:
-        return self.whole_function(self.source.code_lines(start, end), start)
+    def _whole(self, start: int, end: int, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        return self.whole_function(self.source.code_lines(start, end), function.lineno)
 
     def regions(self, top: list[Unit]) -> list[Region]:
         """Relevant top-level statements; inside top-level classes, the header (bases, decorators) and
@@ -125,7 +125,7 @@ class _Planner:
             inner = None
             if isinstance(only, ast.ClassDef) and only.body:
                 inner = self._members(only)
-            elif isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef)) and not self._whole(unit.start, unit.end):
+            elif isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef)) and not self._whole(unit.start, unit.end, only):
                 inner = self._members(only)
             if inner is not None:
                 found.extend(inner)
@@ -158,7 +158,7 @@ class _Planner:
                 continue
             only = member.stmts[0] if len(member.stmts) == 1 else None
             is_method = isinstance(only, (ast.FunctionDef, ast.AsyncFunctionDef))
-            inner = self._members(only) if is_method and not self._whole(member.start, member.end) else None
+            inner = self._members(only) if is_method and not self._whole(member.start, member.end, only) else None
             if inner is not None:
                 found.extend(inner)
                 previous = None

@@ -26,7 +26,7 @@ _NAMES = (cst.Name, cst.Attribute)
 def run_rules(module: cst.Module, rule_classes: Sequence[type[Rule]], names: ModuleNames,
               options: PortOptions) -> list[Report]:
     parents = Parents(module)
-    scopes = Scopes(parents)
+    scopes = Scopes(parents, names.scope_facts().bound_in_nested_scopes)
     rules = [cls(names, options, parents, scopes) for cls in rule_classes]
     visitors: dict[type, list] = {}
     leavers: dict[type, list] = {}

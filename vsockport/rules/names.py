@@ -11,11 +11,13 @@ constants are module-wide in the programs vsockport ports, and one table keeps t
 
 from __future__ import annotations
 
+import _symtable
 import ast
 import importlib
+import re
 import sys
 from functools import lru_cache
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, NamedTuple
 
 import libcst as cst
 
@@ -118,14 +120,15 @@ class ModuleNames:
         self.tree: ast.Module | None = None
         self._called: frozenset[str] | None = None
         self._identifiers: frozenset[str] | None = None
-        self._scopes: tuple[frozenset[str], frozenset[int]] | None = None
+        self.data: bytes = b""  # the module's bytes, for Python's symbol tables
+        self._scopes: ScopeFacts | None = None
         self._datagrams: frozenset[str] | None = None
 
     @classmethod
     def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression],
-                 runtime_module: str = "vsock_runtime") -> "ModuleNames":
-        """The table of `tree`. Constant values become libcst nodes through `expression_at`, and
-        only when a rule asks for one."""
+                 runtime_module: str = "vsock_runtime", *, data: bytes) -> "ModuleNames":
+        """The table of `tree`, parsed from `data`. Constant values become libcst nodes through
+        `expression_at`, and only when a rule asks for one."""
         bindings: dict[str, list[str]] = {}
         stars: list[str] = []
         values: dict[str, ast.expr] = {}
@@ -161,7 +164,7 @@ class ModuleNames:
                 assignments[stmt.target.id] = 2  # never a constant
         constants = {k: v for k, v in values.items() if assignments.get(k) == 1}
         table = cls({k: tuple(v) for k, v in bindings.items()}, tuple(stars), constants, expression_at, runtime_module)
-        table.tree = tree
+        table.tree, table.data = tree, data
         return table
 
     def with_runtime_names(self, names: Mapping[str, str], runtime_import: str) -> "ModuleNames":
@@ -172,15 +175,16 @@ class ModuleNames:
         for bound, name in names.items():
             bindings[bound] = (f"{runtime_import}.{name}",)
         table = ModuleNames(bindings, self.star_modules, self.constant_values, self._expression_at, self.runtime_module)
-        table.tree, table._called, table._identifiers, table._scopes = self.tree, self._called, self._identifiers, self._scopes
+        table.tree, table.data, table._called, table._identifiers = self.tree, self.data, self._called, self._identifiers
+        table._scopes = self._scopes
         table._datagrams = self._datagrams
         table._constants = self._constants  # the same constants: read each from the text once per module
         table.module_facts = self.module_facts
         return table
 
-    def _scope_facts(self) -> tuple[frozenset[str], frozenset[int]]:
+    def scope_facts(self) -> ScopeFacts:
         if self._scopes is None:
-            self._scopes = _scope_facts(self.tree, frozenset(self.bindings)) if self.tree is not None else (frozenset(), frozenset())
+            self._scopes = scope_facts(self.data, frozenset(self.bindings))
         return self._scopes
 
     def datagram_receivers(self) -> frozenset[str]:
@@ -213,12 +217,12 @@ class ModuleNames:
     def bound_anywhere(self) -> frozenset[str]:
         """Every name the module binds anywhere (definitions, parameters, assignments, imports, loop
         and `with` targets): a name the runtime import must not rebind."""
-        return self._scope_facts()[0]
+        return self.scope_facts().bound_anywhere
 
     def shadowing_lines(self) -> frozenset[int]:
-        """The first lines of functions that bind, as a local, a name the module imports: they reach
+        """The `def` lines of functions that bind, as a local, a name the module imports: they reach
         libcst whole, so that what the name means inside them can be seen."""
-        return self._scope_facts()[1]
+        return self.scope_facts().shadowing_lines
 
     def identifiers(self) -> frozenset[str]:
         """Every name the module mentions in its code (Name ids and attribute names). Computed when asked."""
@@ -304,119 +308,48 @@ def _statements(body: list[ast.stmt], depth: int) -> Iterator[tuple[ast.stmt, in
             yield from _statements(case.body, inner)
 
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp,
-           ast.GeneratorExp)
+# Python's own symbol tables (the C module behind `symtable`): which names each scope binds, computed by
+# the compiler's first pass, many times faster than a walk of the tree in Python.
+_BOUND = _symtable.DEF_LOCAL | _symtable.DEF_PARAM
+_DECLARED = _symtable.DEF_GLOBAL | _symtable.DEF_NONLOCAL
+_COMPREHENSIONS = frozenset(["listcomp", "setcomp", "dictcomp", "genexpr"])
 
 
-def _local_names(scope: ast.AST) -> set[str]:
-    """The names a function binds itself: parameters and names stored in its body, outside nested
-    scopes (their own names count), minus those it declares global or nonlocal."""
-    args = scope.args
-    bound = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a is not None}
-    declared: set[str] = set()
-    stack = list(scope.body) if isinstance(scope.body, list) else [scope.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-            continue
-        if isinstance(node, _SCOPES):
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            bound.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            continue  # imports are the import table's, wherever they are: no shadow
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            declared.update(node.names)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        stack.extend(ast.iter_child_nodes(node))
-    return bound - declared
+class ScopeFacts(NamedTuple):
+    bound_anywhere: frozenset[str]  # bound in any scope: assigned, a parameter, defined or imported
+    shadowing_lines: frozenset[int]  # `def`/`lambda` lines of functions binding an imported name as a local
+    bound_in_nested_scopes: frozenset[str]  # bound (not imported) in a function, lambda, class or comprehension
 
 
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_NOT_CHILDREN = frozenset(["ctx", "op", "ops", "type_comment", "kind"])  # contexts and operators bind nothing
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _children(node):
-    """The child nodes that can hold a name (ast.iter_child_nodes without contexts and operators)."""
-    fields = _CHILD_FIELDS.get(type(node))
-    if fields is None:
-        fields = _CHILD_FIELDS[type(node)] = tuple(f for f in node._fields if f not in _NOT_CHILDREN)
-    for name in fields:
-        value = getattr(node, name, None)
-        if type(value) is list:
-            for item in value:
-                if isinstance(item, ast.AST):
-                    yield item
-        elif isinstance(value, ast.AST):
-            yield value
-
-
-def _scope_facts(tree: ast.Module, imported: frozenset[str]) -> tuple[frozenset[str], frozenset[int]]:
-    """(every name bound anywhere, first lines of functions that bind an imported name as a local), in
-    one walk of the tree: each node is visited once, with the record of the function whose own body
-    it is in (None outside functions, and inside classes, lambdas' and comprehensions' own scopes)."""
+def scope_facts(data: bytes, imported: frozenset[str]) -> ScopeFacts:
+    """The facts of `data` (a module's bytes, as `ast.parse` read them). Imports inside functions do
+    not shadow: the import table records what they bind, wherever they are. Code that Python's
+    compiler refuses (a duplicate parameter, `nonlocal` at module level) cannot run: every identifier
+    counts as bound everywhere and every function as shadowing, which keeps the port safe."""
+    try:
+        top = _symtable.symtable(data, "<module>", "exec")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        every = frozenset(re.findall(r"\w+", data.decode("utf-8", "replace")))
+        lines = frozenset(node.lineno for node in ast.walk(ast.parse(data))
+                          if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+        return ScopeFacts(every, lines, every)
     bound: set[str] = set()
-    records: list[tuple[int, set[str], set[str]]] = []  # (first line, names the function binds, names it declares global/nonlocal)
-    stack: list[tuple[ast.AST, tuple[int, set[str], set[str]] | None]] = [(tree, None)]
+    nested: set[str] = set()
+    shadowing: set[int] = set()
+    stack = [top]
     while stack:
-        node, record = stack.pop()
-        if isinstance(node, (*_FUNCTIONS, ast.Lambda)):
-            if isinstance(node, _FUNCTIONS):
-                bound.add(node.name)
-                if record is not None:
-                    record[1].add(node.name)
-                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            else:
-                first = node.lineno
-            args = node.args
-            params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-                      if a is not None}
-            own = (first, set(params), set())
-            records.append(own)
-            body = node.body if isinstance(node.body, list) else [node.body]
-            stack.extend((child, own) for child in body)
-            for child in _children(node):  # decorators, defaults, annotations, arguments
-                if child not in body:
-                    stack.append((child, None))
+        table = stack.pop()
+        stack.extend(table.children)
+        local = {name for name, flags in table.symbols.items() if flags & _BOUND and not flags & _DECLARED}
+        bound |= local
+        bound |= {name for name, flags in table.symbols.items() if flags & _symtable.DEF_IMPORT}
+        if table.type == _symtable.TYPE_MODULE:
             continue
-        if isinstance(node, ast.ClassDef):
-            bound.add(node.name)
-            if record is not None:
-                record[1].add(node.name)
-            stack.extend((child, None) for child in _children(node))
-            continue
-        if isinstance(node, _COMPREHENSIONS):
-            stack.extend((child, None) for child in _children(node))
-            continue
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Store):
-                bound.add(node.id)
-            if record is not None and isinstance(node.ctx, (ast.Store, ast.Del)):
-                record[1].add(node.id)
-            continue
-        if isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-            continue
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            stack.extend((child, None) for child in node.names)
-            continue
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            if record is not None:
-                record[2].update(node.names)
-            continue
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-            if record is not None:
-                record[1].add(node.name)
-        stack.extend((child, record) for child in _children(node))
-    shadowing = {first for first, names, declared in records if imported & (names - declared)}
-    return frozenset(bound), frozenset(shadowing)
+        nested |= local
+        if table.type == _symtable.TYPE_FUNCTION and table.name not in _COMPREHENSIONS and imported & local:
+            shadowing.add(table.lineno)
+    return ScopeFacts(frozenset(n for n in bound if n[:1] != "."), frozenset(shadowing),
+                      frozenset(n for n in nested if n[:1] != "."))  # `.0`: a comprehension's iterator
 
 
 def _dotted(node: ast.expr) -> str | None:

@@ -78,8 +78,11 @@ class Scopes:
     """Answers `shadowed(node)`: whether the head name of `node` is bound by an enclosing function,
     lambda, comprehension or class body (for statements directly in it) rather than at module level."""
 
-    def __init__(self, parents) -> None:
+    def __init__(self, parents, bound_in_nested_scopes: frozenset[str] | None = None) -> None:
         self.parents = parents
+        # From the module's symbol tables: a name no function, lambda, class or comprehension binds
+        # is shadowed nowhere, and most names are such (None: not known, look).
+        self.bound_in_nested_scopes = bound_in_nested_scopes
         self._local: dict[int, frozenset[str]] = {}
 
     def _locals(self, scope: cst.CSTNode) -> frozenset[str]:
@@ -105,6 +108,8 @@ class Scopes:
         if not isinstance(head, cst.Name):
             return False
         name = head.value
+        if self.bound_in_nested_scopes is not None and name not in self.bound_in_nested_scopes:
+            return False
         child = head
         for ancestor in self.parents.ancestors(head):
             if isinstance(ancestor, _NEW_SCOPES):
