@@ -732,3 +732,21 @@ def test_asyncio_server_helpers_listen_on_vsock(rt):
     names, families = asyncio.run(main())
     assert families == [socket.AF_VSOCK, socket.AF_VSOCK]
     assert all(host == "0.0.0.0" and port not in (0, rt.VMADDR_PORT_ANY) for host, port in names)
+
+
+def test_a_socket_class_of_the_program_makes_vsock_sockets_from_ip_families():
+    """VS001 derives a program's own socket classes (gevent's, from the C type) from
+    vsock_socket_class(base): IP families and none become vsock, and the class is the program's."""
+    done = run_python(
+        "import socket, _socket, vsock\n"
+        "class Green(vsock.vsock_socket_class(_socket.socket)):\n    __slots__ = ('__weakref__',)\n"
+        "class Mine(vsock.vsock_socket_class(socket.socket)):\n    pass\n"
+        "g = Green(socket.AF_INET, socket.SOCK_STREAM); g.bind(('', vsock.VMADDR_PORT_ANY)); g.listen()\n"
+        "print(type(g).__name__, g.family == socket.AF_VSOCK, g.getsockname()[0])\n"
+        "m = Mine(); print(m.family == socket.AF_VSOCK, isinstance(m, socket.socket))\n"
+        "print(Mine(socket.AF_INET, socket.SOCK_DGRAM).family == socket.AF_INET, Green(socket.AF_UNIX).family == socket.AF_UNIX)\n"
+        "tcp = socket.socket(); print(Mine(fileno=tcp.detach()).family == socket.AF_INET)\n"
+        "print(vsock.vsock_socket_class(socket.socket) is type(m).__mro__[1], hasattr(g, '__dict__'))\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:5] == ["Green True 0.0.0.0", "True True", "True True", "True", "True False"]

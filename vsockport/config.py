@@ -91,14 +91,9 @@ def parse_map_entry(key: str, value: object, where: str) -> tuple[str, "MapValue
     """One port-time map entry, as VSOCK_CID_MAP spells it at run time: HOST=CID, HOST=unix:PATH (a
     Firecracker / Cloud Hypervisor VMM's socket), or an endpoint HOST:PORT=CID:PORT (HOST:*=CID is
     HOST=CID). Returns the key as the rules look it up ("host" or "host:port") and the value."""
-    text = str(key).strip()
-    if text.startswith("["):  # [::1]:443
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    else:
-        host, port = text, ""
+    from vsockport.runtime.contract import contract  # the runtime's own reading of a key
+
+    host, port = contract().split_map_key(str(key).strip())
     host = host.strip().lower()
     if not host:
         raise ConfigError(f"{where}: {key!r}: a map entry needs a host name, as HOST=CID or HOST:PORT=CID:PORT")

@@ -54,6 +54,8 @@ DISTRIBUTIONS = (
     # The Nitro enclave service (issue 23): Flask served by gunicorn, requests and botocore.
     "flask==3.0.3", "itsdangerous==2.2.0", "blinker==1.9.0", "jinja2==3.1.6", "botocore==1.35.36",
     "jmespath==1.0.1",
+    # Unseen real programs, round three: Django's development server, gevent's WSGI server.
+    "django==5.1.4", "asgiref==3.8.1", "sqlparse==0.5.3", "gevent==24.11.1", "greenlet==3.1.1", "zope.event==5.0",
 )
 # Not ported: moto's server plays AWS (STS over HTTPS, and the instance metadata service) in the guest.
 PEER_DISTRIBUTIONS = ("moto==5.0.28", "flask==3.0.3", "flask-cors==5.0.0")

@@ -1,11 +1,12 @@
-"""Programs built on fifteen PyPI projects that no issue named before they were ported, each ported with
+"""Programs built on seventeen PyPI projects that no issue named before they were ported, each ported with
 zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py; the
 program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
 Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd with smtplib, prometheus_client scraped
 by curl, websocket-client against websockets, pymemcache with memcached, ldap3 with OpenLDAP's slapd,
-pg8000 with PostgreSQL, gunicorn and cheroot served to curl, httpx (sync and async), and aiohttp's
-server and client. TCP-only peers are reached through a socat bridge, as a guest reaches a
-service on its host; curl reaches the ported servers the same way.
+pg8000 with PostgreSQL, gunicorn and cheroot served to curl, httpx (sync and async), aiohttp's
+server and client, and Django's and gevent's servers served to curl. TCP-only peers are reached
+through a socat bridge, as a guest reaches a service on its host; curl reaches the ported servers
+the same way.
 """
 
 from __future__ import annotations
@@ -85,6 +86,24 @@ def test_werkzeug_development_server_serves_curl(ported, port):
     done = served_to_curl(ported, "werkzeug_app", port)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "hello from werkzeug, client 1\n"
+
+
+def test_django_runserver_serves_curl(ported, port):
+    """`manage.py runserver` as a Django user starts it (the program is its own manage.py): Django's
+    WSGIServer derives from wsgiref's, which the port adapts."""
+    done = served_to_curl(ported, "django_site", port)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello from django, client 1\n"
+
+
+def test_gevent_pywsgi_serves_curl(ported, port):
+    """gevent's sockets wrap its own class derived from the C socket type (`_socket.socket`), made with
+    the family gevent's callers give: the port derives that class from vsock_socket_class(), so its
+    StreamServer listens on vsock instead of TCP loopback."""
+    assert "class _wrefsocket(vsock_socket_class(_socket.socket)):" in (ported / "site" / "gevent" / "_socket3.py").read_text()
+    done = served_to_curl(ported, "gevent_pywsgi", port)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello from gevent, client 1\n"
 
 
 def test_prometheus_client_metrics_scraped_by_curl(ported, port):

@@ -30,8 +30,9 @@ class AddressFamily(Rule):
       known only at run time gets `vsock_family(family)`.
     - A reference to `socket.socket` used as a value (`factory=socket.socket`,
       `partial(socket.socket, AF_INET)`) becomes `vsock_socket`. A class that derives from
-      `socket.socket`, or from the C type under it (`_socket.socket`, which gevent's sockets wrap), is
-      reported: its callers choose the family.
+      `socket.socket`, or from the C type under it (`_socket.socket`, which gevent's sockets wrap),
+      derives from `vsock_socket_class(base)` instead: its callers choose the family, and the instances
+      they make with an IP family or none are vsock (datagram sockets stay IP).
     - Raw C calls (`libc.socket(AF_INET, ...)`) get `afVMCI` as their family.
 
     ## Why
@@ -113,8 +114,12 @@ class AddressFamily(Rule):
             "AF_INET = 2\nfd = libc.socket(afVMCI, 1, 0)\n",
             ("VS001",),
         ),
-        Example("import socket\nclass Sock(socket.socket):\n    pass\n", None, ("VS001",)),
-        Example("import _socket\nclass GreenSocket(_socket.socket):\n    pass\n", None, ("VS001",)),
+        Example("import socket\nclass Sock(socket.socket):\n    pass\n",
+                "import socket\nfrom vsock_runtime import vsock_socket_class\n"
+                "class Sock(vsock_socket_class(socket.socket)):\n    pass\n", ("VS001",)),
+        Example("import _socket\nclass GreenSocket(_socket.socket):\n    __slots__ = ('__weakref__',)\n",
+                "import _socket\nfrom vsock_runtime import vsock_socket_class\n"
+                "class GreenSocket(vsock_socket_class(_socket.socket)):\n    __slots__ = ('__weakref__',)\n", ("VS001",)),
         Example("import socket\nu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\nok = isinstance(u, socket.socket)\n"
                 "d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                 "def f(s: socket.socket) -> None:\n    pass\n"),
@@ -185,8 +190,9 @@ class AddressFamily(Rule):
             return  # a call: visit_Call's
         if isinstance(parent, cst.Arg) and isinstance(self.parents(parent), cst.ClassDef):
             if parent.keyword is None:
-                self.report(node, f"a subclass of {source_of(node)}: its instances get the family its callers give; "
-                                  "make them with vsock_socket(afVMCI, ...) or make this class wrap one")
+                self.report(node, f"a class derived from {source_of(node)} makes sockets with the family its callers "
+                                  f"give -> vsock_socket_class({source_of(node)}): IP families and none become vsock",
+                            replacement=call_to(runtime_name("vsock_socket_class"), node))
             return
         if qualified in C_SOCKET_CLASSES:
             return  # the C type kept as a value (socket.py's own `_socket.socket.__init__(...)`): not a socket made here

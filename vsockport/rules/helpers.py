@@ -160,20 +160,25 @@ _NOT_VALUES = (cst.Import, cst.ImportFrom, cst.ImportAlias, cst.Annotation, cst.
                cst.ComparisonTarget, cst.Comparison, cst.AsName, cst.Global, cst.Nonlocal)
 
 
+# node type -> the field that holds a name the node defines rather than uses (libcst's node classes are
+# final: a lookup by exact type is an isinstance test)
+_NAMING_FIELD = {cst.FunctionDef: "name", cst.ClassDef: "name", cst.Param: "name", cst.Arg: "keyword",
+                 cst.Attribute: "attr", cst.NamedExpr: "target", cst.MatchAs: "name", cst.MatchStar: "name",
+                 cst.MatchKeywordElement: "key"}
+# ... and the field that holds a name stored into, or an object whose attribute is what is used.
+_NOT_VALUE_FIELD = {cst.Attribute: "value", cst.AugAssign: "target", cst.AnnAssign: "target", cst.For: "target",
+                    cst.CompFor: "target"}
+
+
+def _held_in(node: cst.CSTNode, parent: cst.CSTNode | None, fields: dict[type, str]) -> bool:
+    field = fields.get(type(parent))
+    return field is not None and getattr(parent, field) is node
+
+
 def is_name_of_definition(node: cst.BaseExpression, parent: cst.CSTNode | None) -> bool:
     """`node` names something rather than refers to it: a def or class name, a parameter, a keyword
     argument's name, an attribute's name (`a.socket`), a walrus or match target."""
-    if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Param)) and parent.name is node:
-        return True
-    if isinstance(parent, cst.Arg) and parent.keyword is node:
-        return True
-    if isinstance(parent, cst.Attribute) and parent.attr is node:
-        return True
-    if isinstance(parent, cst.NamedExpr) and parent.target is node:
-        return True
-    if isinstance(parent, (cst.MatchAs, cst.MatchStar)) and parent.name is node:
-        return True
-    return isinstance(parent, cst.MatchKeywordElement) and parent.key is node
+    return _held_in(node, parent, _NAMING_FIELD)
 
 
 def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
@@ -183,15 +188,7 @@ def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
     attribute (`HTTPServer.protocol_version`), or as an argument of isinstance/issubclass/super/type or of
     a runtime call (which would wrap it twice)."""
     parent = parents(node)
-    if is_name_of_definition(node, parent):
-        return False
-    if isinstance(parent, cst.Attribute) and parent.value is node:
-        return False  # `X.attr`: the attribute is what is used
-    if isinstance(parent, cst.AugAssign) and parent.target is node:
-        return False
-    if isinstance(parent, cst.AnnAssign) and parent.target is node:
-        return False
-    if isinstance(parent, (cst.For, cst.CompFor)) and parent.target is node:
+    if is_name_of_definition(node, parent) or _held_in(node, parent, _NOT_VALUE_FIELD):
         return False
     child = node
     for ancestor in parents.ancestors(node):

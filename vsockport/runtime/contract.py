@@ -30,6 +30,7 @@ class Contract:
     wildcard_hosts: frozenset[str]
     local_pair: Callable[..., bool]  # VS013's and strict mode's test of a function's source: local_pair(source, names)
     map_key: Callable[[str], str]  # a VSOCK_CID_MAP key as the runtime looks it up ("host:*" -> "host")
+    split_map_key: Callable[[str], tuple[str, str]]  # a VSOCK_CID_MAP key's (host, port text)
 
 
 def _constant(tree: ast.Module, name: str):
@@ -42,14 +43,14 @@ def _constant(tree: ast.Module, name: str):
     raise LookupError(f"the runtime defines no {name}")
 
 
-def _function(tree: ast.Module, name: str, constants: tuple[str, ...]) -> Callable:
-    """A pure function of the runtime (it needs only its arguments, the standard library and the given
-    constants), compiled from the runtime's source alone."""
+def _function(tree: ast.Module, name: str, needs: tuple[str, ...]) -> Callable:
+    """A pure function of the runtime (it needs only its arguments, the standard library and the
+    constants and functions it names in `needs`), compiled from the runtime's source alone."""
     wanted = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name]
-    wanted += [node for node in tree.body if isinstance(node, ast.Assign)
-               and any(isinstance(t, ast.Name) and t.id in constants for t in node.targets)]
-    if len(wanted) != 1 + len(constants):
-        raise LookupError(f"the runtime defines no {name} (or not its constants {constants})")
+    wanted += [node for node in tree.body if (isinstance(node, ast.FunctionDef) and node.name in needs) or (
+        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in needs for t in node.targets))]
+    if len(wanted) != 1 + len(needs):
+        raise LookupError(f"the runtime defines no {name} (or not what it needs: {needs})")
     namespace: dict = {}
     exec(compile(ast.Module(body=wanted[1:] + wanted[:1], type_ignores=[]), str(RUNTIME_SOURCE), "exec"), namespace)
     return namespace[name]
@@ -64,5 +65,6 @@ def contract() -> Contract:
         loopback_hosts=frozenset(_constant(tree, "_LOOPBACK_HOSTS")),
         wildcard_hosts=frozenset(_constant(tree, "_WILDCARD_HOSTS")),
         local_pair=_function(tree, "local_pair", ("LOCAL_PAIR_LOOPBACK",)),
-        map_key=_function(tree, "_map_key", ()),
+        map_key=_function(tree, "_map_key", ("_split_map_key",)),
+        split_map_key=_function(tree, "_split_map_key", ()),
     )

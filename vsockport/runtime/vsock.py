@@ -36,7 +36,8 @@ Contents
   1. Constants, the address family and the local CID   VMCISock_GetAFValue, VMCISock_GetLocalCID, ...
   2. Hosts, ports and the map (VSOCK_CID_MAP)           vsock_cid, vsock_bind_cid, vsock_address,
                                                         vsock_getaddrinfo, vsock_gethostbyname(_ex)
-  3. Sockets                                            vsock_socket, vsock_fromfd, vsock_family
+  3. Sockets                                            vsock_socket, vsock_fromfd, vsock_family,
+                                                        vsock_socket_class
   4. What socket.socket learns about the vsock family   (the methods above; installed once)
   5. Connect timeouts and flags                         set_connect_timeout, get_connect_timeout, vsock_connect
   6. create_connection and create_server                create_vsock_connection, create_vsock_server
@@ -102,6 +103,7 @@ __all__ = [
     "vsock_gethostbyname_ex",
     "vsock_socket",
     "vsock_fromfd",
+    "vsock_socket_class",
     "vsock_family",
     "set_connect_timeout",
     "get_connect_timeout",
@@ -368,15 +370,20 @@ class _Map:
             self.entries[_map_key(key)] = value
 
 
-def _map_key(key):
-    """A map key as looked up: "host", "host:port" ("host:*" is "host"), ":port" or "*"."""
+def _split_map_key(key):
+    """A map key's (host, port text): "[::1]:443", "host:443", "host:*", "::1" (no port), ":443"."""
     if key.startswith("["):  # [::1]:443
         host, _, rest = key[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif key.count(":") == 1:
+        return host, rest[1:] if rest.startswith(":") else ""
+    if key.count(":") == 1:
         host, _, port = key.partition(":")
-    else:
-        host, port = key, ""
+        return host, port
+    return key, ""
+
+
+def _map_key(key):
+    """A map key as looked up: "host", "host:port" ("host:*" is "host"), ":port" or "*"."""
+    host, port = _split_map_key(key)
     if port in ("", "*"):
         return host
     return "%s:%s" % (host, port)
@@ -686,6 +693,32 @@ def vsock_family(family):
     af = VMCISock_GetAFValue()
     _layer_covers_new_classes()
     return af if family in _IP_FAMILIES and af != -1 else family
+
+
+_socket_classes = {}  # base -> its vsock_socket_class: one class per base
+
+
+def vsock_socket_class(base):
+    """`base` (socket.socket, the C socket type under it, or a class derived from one) for a class that
+    derives from it (`class GreenSocket(vsock_socket_class(_socket.socket))`, gevent's own): instances
+    made with an IP family or none get the vsock family, as vsock_socket() makes them; datagram sockets
+    (the datagram policy: they stay on IP), other families and adopted descriptors keep theirs."""
+    made = _socket_classes.get(base)
+    if made is None:
+        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+            datagram = type != -1 and type & 0xF == getattr(socket, "SOCK_DGRAM", 2)
+            if fileno is None and not datagram and (family == -1 or family in _IP_FAMILIES):
+                family = VMCISock_GetAFValue()
+                if family == -1:
+                    raise _explained(OSError(errno.EAFNOSUPPORT, ""), "this machine offers no vSockets address "
+                                     "family (VMCISock_GetAFValue() returned -1): " + _no_vsock_hint())
+                proto = 0 if proto in _IP_PROTOCOLS else proto
+            _layer_covers_new_classes()  # the classes derived from this one since the layer was installed
+            base.__init__(self, family, type, proto, fileno)
+
+        made = _socket_classes[base] = type("Vsock" + base.__name__.capitalize(), (base,),
+                                            {"__init__": __init__, "__slots__": (), "__module__": __name__})
+    return made
 
 
 # ===================================================================================================
