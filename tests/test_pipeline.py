@@ -70,7 +70,7 @@ CASES = {
     ),
     "class_header_alone_tabs_crlf": "import socketserver\r\nclass S(socketserver.TCPServer):\r\n\tdef f(self):\r\n\t\treturn 2\r\n",
     "class_level_statements": (
-        "import socket\n\n\nclass Listener(Base):\n    '''Doc.'''\n    address_family = socket.AF_INET\n"
+        "import socket\n\n\nclass Acceptor(Base):\n    '''Doc.'''\n    address_family = socket.AF_INET\n"
         "    make = socket.socket\n    other = 1\n\n    def run(self):\n        return 1\n"
         "    family2 = socket.AF_INET6\n"
     ),

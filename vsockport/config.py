@@ -91,9 +91,9 @@ def parse_map_entry(key: str, value: object, where: str) -> tuple[str, "MapValue
     """One port-time map entry, as VSOCK_CID_MAP spells it at run time: HOST=CID, HOST=unix:PATH (a
     Firecracker / Cloud Hypervisor VMM's socket), or an endpoint HOST:PORT=CID:PORT (HOST:*=CID is
     HOST=CID). Returns the key as the rules look it up ("host" or "host:port") and the value."""
-    from vsockport.runtime.contract import contract  # the runtime's own reading of a key
+    from vsockport.runtime.contract import split_map_key  # the runtime's own reading of a key
 
-    host, port = contract().split_map_key(str(key).strip())
+    host, port = split_map_key()(str(key).strip())
     host = host.strip().lower()
     if not host:
         raise ConfigError(f"{where}: {key!r}: a map entry needs a host name, as HOST=CID or HOST:PORT=CID:PORT")

@@ -184,7 +184,7 @@ class ModuleNames:
 
     def scope_facts(self) -> ScopeFacts:
         if self._scopes is None:
-            self._scopes = scope_facts(self.data, frozenset(self.bindings))
+            self._scopes = scope_facts(self.data, self.tree, frozenset(self.bindings))
         return self._scopes
 
     def datagram_receivers(self) -> frozenset[str]:
@@ -321,8 +321,8 @@ class ScopeFacts(NamedTuple):
     bound_in_nested_scopes: frozenset[str]  # bound (not imported) in a function, lambda, class or comprehension
 
 
-def scope_facts(data: bytes, imported: frozenset[str]) -> ScopeFacts:
-    """The facts of `data` (a module's bytes, as `ast.parse` read them). Imports inside functions do
+def scope_facts(data: bytes, tree: ast.Module, imported: frozenset[str]) -> ScopeFacts:
+    """The facts of `data` (a module's bytes, which `ast.parse` read into `tree`). Imports inside functions do
     not shadow: the import table records what they bind, wherever they are. Code that Python's
     compiler refuses (a duplicate parameter, `nonlocal` at module level) cannot run: every identifier
     counts as bound everywhere and every function as shadowing, which keeps the port safe."""
@@ -330,7 +330,7 @@ def scope_facts(data: bytes, imported: frozenset[str]) -> ScopeFacts:
         top = _symtable.symtable(data, "<module>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         every = frozenset(re.findall(r"\w+", data.decode("utf-8", "replace")))
-        lines = frozenset(node.lineno for node in ast.walk(ast.parse(data))
+        lines = frozenset(node.lineno for node in ast.walk(tree)
                           if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
         return ScopeFacts(every, lines, every)
     bound: set[str] = set()

@@ -53,8 +53,11 @@ class StdlibClients(ClassReferenceRule):
     name = "stdlib-clients"
     triggers = (b"http.client", b"HTTPConnection", b"HTTPSConnection", b"smtplib", b"xmlrpc", b"urlopen",
                 b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"build_opener",
-                # Not `logging` or `multiprocessing` alone: those words are in most modules.
-                b"logging.handlers", b"multiprocessing.connection", b"multiprocessing.managers")
+                # The classes' own names, not `logging` or `multiprocessing`, which most modules mention;
+                # `connection.Client` for `from multiprocessing import connection` (`Client` alone is common).
+                b"SocketHandler", b"DatagramHandler", b"SysLogHandler", b"HTTPHandler", b"SMTPHandler",
+                b"multiprocessing.connection", b"multiprocessing.managers", b"Listener", b"BaseManager",
+                b"connection.Client")
     references = CLIENT_CLASSES | frozenset(UNPORTED_STDLIB) | {"urllib.request.urlopen"}
     string_words = (b"logging.handlers.", b"smtpd.", b"multiprocessing.connection.")
     adapted = CLIENT_CLASSES
@@ -82,6 +85,8 @@ class StdlibClients(ClassReferenceRule):
         Example("import ftplib\nftp = ftplib.FTP('files.internal')\n", None, ("VS011",)),
         Example("from multiprocessing.connection import Listener\nlistener = Listener(('localhost', 6000))\n"
                 "local = Listener('/run/app.sock')\n", None, ("VS011",)),
+        Example("from logging import handlers\nnet = handlers.SocketHandler('logs', 9020)\n", None, ("VS011",)),
+        Example("from multiprocessing import connection\nc = connection.Client(('localhost', 6000))\n", None, ("VS011",)),
         Example("import logging.config\nlogging.config.dictConfig({'handlers': {'net': {\n"
                 "    'class': 'logging.handlers.SocketHandler', 'host': 'logs', 'port': 9020}}})\n", None, ("VS011",)),
         Example(
