@@ -57,6 +57,12 @@ class Example:
         return " ".join(words)
 
 
+def ported_example(before: str, runtime_imports: str, after: str, codes: tuple[str, ...],
+                   module_imports: str = "import socket\n") -> Example:
+    """An example whose port adds `from vsock_runtime import <runtime_imports>` below `module_imports`."""
+    return Example(module_imports + before, f"{module_imports}from vsock_runtime import {runtime_imports}\n{after}", codes)
+
+
 @dataclass(frozen=True)
 class Report:
     """One thing a rule saw: a finding about `node`, with an optional replacement for it."""

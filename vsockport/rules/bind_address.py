@@ -3,10 +3,8 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.addresses import AddressRule
-from vsockport.rules.api import Example
+from vsockport.rules.api import Example, ported_example
 from vsockport.rules.helpers import argument, called_name, method_name
-
-_HEADER = "import socket\nfrom vsock_runtime import {names}\n"
 
 
 class BindAddress(AddressRule):
@@ -47,26 +45,14 @@ class BindAddress(AddressRule):
     words = (b"bind", b"create_server", b"create_vsock_server")
     name = "bind-address"
     examples = (
-        Example(
-            "import socket\ns.bind(('', 0))\n",
-            _HEADER.format(names="VMADDR_CID_ANY, VMADDR_PORT_ANY") + "s.bind((VMADDR_CID_ANY, VMADDR_PORT_ANY))\n",
-            ("VS003", "VS003"),
-        ),
-        Example(
-            "import socket\nHOST = 'localhost'\nPORT = 8080\ns.bind((HOST, PORT))\n",
-            _HEADER.format(names="vsock_bind_cid") + "HOST = 'localhost'\nPORT = 8080\ns.bind((vsock_bind_cid(HOST), PORT))\n",
-            ("VS003",),
-        ),
-        Example(
-            "import socket\nsrv.bind(('::', port, 0, 0))\n",
-            _HEADER.format(names="VMADDR_CID_ANY") + "srv.bind((VMADDR_CID_ANY, port))\n",
-            ("VS003", "VS003"),
-        ),
-        Example(
-            "import socket\nserver = socket.create_server(('', 8000))\n",
-            _HEADER.format(names="VMADDR_CID_ANY") + "server = socket.create_server((VMADDR_CID_ANY, 8000))\n",
-            ("VS003",),
-        ),
+        ported_example("s.bind(('', 0))\n", "VMADDR_CID_ANY, VMADDR_PORT_ANY", "s.bind((VMADDR_CID_ANY, VMADDR_PORT_ANY))\n",
+                       ("VS003", "VS003")),
+        ported_example("HOST = 'localhost'\nPORT = 8080\ns.bind((HOST, PORT))\n", "vsock_bind_cid",
+                       "HOST = 'localhost'\nPORT = 8080\ns.bind((vsock_bind_cid(HOST), PORT))\n", ("VS003",)),
+        ported_example("srv.bind(('::', port, 0, 0))\n", "VMADDR_CID_ANY", "srv.bind((VMADDR_CID_ANY, port))\n",
+                       ("VS003", "VS003")),
+        ported_example("server = socket.create_server(('', 8000))\n", "VMADDR_CID_ANY",
+                       "server = socket.create_server((VMADDR_CID_ANY, 8000))\n", ("VS003",)),
         Example("import socket\nfrom vsock_runtime import VMADDR_CID_ANY\ns.bind((VMADDR_CID_ANY, 5000))\nw.bind('<Key>', cb)\n"
                 "srv.bind((args.host, args.port))\n"),
         Example("import socket\nudp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nudp.bind(('', 9999))\n"),

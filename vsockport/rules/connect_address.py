@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.addresses import AddressRule, connect_fixes
-from vsockport.rules.api import Example
+from vsockport.rules.api import Example, ported_example
 from vsockport.rules.helpers import (
     argument, called_name, is_wildcard, keyword, keywords, literal_string, method_name, positional,
 )
@@ -12,8 +12,6 @@ from vsockport.rules.vocabulary import is_event_loop
 # asyncio's calls that take the destination as `host, port`, as written and as the runtime's (VS009
 # writes those): the position of the host; the port follows it.
 _HOST_AND_PORT = {"vsock_open_connection": 0, "vsock_loop_create_connection": 2}
-
-_HEADER = "import socket\nfrom vsock_runtime import {names}\n"
 
 
 class ConnectAddress(AddressRule):
@@ -58,16 +56,10 @@ class ConnectAddress(AddressRule):
     words = (b"connect", b"sendto")
     name = "connect-address"
     examples = (
-        Example(
-            "import socket\ns.connect(('localhost', 8080))\n",
-            _HEADER.format(names="VMADDR_CID_LOCAL") + "s.connect((VMADDR_CID_LOCAL, 8080))\n",
-            ("VS004",),
-        ),
-        Example(
-            "import socket\nHOST = '127.0.0.1'\nerr = s.connect_ex((HOST, 22))\n",
-            _HEADER.format(names="VMADDR_CID_LOCAL") + "HOST = '127.0.0.1'\nerr = s.connect_ex((VMADDR_CID_LOCAL, 22))\n",
-            ("VS004",),
-        ),
+        ported_example("s.connect(('localhost', 8080))\n", "VMADDR_CID_LOCAL", "s.connect((VMADDR_CID_LOCAL, 8080))\n",
+                       ("VS004",)),
+        ported_example("HOST = '127.0.0.1'\nerr = s.connect_ex((HOST, 22))\n", "VMADDR_CID_LOCAL",
+                       "HOST = '127.0.0.1'\nerr = s.connect_ex((VMADDR_CID_LOCAL, 22))\n", ("VS004",)),
         Example("import socket\nc = socket.create_connection(('db.internal', 5432), timeout=3)\n", None, ("VS004",)),
         Example("import socket\ns.connect((2, 5000))\ndb = sqlite3.connect('x.db')\ns.connect((host, port))\n"
                 "s.sendto(b'ping', ('localhost', 9))\n"),

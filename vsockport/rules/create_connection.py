@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.api import Example, Rule, runtime_name
+from vsockport.rules.api import Example, Rule, ported_example, runtime_name
 from vsockport.rules.helpers import source_of
 from vsockport.rules.vocabulary import CREATORS
 
@@ -41,18 +41,10 @@ class CreateConnection(Rule):
     words = (b"create_connection", b"create_server")
     references = frozenset(CREATORS)
     examples = (
-        Example(
-            "import socket\nconn = socket.create_connection(('localhost', 7000), timeout=5)\n",
-            "import socket\nfrom vsock_runtime import create_vsock_connection\n"
-            "conn = create_vsock_connection(('localhost', 7000), timeout=5)\n",
-            ("VS005",),
-        ),
-        Example(
-            "from socket import create_server\nsrv = create_server(('', 0), backlog=5)\n",
-            "from socket import create_server\nfrom vsock_runtime import create_vsock_server\n"
-            "srv = create_vsock_server(('', 0), backlog=5)\n",
-            ("VS005",),
-        ),
+        ported_example("conn = socket.create_connection(('localhost', 7000), timeout=5)\n", "create_vsock_connection",
+                       "conn = create_vsock_connection(('localhost', 7000), timeout=5)\n", ("VS005",)),
+        ported_example("srv = create_server(('', 0), backlog=5)\n", "create_vsock_server",
+                       "srv = create_vsock_server(('', 0), backlog=5)\n", ("VS005",), "from socket import create_server\n"),
         Example(
             "import socket\nclass Pool:\n    def __init__(self, connect=socket.create_connection):\n"
             "        self._connect = connect or socket.create_connection\n",
