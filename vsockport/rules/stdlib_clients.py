@@ -54,10 +54,11 @@ class StdlibClients(ClassReferenceRule):
     triggers = (b"http.client", b"HTTPConnection", b"HTTPSConnection", b"smtplib", b"xmlrpc", b"urlopen",
                 b"ftplib", b"poplib", b"imaplib", b"telnetlib", b"nntplib", b"build_opener",
                 # The classes' own names, not `logging` or `multiprocessing`, which most modules mention;
-                # `connection.Client` for `from multiprocessing import connection` (`Client` alone is common).
+                # `connection.Client` for `from multiprocessing import connection` (`Client` and `Listener`
+                # alone are in many modules).
                 b"SocketHandler", b"DatagramHandler", b"SysLogHandler", b"HTTPHandler", b"SMTPHandler",
-                b"multiprocessing.connection", b"multiprocessing.managers", b"Listener", b"BaseManager",
-                b"connection.Client")
+                b"multiprocessing.connection", b"multiprocessing.managers", b"connection.Client",
+                b"connection.Listener", b"XmlListener", b"BaseManager")
     references = CLIENT_CLASSES | frozenset(UNPORTED_STDLIB) | {"urllib.request.urlopen"}
     string_words = (b"logging.handlers.", b"smtpd.", b"multiprocessing.connection.")
     adapted = CLIENT_CLASSES
