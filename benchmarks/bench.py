@@ -113,8 +113,10 @@ def compare(args) -> int:
             print(f"{tree.name}: {files} files, {lines} lines")
             times: dict[tuple[str, str], list[float]] = {}
             for round_number in range(args.rounds):
+                # The order alternates by round: a run right after another's cold run is slowed by it.
+                order = list(checkouts.items())[:: 1 if round_number % 2 == 0 else -1]
                 for phase in ("cold", "warm"):
-                    for name, checkout in checkouts.items():
+                    for name, checkout in order:
                         cache = Path(scratch) / f"cache-{name}-{number}-{round_number}"
                         if phase == "cold":
                             shutil.rmtree(cache, ignore_errors=True)

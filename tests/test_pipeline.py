@@ -232,3 +232,17 @@ def test_code_the_compiler_refuses_is_still_read_by_scope():
     text = "import socket\ndef f(socket, a, a):\n    return socket.socket()\ns = socket.socket()\n"
     new = port_source(text.encode(), PortOptions()).new.decode()
     assert "    return socket.socket()\n" in new and "s = vsock_socket(afVMCI)\n" in new
+
+
+def test_functions_that_bind_an_imported_name_are_found_in_every_top_level_statement():
+    """The symbol tables are read one relevant top-level statement at a time: a method's `def` line
+    deep in a module is still the line the planner asks about, and a statement the compiler refuses
+    (a duplicate parameter) makes only its own functions count as shadowing."""
+    text = ("import socket\nx = 1\n\n\nclass C:\n    def ok(self):\n        return socket.socket()\n\n"
+            "    @property\n    def m(self, socket=None):\n        return socket.socket()\n"
+            "def g(socket, socket):\n    return socket.socket()\n"
+            "def h(a):\n    return socket.socket()\n")
+    new = port_source(text.encode(), PortOptions()).new.decode()
+    assert new.count("return vsock_socket(afVMCI)\n") == 2  # ok() and h()
+    assert "    def m(self, socket=None):\n        return socket.socket()\n" in new
+    assert "def g(socket, socket):\n    return socket.socket()\n" in new

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
+import re
 from typing import Iterable
 
 from vsockport import regions as planning
@@ -29,6 +31,8 @@ def aliases(names: ModuleNames) -> dict[str, str]:
     ours = {local for local, meanings in names.bindings.items()
             if all(m.rpartition(".")[0].rpartition(".")[2] == names.runtime_module for m in meanings)}
     ours |= {name for name, value in names.constant_values.items() if _defines_family(value, names)}
+    if not names.mentions(_runtime_names()):
+        return {}  # the usual case, decided without the compiler's pass over the whole module
     taken = names.bound_anywhere() - ours
     found = {}
     for name in (contract().exports | {AF_NAME}) & taken:
@@ -39,6 +43,12 @@ def aliases(names: ModuleNames) -> dict[str, str]:
             alias = f"{name}_vsock{number}"
         found[name] = alias
     return found
+
+
+@functools.cache
+def _runtime_names() -> re.Pattern[bytes]:
+    """The runtime's names, and every alias of one (`vsock_socket_vsock2`) by its prefix."""
+    return re.compile("|".join(sorted(map(re.escape, contract().exports | {AF_NAME}))).encode())
 
 
 def _imports(names: ModuleNames, local: str, runtime_name: str) -> bool:

@@ -238,7 +238,7 @@ class _Module:
         names = self.names
         for number in range(MAX_PASSES + 1):
             module = self._parse(text, region, focused)
-            reports = run_rules(module, self.rules, names, self.options)
+            reports = run_rules(module, self.rules, names, self.options, text)
             if not reports:
                 break
             wanted = {r.node for r in reports} | {r.keep for r in reports if r.keep is not None}

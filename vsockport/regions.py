@@ -11,6 +11,7 @@ module is the same thing with one region: `whole_module`.
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -99,10 +100,29 @@ def focused(source: Source, tree: ast.Module, names: ModuleNames, words: Sequenc
     """The relevant regions of a module. `whole_function(code)` says that a function must reach
     libcst whole (a rule judges it whole: VS013 keeps local socket pairs); so must a function that
     binds an imported name as a local (`names.shadowing_lines()`), for the rules to see its scope."""
-    shadowing = names.shadowing_lines()
+    top = units(tree.body)
+    shadowing = _ShadowingFunctions(source, names, top)
     planner = _Planner(source, _Relevance(source, words, names, string_words),
                        lambda code, def_line: def_line in shadowing or whole_function(code))
-    return planner.regions(units(tree.body))
+    return planner.regions(top)
+
+
+class _ShadowingFunctions:
+    """The `def` lines of functions that bind an imported name as a local, read one top-level unit at a
+    time: the planner asks only about functions in relevant units, a small part of most modules."""
+
+    def __init__(self, source: Source, names: ModuleNames, top: list[Unit]) -> None:
+        self.source, self.names, self.top = source, names, top
+        self.starts = [unit.start for unit in top]
+        self.found: dict[int, frozenset[int]] = {}
+
+    def __contains__(self, def_line: int) -> bool:
+        unit = self.top[bisect.bisect_right(self.starts, def_line) - 1]
+        lines = self.found.get(unit.start)
+        if lines is None:
+            text = self.source.lines(unit.start, unit.end)
+            lines = self.found[unit.start] = self.names.shadowing_lines(text, unit.start)
+        return def_line in lines
 
 
 class _Planner:

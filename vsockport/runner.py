@@ -17,16 +17,19 @@ import libcst as cst
 from vsockport.options import PortOptions
 from vsockport.rules.api import Parents, Report, Rule
 from vsockport.rules.helpers import children, is_value_use
-from vsockport.rules.names import ModuleNames
+from vsockport.rules.names import ModuleNames, scope_facts
 from vsockport.rules.scopes import Scopes
 
 _NAMES = (cst.Name, cst.Attribute)
 
 
 def run_rules(module: cst.Module, rule_classes: Sequence[type[Rule]], names: ModuleNames,
-              options: PortOptions) -> list[Report]:
+              options: PortOptions, text: str | None = None) -> list[Report]:
+    """The reports of `rule_classes` over `module`, parsed from `text` (when given, Python's symbol
+    tables of that text tell which names no nested scope binds, a quick answer for most names)."""
     parents = Parents(module)
-    scopes = Scopes(parents, names.scope_facts().bound_in_nested_scopes)
+    nested = None if text is None else scope_facts(text, None, frozenset()).bound_in_nested_scopes
+    scopes = Scopes(parents, nested)
     rules = [cls(names, options, parents, scopes) for cls in rule_classes]
     visitors: dict[type, list] = {}
     leavers: dict[type, list] = {}

@@ -219,10 +219,17 @@ class ModuleNames:
         and `with` targets): a name the runtime import must not rebind."""
         return self.scope_facts().bound_anywhere
 
-    def shadowing_lines(self) -> frozenset[int]:
+    def shadowing_lines(self, text: str | None = None, first_line: int = 1) -> frozenset[int]:
         """The `def` lines of functions that bind, as a local, a name the module imports: they reach
-        libcst whole, so that what the name means inside them can be seen."""
-        return self.scope_facts().shadowing_lines
+        libcst whole, so that what the name means inside them can be seen. With `text` (whole top-level
+        statements starting at `first_line`), those in it: the compiler's pass then reads only them."""
+        if text is None:
+            return self.scope_facts().shadowing_lines
+        return scope_facts(text, None, frozenset(self.bindings), first_line).shadowing_lines
+
+    def mentions(self, words: re.Pattern[bytes]) -> bool:
+        """Whether the module's bytes contain a match of `words` (a name it does not mention, it cannot bind)."""
+        return words.search(self.data) is not None
 
     def identifiers(self) -> frozenset[str]:
         """Every name the module mentions in its code (Name ids and attribute names). Computed when asked."""
@@ -321,16 +328,22 @@ class ScopeFacts(NamedTuple):
     bound_in_nested_scopes: frozenset[str]  # bound (not imported) in a function, lambda, class or comprehension
 
 
-def scope_facts(data: bytes, tree: ast.Module, imported: frozenset[str]) -> ScopeFacts:
-    """The facts of `data` (a module's bytes, which `ast.parse` read into `tree`). Imports inside functions do
-    not shadow: the import table records what they bind, wherever they are. Code that Python's
-    compiler refuses (a duplicate parameter, `nonlocal` at module level) cannot run: every identifier
-    counts as bound everywhere and every function as shadowing, which keeps the port safe."""
+def scope_facts(text: str | bytes, tree: ast.Module | None, imported: frozenset[str], first_line: int = 1) -> ScopeFacts:
+    """The facts of `text` (a module, or lines of one starting at `first_line`; `tree` is its ast when
+    known). Imports inside functions do not shadow: the import table records what they bind, wherever
+    they are. Code that Python's compiler refuses (a duplicate parameter, `nonlocal` at module level)
+    cannot run: every identifier counts as bound everywhere and every function as shadowing, which
+    keeps the port safe."""
     try:
-        top = _symtable.symtable(data, "<module>", "exec")
+        top = _symtable.symtable(text, "<module>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        every = frozenset(re.findall(r"\w+", data.decode("utf-8", "replace")))
-        lines = frozenset(node.lineno for node in ast.walk(tree)
+        words = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        every = frozenset(re.findall(r"\w+", words))
+        try:
+            tree = tree or ast.parse(text)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            return ScopeFacts(every, frozenset(range(first_line, first_line + words.count("\n") + 1)), every)
+        lines = frozenset(first_line - 1 + node.lineno for node in ast.walk(tree)
                           if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
         return ScopeFacts(every, lines, every)
     bound: set[str] = set()
@@ -347,7 +360,7 @@ def scope_facts(data: bytes, tree: ast.Module, imported: frozenset[str]) -> Scop
             continue
         nested |= local
         if table.type == _symtable.TYPE_FUNCTION and table.name not in _COMPREHENSIONS and imported & local:
-            shadowing.add(table.lineno)
+            shadowing.add(first_line - 1 + table.lineno)
     return ScopeFacts(frozenset(n for n in bound if n[:1] != "."), frozenset(shadowing),
                       frozenset(n for n in nested if n[:1] != "."))  # `.0`: a comprehension's iterator
 
