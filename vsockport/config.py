@@ -188,6 +188,7 @@ class ConfigResolver:
             self._given = given or Config(source=Path(config_file))
         self._by_folder: dict[Path, Config | ConfigError] = {}
         self._files: dict[Path, Config | ConfigError | None] = {}
+        self._nearest_in: dict[Path, Config | None] = {}
 
     @classmethod
     def of(cls, config: "Config | ConfigResolver") -> "ConfigResolver":
@@ -197,7 +198,8 @@ class ConfigResolver:
         """The settings of a file (or folder); raises ConfigError when its configuration cannot be used."""
         if self._fixed is not None:
             return self._fixed
-        folder = Path(path).absolute()
+        path = path if isinstance(path, Path) else Path(path)
+        folder = path if path.is_absolute() else path.absolute()
         folder = folder if folder.is_dir() else folder.parent
         found = self._by_folder.get(folder)
         if found is None:
@@ -219,21 +221,28 @@ class ConfigResolver:
             return exc
 
     def _nearest(self, folder: Path) -> Config | None:
-        for candidate_folder in [folder, *folder.parents]:
-            for name in ("vsockport.toml", "pyproject.toml"):
-                candidate = candidate_folder / name
-                if candidate not in self._files:
-                    try:
-                        present = candidate.is_file()
-                    except OSError:  # an unreadable folder holds no configuration we can use
-                        present = False
-                    self._files[candidate] = _read_config(candidate) if present else None
-                found = self._files[candidate]
-                if isinstance(found, ConfigError):
-                    raise found
-                if found is not None:
-                    return found
-        return None
+        """The settings of the nearest vsockport.toml or pyproject.toml at or above `folder`, each folder
+        looked up once: the folders of a tree share their parents' answer."""
+        if folder in self._nearest_in:
+            return self._nearest_in[folder]
+        for name in ("vsockport.toml", "pyproject.toml"):
+            candidate = folder / name
+            if candidate not in self._files:
+                try:
+                    present = candidate.is_file()
+                except OSError:  # an unreadable folder holds no configuration we can use
+                    present = False
+                self._files[candidate] = _read_config(candidate) if present else None
+            found = self._files[candidate]
+            if isinstance(found, ConfigError):
+                raise found
+            if found is not None:
+                break
+        else:
+            parent = folder.parent
+            found = None if parent == folder else self._nearest(parent)
+        self._nearest_in[folder] = found
+        return found
 
 
 def load_config(start: Path, **options) -> Config:
