@@ -734,6 +734,38 @@ def test_asyncio_server_helpers_listen_on_vsock(rt):
     assert all(host == "0.0.0.0" and port not in (0, rt.VMADDR_PORT_ANY) for host, port in names)
 
 
+def test_uvloop_names_are_asyncio_loops_that_listen_on_vsock(native):
+    """vsock_uvloop (VS018) answers uvloop's loop-choosing names with asyncio's: the policy it installs
+    makes loops that take a vsock listening socket; any other name is uvloop's own."""
+    import asyncio
+
+    uv = native.vsock_uvloop
+    previous = asyncio.get_event_loop_policy()
+    try:
+        uv.install()
+        assert type(asyncio.get_event_loop_policy()) is asyncio.DefaultEventLoopPolicy
+        assert isinstance(asyncio.get_event_loop_policy(), uv.EventLoopPolicy)
+        loop = uv.new_event_loop()
+        try:
+            assert isinstance(loop, uv.Loop) and isinstance(loop, asyncio.BaseEventLoop)
+            server = loop.run_until_complete(native.vsock_loop_create_server(loop, asyncio.Protocol, "0.0.0.0", 0))
+            assert [s.family for s in server.sockets] == [socket.AF_VSOCK]
+            server.close()
+            loop.run_until_complete(server.wait_closed())
+        finally:
+            loop.close()
+
+        async def answer(value):
+            return value
+
+        assert uv.run(answer(7), loop_factory=object, debug=False) == 7
+    finally:
+        asyncio.set_event_loop_policy(previous)
+    if importlib.util.find_spec("uvloop") is None:
+        with pytest.raises(ModuleNotFoundError, match="uvloop"):
+            uv.__version__
+
+
 def test_a_socket_class_of_the_program_makes_vsock_sockets_from_ip_families():
     """VS001 derives a program's own socket classes (gevent's, from the C type) from
     vsock_socket_class(base): IP families and none become vsock, and the class is the program's."""

@@ -56,6 +56,8 @@ DISTRIBUTIONS = (
     "jmespath==1.0.1",
     # Unseen real programs, round three: Django's development server, gevent's WSGI server.
     "django==5.1.4", "asgiref==3.8.1", "sqlparse==0.5.3", "gevent==24.11.1", "greenlet==3.1.1", "zope.event==5.0",
+    # uvicorn[standard]'s loop and HTTP parser, which uvicorn picks when they are installed.
+    "uvloop==0.21.0", "httptools==0.6.4",
 )
 # Not ported: moto's server plays AWS (STS over HTTPS, and the instance metadata service) in the guest.
 PEER_DISTRIBUTIONS = ("moto==5.0.28", "flask==3.0.3", "flask-cors==5.0.0")

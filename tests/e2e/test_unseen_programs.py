@@ -1,10 +1,10 @@
-"""Programs built on seventeen PyPI projects that no issue named before they were ported, each ported with
+"""Programs built on eighteen PyPI projects that no issue named before they were ported, each ported with
 zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py; the
 program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
 Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd with smtplib, prometheus_client scraped
 by curl, websocket-client against websockets, pymemcache with memcached, ldap3 with OpenLDAP's slapd,
 pg8000 with PostgreSQL, gunicorn and cheroot served to curl, httpx (sync and async), aiohttp's
-server and client, and Django's and gevent's servers served to curl. TCP-only peers are reached
+server and client, Django's and gevent's servers served to curl, and uvicorn with uvloop and httptools (uvicorn[standard]). TCP-only peers are reached
 through a socat bridge, as a guest reaches a service on its host; curl reaches the ported servers
 the same way.
 """
@@ -104,6 +104,18 @@ def test_gevent_pywsgi_serves_curl(ported, port):
     done = served_to_curl(ported, "gevent_pywsgi", port)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "hello from gevent, client 1\n"
+
+
+def test_uvicorn_standard_serves_curl(ported, port):
+    """uvicorn with uvloop and httptools installed picks both by itself. libuv cannot carry vsock (it
+    sets TCP_NODELAY in C on every accepted socket): VS018 keeps uvicorn's uvloop setup on asyncio's
+    loop, and httptools parses the requests as it would over TCP."""
+    site = ported / "site"
+    assert (site / "uvloop" / "__init__.py").is_file() and (site / "httptools" / "__init__.py").is_file()
+    assert "vsock_uvloop.EventLoopPolicy()" in (site / "uvicorn" / "loops" / "uvloop.py").read_text()
+    done = served_to_curl(ported, "uvicorn_standard", port)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello from uvicorn[standard] (HttpToolsProtocol, _UnixSelectorEventLoop), client 1\n"
 
 
 def test_prometheus_client_metrics_scraped_by_curl(ported, port):

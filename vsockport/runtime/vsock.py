@@ -45,7 +45,7 @@ Contents
                                                         vsock_client_class, vsock_urlopen
   8. asyncio                                            vsock_open_connection, vsock_start_server,
                                                         vsock_loop_create_connection, vsock_loop_create_server,
-                                                        vsock_loop_getaddrinfo, vsock_loop
+                                                        vsock_loop_getaddrinfo, vsock_loop, vsock_uvloop
   9. The socket module as a value                       vsock_socket_module
  10. Hybrid vsock (Firecracker, Cloud Hypervisor hosts) unix:PATH values in VSOCK_CID_MAP
  11. Errors that explain themselves                     VsockAddressError
@@ -120,6 +120,7 @@ __all__ = [
     "vsock_loop_create_server",
     "vsock_loop_getaddrinfo",
     "vsock_loop",
+    "vsock_uvloop",
     "vsock_socket_module",
     "vsock_diagnose",
     "vsock_runtime_version",
@@ -1350,6 +1351,22 @@ def vsock_loop(loop):
     return loop if isinstance(loop, _VsockLoop) else _VsockLoop(loop)
 
 
+class _AsyncioAsUvloop(types.ModuleType):
+    """uvloop's API on asyncio's own event loop. libuv cannot carry vsock: it sets TCP_NODELAY in C on
+    every connection it accepts (an error on vsock) and has no address type for a CID. So
+    `EventLoopPolicy`, `Loop`, `new_event_loop()`, `install()` and `run()` are asyncio's (the same
+    calls, a slower loop; run() ignores a loop_factory); any other name is uvloop's own."""
+
+    def __getattr__(self, name):
+        import asyncio
+
+        ours = {"EventLoopPolicy": asyncio.DefaultEventLoopPolicy, "Loop": asyncio.SelectorEventLoop,
+                "new_event_loop": asyncio.new_event_loop,
+                "install": lambda: asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy()),
+                "run": lambda main, *, loop_factory=None, **kwargs: asyncio.run(main, **kwargs)}
+        return ours[name] if name in ours else getattr(importlib.import_module("uvloop"), name)
+
+
 # ===================================================================================================
 # 9. The socket module as a value
 # ===================================================================================================
@@ -2410,6 +2427,7 @@ for _name in __all__:
         globals()[_name] = _public(_value)
 del _name, _value
 
+vsock_uvloop = _AsyncioAsUvloop("vsock_uvloop", _AsyncioAsUvloop.__doc__)
 vsock_socket_module = _SocketModule("vsock_socket_module", _SocketModule.__doc__)
 vsock_socket_module.__dict__.update(
     socket=vsock_socket, fromfd=vsock_fromfd, create_connection=create_vsock_connection,

@@ -1,4 +1,4 @@
-"""A small ASGI app served by uvicorn."""
+"""A small ASGI app served by uvicorn's pure-Python stack (asyncio's loop, h11), as `pip install uvicorn` gives it."""
 import sys
 
 import uvicorn
@@ -13,4 +13,4 @@ async def app(scope, receive, send):
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="0.0.0.0", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(app, host="0.0.0.0", port=int(sys.argv[1]), loop="asyncio", http="h11", log_level="warning")
