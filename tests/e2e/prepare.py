@@ -31,7 +31,7 @@ from vsockport.sandbox.setup import SetupError, _apt_install, _is_root  # noqa: 
 
 PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_sub": "mosquitto-clients", "curl": "curl",
          "memcached": "memcached", "slapd": "slapd", "slapadd": "slapd", "pg_ctlcluster": "postgresql",
-         "openssl": "openssl"}
+         "openssl": "openssl", "dovecot": "dovecot-imapd"}
 # Ported and run by the e2e suite. Their own dependencies (click, h11; idna, certifi,
 # charset-normalizer) come along and are ported too, where there is anything to port.
 DISTRIBUTIONS = (
@@ -58,6 +58,11 @@ DISTRIBUTIONS = (
     "django==5.1.4", "asgiref==3.8.1", "sqlparse==0.5.3", "gevent==24.11.1", "greenlet==3.1.1", "zope.event==5.0",
     # uvicorn[standard]'s loop and HTTP parser, which uvicorn picks when they are installed.
     "uvloop==0.21.0", "httptools==0.6.4",
+    # Sanic, with what it requires (uvloop, httptools, websockets and multidict are above).
+    "sanic==24.6.0", "sanic-routing==23.12.0", "aiofiles==24.1.0", "html5tagger==1.3.0", "tracerite==1.1.1",
+    "ujson==5.10.0", "setuptools==75.1.0",
+    # imapclient, against Dovecot.
+    "imapclient==3.0.1",
 )
 # Not ported: moto's server plays AWS (STS over HTTPS, and the instance metadata service) in the guest.
 PEER_DISTRIBUTIONS = ("moto==5.0.28", "flask==3.0.3", "flask-cors==5.0.0")

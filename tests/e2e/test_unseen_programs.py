@@ -1,18 +1,21 @@
-"""Programs built on eighteen PyPI projects that no issue named before they were ported, each ported with
+"""Programs built on twenty PyPI projects that no issue named before they were ported, each ported with
 zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py; the
 program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
 Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd with smtplib, prometheus_client scraped
 by curl, websocket-client against websockets, pymemcache with memcached, ldap3 with OpenLDAP's slapd,
 pg8000 with PostgreSQL, gunicorn and cheroot served to curl, httpx (sync and async), aiohttp's
-server and client, Django's and gevent's servers served to curl, and uvicorn with uvloop and httptools (uvicorn[standard]). TCP-only peers are reached
-through a socat bridge, as a guest reaches a service on its host; curl reaches the ported servers
-the same way.
+server and client, Django's and gevent's servers, uvicorn with uvloop and httptools (what
+uvicorn[standard] installs) and Sanic, served to curl, and imapclient with Dovecot. TCP-only peers are
+reached through a socat bridge, as a guest reaches a service on its host; curl reaches the ported
+servers the same way.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +121,14 @@ def test_uvicorn_standard_serves_curl(ported, port):
     assert done.stdout == "hello from uvicorn[standard] (HttpToolsProtocol, _UnixSelectorEventLoop), client 1\n"
 
 
+def test_sanic_serves_curl(ported, port):
+    """Sanic as its docs run it in one process: its own socket binding, uvloop when installed (kept on
+    asyncio's loop by VS018), httptools."""
+    done = served_to_curl(ported, "sanic_app", port)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello from sanic, client 1\n"
+
+
 def test_prometheus_client_metrics_scraped_by_curl(ported, port):
     done = served_to_curl(ported, "prometheus_server", port, "/metrics", ready="metrics served")
     assert done.returncode == 0, done.stderr
@@ -154,6 +165,32 @@ def test_pg8000_with_postgresql(ported, port):
                 "-k", "/tmp", "-p", str(pg_port), "-c", "listen_addresses=127.0.0.1"]
     with tcp_peer_over_vsock(postgres, pg_port, port):
         assert run(ported, "pg8000_query", port) == ["['vsock', 42]"]
+
+
+def test_imapclient_with_dovecot(ported, port):
+    """imapclient's own imaplib subclass makes its socket with socket.create_connection; Dovecot, a real
+    IMAP server, stores the message it appends and answers the search."""
+    imap_port = port + 6
+    work = Path("/var/tmp/vsockport-e2e-dovecot")  # in the guest: its writes vanish with it
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "mail").mkdir(parents=True)
+    work.chmod(0o755)  # Dovecot's login processes run as its own unprivileged users
+    shutil.chown(work / "mail", NOBODY)
+    conf = work / "dovecot.conf"
+    conf.write_text(
+        f"protocols = imap\nlisten = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n"
+        f"base_dir = {work}/run\nstate_dir = {work}/state\nlog_path = {work}/dovecot.log\n"
+        "passdb {\n  driver = static\n  args = password=secret\n}\n"
+        f"userdb {{\n  driver = static\n  args = uid={NOBODY} gid=nogroup home={work}/mail/%u\n}}\n"
+        "mail_location = maildir:~/Maildir\n"
+        f"service imap-login {{\n  chroot =\n  inet_listener imap {{\n    port = {imap_port}\n  }}\n}}\n"
+        "service anvil {\n  chroot =\n}\n"
+    )
+    with tcp_peer_over_vsock([program("dovecot"), "-F", "-c", str(conf)], imap_port, port):
+        done = python("imapclient_mail.py", str(port), cwd=ported / "programs", site=ported / "site", timeout=300)
+    log = (work / "dovecot.log").read_text() if (work / "dovecot.log").exists() else ""
+    assert done.returncode == 0, done.stdout + done.stderr + log
+    assert done.stdout.splitlines() == ["1 mail over vsock"]
 
 
 @pytest.mark.parametrize("name", ["twisted_echo", "thrift_echo"])
