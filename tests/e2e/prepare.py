@@ -3,8 +3,9 @@ guest has no network, and porting 150 library files under the guest's emulated C
 
     python tests/e2e/prepare.py
 
-- Debian packages for the real peers: redis-server, mosquitto (+ clients), curl, memcached, slapd and
-  PostgreSQL (apt-get, as root); a PostgreSQL data folder (initdb) and an OpenLDAP database (slapadd)
+- Debian packages for the real peers: redis-server, mosquitto (+ clients), curl, memcached, slapd,
+  PostgreSQL, Dovecot, MariaDB and OpenSSH's server (apt-get, as root); a PostgreSQL data folder (initdb),
+  an OpenLDAP database (slapadd), a MariaDB data folder (mariadb-install-db) and SSH keys (ssh-keygen)
   made here, where it is fast, for the guest to start the servers on.
 - moto (with its dependencies, not ported) installed once into ~/.cache/vsockport/e2e/peer-site: it
   plays AWS STS and the instance metadata service for the Nitro enclave test.
@@ -31,7 +32,8 @@ from vsockport.sandbox.setup import SetupError, _apt_install, _is_root  # noqa: 
 
 PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_sub": "mosquitto-clients", "curl": "curl",
          "memcached": "memcached", "slapd": "slapd", "slapadd": "slapd", "pg_ctlcluster": "postgresql",
-         "openssl": "openssl", "dovecot": "dovecot-imapd"}
+         "openssl": "openssl", "dovecot": "dovecot-imapd", "mariadbd": "mariadb-server",
+         "mariadb-install-db": "mariadb-server", "sshd": "openssh-server", "ssh-keygen": "openssh-client"}
 # Ported and run by the e2e suite. Their own dependencies (click, h11; idna, certifi,
 # charset-normalizer) come along and are ported too, where there is anything to port.
 DISTRIBUTIONS = (
@@ -61,8 +63,10 @@ DISTRIBUTIONS = (
     # Sanic, with what it requires (uvloop, httptools, websockets and multidict are above).
     "sanic==24.6.0", "sanic-routing==23.12.0", "aiofiles==24.1.0", "html5tagger==1.3.0", "tracerite==1.1.1",
     "ujson==5.10.0", "setuptools==75.1.0",
-    # imapclient, against Dovecot.
-    "imapclient==3.0.1",
+    # imapclient, against Dovecot; mysql-connector-python (its pure-Python mode) against MariaDB; asyncssh
+    # against OpenSSH's sshd.
+    "imapclient==3.0.1", "mysql-connector-python==9.1.0",
+    "asyncssh==2.17.0", "cryptography==43.0.1", "cffi==1.17.1", "pycparser==2.22",
 )
 # Not ported: moto's server plays AWS (STS over HTTPS, and the instance metadata service) in the guest.
 PEER_DISTRIBUTIONS = ("moto==5.0.28", "flask==3.0.3", "flask-cors==5.0.0")
@@ -108,7 +112,7 @@ def slapd_conf() -> Path:
 
 
 def prepare_peer_data() -> None:
-    """A fresh PostgreSQL data folder and OpenLDAP database, each time (a run may have changed them)."""
+    """Fresh PostgreSQL, OpenLDAP and MariaDB data and SSH keys, each time (a run may have changed them)."""
     folder = peers_dir()
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "pgdata").mkdir(parents=True)
@@ -128,6 +132,18 @@ def prepare_peer_data() -> None:
     done = subprocess.run(["slapadd", "-f", str(slapd_conf())], input=entry, capture_output=True, text=True)
     if done.returncode != 0:
         raise SetupError(f"slapadd failed:\n{done.stderr[-2000:]}")
+    (folder / "mariadb").mkdir()
+    shutil.chown(folder / "mariadb", NOBODY)
+    install_db = ["mariadb-install-db", "--no-defaults", f"--datadir={folder / 'mariadb'}", "--auth-root-authentication-method=normal",
+                  "--skip-test-db"]
+    done = subprocess.run(["runuser", "-u", NOBODY, "--", *install_db], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SetupError(f"mariadb-install-db failed:\n{done.stderr[-2000:]}")
+    for key in ("ssh_host_ed25519_key", "client_ed25519_key"):  # sshd's host key; the client's, which it trusts
+        done = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / key)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SetupError(f"ssh-keygen failed:\n{done.stderr[-2000:]}")
+    shutil.copy(folder / "client_ed25519_key.pub", folder / "authorized_keys")
 
 
 def _on_path(program: str) -> bool:

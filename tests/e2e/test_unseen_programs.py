@@ -1,13 +1,13 @@
-"""Programs built on twenty PyPI projects that no issue named before they were ported, each ported with
-zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py; the
-program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
+"""Programs built on twenty-two PyPI projects that no issue named before they were ported, each ported
+with zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py;
+the program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
 Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd with smtplib, prometheus_client scraped
 by curl, websocket-client against websockets, pymemcache with memcached, ldap3 with OpenLDAP's slapd,
-pg8000 with PostgreSQL, gunicorn and cheroot served to curl, httpx (sync and async), aiohttp's
-server and client, Django's and gevent's servers, uvicorn with uvloop and httptools (what
-uvicorn[standard] installs) and Sanic, served to curl, and imapclient with Dovecot. TCP-only peers are
-reached through a socat bridge, as a guest reaches a service on its host; curl reaches the ported
-servers the same way.
+pg8000 with PostgreSQL, imapclient with Dovecot, mysql-connector-python (pure mode) with MariaDB,
+asyncssh with OpenSSH, httpx (sync and async), aiohttp's server and client, and servers served to
+curl: gunicorn, cheroot, Django's, gevent's, uvicorn with uvloop and httptools (what
+uvicorn[standard] installs) and Sanic. TCP-only peers are reached through a socat bridge, as a guest
+reaches a service on its host; curl reaches the ported servers the same way.
 """
 
 from __future__ import annotations
@@ -191,6 +191,33 @@ def test_imapclient_with_dovecot(ported, port):
     log = (work / "dovecot.log").read_text() if (work / "dovecot.log").exists() else ""
     assert done.returncode == 0, done.stdout + done.stderr + log
     assert done.stdout.splitlines() == ["1 mail over vsock"]
+
+
+def test_mysql_connector_with_mariadb(ported, port):
+    """mysql-connector-python's pure-Python protocol (its C extension is VS017's to report) against a
+    real MariaDB server: DDL, a parameterised insert, a select."""
+    db_port = port + 6
+    mariadb = ["runuser", "-u", NOBODY, "--", program("mariadbd"), "--no-defaults", f"--datadir={peers_dir() / 'mariadb'}",
+               f"--port={db_port}", "--bind-address=127.0.0.1", "--socket=/tmp/mariadb-e2e.sock", "--skip-grant-tables",
+               "--innodb-buffer-pool-size=16M", "--pid-file=/tmp/mariadb-e2e.pid"]
+    with tcp_peer_over_vsock(mariadb, db_port, port):
+        assert run(ported, "mysql_query", port) == ["[('vsock', 42)] MySQLConnection"]
+
+
+def test_asyncssh_with_openssh(ported, port):
+    """asyncssh's client (loop.create_connection underneath) logs in to OpenSSH's sshd with a key and
+    runs a command."""
+    ssh_port = port + 6
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder; the guest's /run is its own
+    peers = peers_dir()
+    sshd = [program("sshd"), "-D", "-e", "-f", "/dev/null", "-p", str(ssh_port), "-h", str(peers / "ssh_host_ed25519_key"),
+            "-o", "ListenAddress=127.0.0.1", "-o", f"AuthorizedKeysFile={peers / 'authorized_keys'}",
+            "-o", "StrictModes=no", "-o", "PermitRootLogin=prohibit-password", "-o", "PidFile=/tmp/sshd-e2e.pid"]
+    with tcp_peer_over_vsock(sshd, ssh_port, port):
+        done = python("asyncssh_run.py", str(port), str(peers / "client_ed25519_key"), cwd=ported / "programs",
+                      site=ported / "site", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == ["ssh over vsock"]
 
 
 @pytest.mark.parametrize("name", ["twisted_echo", "thrift_echo"])
