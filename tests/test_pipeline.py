@@ -246,3 +246,21 @@ def test_functions_that_bind_an_imported_name_are_found_in_every_top_level_state
     assert new.count("return vsock_socket(afVMCI)\n") == 2  # ok() and h()
     assert "    def m(self, socket=None):\n        return socket.socket()\n" in new
     assert "def g(socket, socket):\n    return socket.socket()\n" in new
+
+
+def test_a_module_named_only_through_a_star_import_is_ported_as_an_unsafe_fix():
+    """`from stomp.utils import *` hands over stomp.utils' own `import socket`, which vsockport cannot
+    read: an unbound `socket` is taken for the module, and the fixes resting on that guess are unsafe
+    (reported, held back by default), never silent. A name the module binds itself is not guessed."""
+    text = b"from mypkg.utils import *\n\n\ndef connect(addr):\n    return socket.create_connection(addr, 5)\n"
+    held = port_source(text, PortOptions())
+    assert held.new is None
+    [finding] = held.findings
+    assert (finding.code, finding.state.value, finding.line) == ("VS005", "held-back", 5)
+    assert "`socket` taken for the module: it comes from a star import" in finding.message
+    ported = port_source(text, PortOptions(unsafe_fixes=True)).new.decode()
+    assert "    return create_vsock_connection(addr, 5)\n" in ported
+    bound = b"from mypkg.utils import *\n\n\ndef connect(socket, addr):\n    return socket.create_connection(addr, 5)\n"
+    assert port_source(bound, PortOptions(unsafe_fixes=True)).findings == ()
+    expandable = b"from socket import *\n\n\ndef connect(addr):\n    return create_connection(addr, 5)\n"
+    assert [f.state.value for f in port_source(expandable, PortOptions()).findings] == ["fixable"]

@@ -9,12 +9,14 @@ that lists the qualified name in its `references` hears of it through `reference
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from typing import Sequence
 
 import libcst as cst
 
 from vsockport.options import PortOptions
+from vsockport.results import Applicability
 from vsockport.rules.api import Parents, Report, Rule
 from vsockport.rules.helpers import children, is_value_use
 from vsockport.rules.names import ModuleNames, scope_facts
@@ -58,7 +60,26 @@ def run_rules(module: cst.Module, rule_classes: Sequence[type[Rule]], names: Mod
         if kind in leavers:
             stack.append(_Leave(node))
         stack.extend(reversed(children(node)))
-    return [report for rule in rules for report in rule.reports]
+    reports = [report for rule in rules for report in rule.reports]
+    guesses = names.star_guesses() if names.star_modules else frozenset()
+    if guesses:
+        reports = [_on_a_guess(r, guesses) if r.replacement is not None else r for r in reports]
+    return reports
+
+
+def _on_a_guess(report: Report, guesses: frozenset[str]) -> Report:
+    """A fix that takes a name from a star import for the module it is named after: unsafe, and said."""
+    found, stack = set(), [report.node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name) and node.value in guesses:
+            found.add(node.value)
+        stack.extend(children(node))
+    if not found:
+        return report
+    taken = ", ".join(f"`{name}`" for name in sorted(found))
+    return dataclasses.replace(report, applicability=Applicability.UNSAFE,
+                               message=f"{report.message} ({taken} taken for the module: it comes from a star import)")
 
 
 @lru_cache(maxsize=None)

@@ -23,6 +23,9 @@ import libcst as cst
 
 # Modules whose star-imports are expanded; anything else star-imported is unknown to us.
 _STAR_EXPANDABLE = ("socket", "ctypes", "socketserver")
+# Modules the rules act on, as a star import of another module of a project may hand them over.
+_STAR_IMPORTED_MODULES = frozenset(["socket", "socketserver", "ssl", "asyncio", "http", "urllib", "xmlrpc", "smtplib",
+                                    "ftplib", "poplib", "imaplib", "nntplib", "telnetlib", "ctypes", "select", "selectors"])
 
 # Python 2 names of modules the rules know, read as their Python 3 successors.
 PY2_MODULES = {
@@ -122,6 +125,7 @@ class ModuleNames:
         self._identifiers: frozenset[str] | None = None
         self.data: bytes = b""  # the module's bytes, for Python's symbol tables
         self._scopes: ScopeFacts | None = None
+        self._star_guesses: frozenset[str] | None = None
         self._datagrams: frozenset[str] | None = None
 
     @classmethod
@@ -177,6 +181,7 @@ class ModuleNames:
         table = ModuleNames(bindings, self.star_modules, self.constant_values, self._expression_at, self.runtime_module)
         table.tree, table.data, table._called, table._identifiers = self.tree, self.data, self._called, self._identifiers
         table._scopes = self._scopes
+        table._star_guesses = self._star_guesses
         table._datagrams = self._datagrams
         table._constants = self._constants  # the same constants: read each from the text once per module
         table.module_facts = self.module_facts
@@ -266,10 +271,24 @@ class ModuleNames:
         base = self.aliases.get(head)
         if base is None:
             base = next((f"{m}.{head}" for m in self.star_modules if m in _STAR_EXPANDABLE and head in _public_names(m)), None)
+            if base is None and head in self.star_guesses():
+                base = head
             if base is None:
                 return None
         found = f"{base}.{rest}" if rest else base
         return _modern(found) if "moves." in found else found  # six.moves.http_client reached by attributes
+
+    def star_guesses(self) -> frozenset[str]:
+        """Names of networking modules this module uses but never binds, while it star-imports a module
+        vsockport cannot read (`from stomp.utils import *`, whose own `import socket` it re-exports): taken
+        for those modules, and the fixes that rest on the guess are unsafe (see runner.run_rules)."""
+        if self._star_guesses is None:
+            guesses = frozenset()
+            if any(m not in _STAR_EXPANDABLE for m in self.star_modules):
+                unbound = _STAR_IMPORTED_MODULES - set(self.aliases)
+                guesses = unbound - self.bound_anywhere() if unbound & self.identifiers() else frozenset()
+            self._star_guesses = guesses
+        return self._star_guesses
 
     def is_any(self, node: cst.BaseExpression, *qualified_names: str) -> bool:
         return self.qualified(node) in qualified_names
