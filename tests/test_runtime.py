@@ -734,6 +734,26 @@ def test_asyncio_server_helpers_listen_on_vsock(rt):
     assert all(host == "0.0.0.0" and port not in (0, rt.VMADDR_PORT_ANY) for host, port in names)
 
 
+def test_inet_pton_and_ntop_take_the_vsock_family_and_leave_the_others_to_socket(native):
+    """VS014's port of `inet_pton(sock.family, host)`: a vsock socket's family and a CID's digits (as a
+    ported socket reports a peer) pack to the kernel's 32-bit svm_cid and back; IP families are socket's."""
+    sock = native.vsock_socket(native.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+    with sock:
+        packed = native.vsock_inet_pton(sock.family, "1")
+        assert packed == struct.pack("=I", 1) and native.vsock_inet_ntop(sock.family, packed) == "1"
+        assert native.vsock_inet_pton(socket.AF_VSOCK, b"4294967295") == b"\xff\xff\xff\xff"
+        for bad in ("127.0.0.1", "-1", "4294967296", ""):
+            with pytest.raises(OSError) as caught:
+                native.vsock_inet_pton(sock.family, bad)
+            assert caught.value.errno == errno.EINVAL
+        with pytest.raises(OSError):
+            socket.inet_pton(sock.family, "1")  # what the port replaces: CPython refuses the family
+    assert native.vsock_inet_pton(socket.AF_INET, "10.0.0.1") == socket.inet_pton(socket.AF_INET, "10.0.0.1")
+    assert native.vsock_inet_ntop(socket.AF_INET6, bytes(16)) == "::"
+    with pytest.raises(OSError):
+        native.vsock_inet_pton(socket.AF_INET, "1")
+
+
 def test_uvloop_names_are_asyncio_loops_that_listen_on_vsock(native):
     """vsock_uvloop (VS018) answers uvloop's loop-choosing names with asyncio's: the policy it installs
     makes loops that take a vsock listening socket; any other name is uvloop's own."""

@@ -4,7 +4,7 @@ guest has no network, and porting 150 library files under the guest's emulated C
     python tests/e2e/prepare.py
 
 - Debian packages for the real peers: redis-server, mosquitto (+ clients), curl, memcached, slapd,
-  PostgreSQL, Dovecot, MariaDB and OpenSSH's server (apt-get, as root); a PostgreSQL data folder (initdb),
+  PostgreSQL, Dovecot, MariaDB, OpenSSH's server and RabbitMQ (apt-get, as root); a PostgreSQL data folder (initdb),
   an OpenLDAP database (slapadd), a MariaDB data folder (mariadb-install-db) and SSH keys (ssh-keygen)
   made here, where it is fast, for the guest to start the servers on.
 - moto (with its dependencies, not ported) installed once into ~/.cache/vsockport/e2e/peer-site: it
@@ -33,7 +33,8 @@ from vsockport.sandbox.setup import SetupError, _apt_install, _is_root  # noqa: 
 PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_sub": "mosquitto-clients", "curl": "curl",
          "memcached": "memcached", "slapd": "slapd", "slapadd": "slapd", "pg_ctlcluster": "postgresql",
          "openssl": "openssl", "dovecot": "dovecot-imapd", "mariadbd": "mariadb-server",
-         "mariadb-install-db": "mariadb-server", "sshd": "openssh-server", "ssh-keygen": "openssh-client"}
+         "mariadb-install-db": "mariadb-server", "sshd": "openssh-server", "ssh-keygen": "openssh-client",
+         "rabbitmq-server": "rabbitmq-server"}
 # Ported and run by the e2e suite. Their own dependencies (click, h11; idna, certifi,
 # charset-normalizer) come along and are ported too, where there is anything to port.
 DISTRIBUTIONS = (
@@ -67,6 +68,8 @@ DISTRIBUTIONS = (
     # against OpenSSH's sshd.
     "imapclient==3.0.1", "mysql-connector-python==9.1.0",
     "asyncssh==2.17.0", "cryptography==43.0.1", "cffi==1.17.1", "pycparser==2.22",
+    # pika (AMQP) and stomp.py against RabbitMQ (stomp.py's docopt serves only its command line).
+    "pika==1.3.2", "stomp.py==8.2.0",
 )
 # Not ported: moto's server plays AWS (STS over HTTPS, and the instance metadata service) in the guest.
 PEER_DISTRIBUTIONS = ("moto==5.0.28", "flask==3.0.3", "flask-cors==5.0.0")

@@ -1,10 +1,10 @@
-"""Programs built on twenty-two PyPI projects that no issue named before they were ported, each ported
+"""Programs built on twenty-four PyPI projects that no issue named before they were ported, each ported
 with zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py;
 the program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
 Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd with smtplib, prometheus_client scraped
 by curl, websocket-client against websockets, pymemcache with memcached, ldap3 with OpenLDAP's slapd,
 pg8000 with PostgreSQL, imapclient with Dovecot, mysql-connector-python (pure mode) with MariaDB,
-asyncssh with OpenSSH, httpx (sync and async), aiohttp's server and client, and servers served to
+asyncssh with OpenSSH, pika and stomp.py with RabbitMQ, httpx (sync and async), aiohttp's server and client, and servers served to
 curl: gunicorn, cheroot, Django's, gevent's, uvicorn with uvloop and httptools (what
 uvicorn[standard] installs) and Sanic. TCP-only peers are reached through a socat bridge, as a guest
 reaches a service on its host; curl reaches the ported servers the same way.
@@ -12,16 +12,19 @@ reaches a service on its host; curl reaches the ported servers the same way.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import program, python, running, wait_for_vsock_listener
+from tests.e2e.conftest import program, python, running, wait_for_tcp, wait_for_vsock_listener
 from tests.e2e.prepare import LDAP_PASSWORD, NOBODY, peers_dir, postgres_bin, slapd_conf
-from tests.e2e.test_real_programs import curl_through_socat, tcp_peer_over_vsock
+from tests.e2e.test_real_programs import curl_through_socat, socat, stop, tcp_peer_over_vsock
 
 
 def run(ported, name: str, port: int, backend: str | None = None):
@@ -218,6 +221,38 @@ def test_asyncssh_with_openssh(ported, port):
                       site=ported / "site", timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines() == ["ssh over vsock"]
+
+
+def test_pika_and_stomp_with_rabbitmq(ported, port):
+    """pika (AMQP) and stomp.py (STOMP) against one RabbitMQ broker with its STOMP plugin: each
+    publishes to a queue and reads the message back."""
+    amqp_port, stomp_port = port + 6, port + 7
+    work = Path("/var/tmp/vsockport-e2e-rabbitmq")  # in the guest: its writes vanish with it
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    (work / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{amqp_port}\n"
+                                        f"stomp.listeners.tcp.1 = 127.0.0.1:{stomp_port}\n")
+    (work / "enabled_plugins").write_text("[rabbitmq_stomp].\n")
+    shutil.chown(work, "rabbitmq")
+    env = {"HOME": "/var/lib/rabbitmq", "RABBITMQ_CONFIG_FILE": f"{work}/rabbitmq.conf", "RABBITMQ_LOGS": f"{work}/broker.log",
+           "RABBITMQ_ENABLED_PLUGINS_FILE": f"{work}/enabled_plugins", "RABBITMQ_MNESIA_BASE": f"{work}/mnesia",
+           "RABBITMQ_LOG_BASE": str(work), "RABBITMQ_NODENAME": "rabbit@localhost"}
+    broker = subprocess.Popen(["runuser", "-u", "rabbitmq", "--", "env", *(f"{k}={v}" for k, v in env.items()),
+                               "/usr/lib/rabbitmq/bin/rabbitmq-server"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    bridges = [socat(f"VSOCK-LISTEN:{vsock},reuseaddr,fork", f"TCP:127.0.0.1:{tcp}")
+               for vsock, tcp in ((port, amqp_port), (port + 1, stomp_port))]
+    try:
+        for tcp in (amqp_port, stomp_port):
+            wait_for_tcp(tcp, timeout=400)  # the Erlang VM starts in a few seconds natively, minutes emulated
+        wait_for_vsock_listener(port)
+        wait_for_vsock_listener(port + 1)
+        assert run(ported, "pika_queue", port) == ["amqp over vsock"]
+        assert run(ported, "stomp_queue", port + 1) == ["stomp over vsock"]
+    finally:
+        stop(*bridges)
+        os.killpg(broker.pid, signal.SIGKILL)  # the broker's Erlang VM and epmd, not only the wrapper
+        broker.wait()
 
 
 @pytest.mark.parametrize("name", ["twisted_echo", "thrift_echo"])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.api import Example, Rule
+from vsockport.rules.api import Example, Rule, ported_example, runtime_name
 from vsockport.rules.helpers import literal_string, source_of
 
 _IP_FUNCTIONS = {
@@ -13,6 +13,10 @@ _IPADDRESS_FUNCTIONS = {
     "ipaddress.ip_address", "ipaddress.ip_interface", "ipaddress.ip_network", "ipaddress.IPv4Address",
     "ipaddress.IPv6Address",
 }
+# inet_pton/inet_ntop with a family known only at run time (`sock.family`): the runtime's versions also
+# take the vsock family, whose address is a CID.
+_WITH_A_FAMILY = {"socket.inet_pton": "vsock_inet_pton", "socket.inet_ntop": "vsock_inet_ntop"}
+_IP_FAMILY_NAMES = ("socket.AF_INET", "socket.AF_INET6")
 _ADDRESS_CALLS = ("getpeername", "getsockname", "accept", "recvfrom")
 _ADDRESS_INFO = ("peername", "sockname")
 
@@ -30,11 +34,15 @@ def _socket_address(node: cst.BaseExpression) -> bool:
 
 
 class IpAddressUse(Rule):
-    """Point out code that reads a socket address as an IP address.
+    """Point out code that reads a socket address as an IP address; port the checks that pass it on.
 
     ## What it does
-    Reports, for review:
-    - `socket.inet_aton`/`inet_ntoa`/`inet_pton`/`inet_ntop`/`gethostbyaddr`/`getnameinfo`;
+    Ports `socket.inet_pton(family, address)` and `socket.inet_ntop(family, packed)` whose family is
+    known only at run time (`sock.family`, a parameter) to the runtime's `vsock_inet_pton` and
+    `vsock_inet_ntop`, which also take the vsock family: a CID's digits packed as the kernel's 32-bit
+    `svm_cid`, and back. Reports, for review:
+    - `socket.inet_aton`/`inet_ntoa`/`gethostbyaddr`/`getnameinfo`, and `inet_pton`/`inet_ntop` of
+      `AF_INET` or `AF_INET6`;
     - `ipaddress.ip_address(...)`-style calls given the host of a socket address
       (`sock.getpeername()[0]`, `transport.get_extra_info("peername")[0]`).
 
@@ -42,29 +50,38 @@ class IpAddressUse(Rule):
     A vsock peer is a CID, not an IP address. Ported sockets report addresses as TCP/IP code reads
     them: `(host, port)` with the host a string ("" for any, else the CID's digits), so string
     handling (`':' in host`, `host.split('%')`, `host + ":" + str(port)`, logging, WSGI's
-    `REMOTE_ADDR`) keeps working. Parsing the host as an IP address, packing it, or looking it up in
-    DNS cannot: what such code should do with a CID is for a person to decide.
+    `REMOTE_ADDR`) keeps working. Code that checks an address with the socket's own family before it
+    connects (pika: `socket.inet_pton(sock.family, host)`) gets a vsock family there, which
+    `socket.inet_pton` refuses. Parsing a host as an IP address, packing it as one, or looking it up
+    in DNS cannot work at all: what such code should do with a CID is for a person to decide.
 
     ## Example
     ```python
+    socket.inet_pton(sock.family, resolved[0])
     packed = socket.inet_aton(addr)
     if ipaddress.ip_address(conn.getpeername()[0]).is_private:
         ...
     ```
-    Both lines are reported. A host first stored in a variable is not followed; `inet_*` calls are
-    reported wherever they are.
+    The first line becomes `vsock_inet_pton(sock.family, resolved[0])`; the others are reported. A
+    host first stored in a variable is not followed; `inet_*` calls are reported wherever they are.
 
     ## Fix safety
-    Report only.
+    Safe: for every family but vsock, `vsock_inet_pton` and `vsock_inet_ntop` are socket's own
+    functions. The rest is report only.
     """
 
     code = "VS014"
     words = (b"ip_address", b"ip_interface", b"ip_network", b"IPv4Address", b"IPv6Address")
     name = "ip-address-use"
-    fix_safety = "none"
+    fix_safety = "safe"
     triggers = (b"inet_", b"gethostbyaddr", b"getnameinfo", b"ipaddress")
     examples = (
         Example("import socket\npacked = socket.inet_aton(conn.getpeername()[0])\n", None, ("VS014",)),
+        ported_example("socket.inet_pton(sock.family, resolved[0])\nhost = socket.inet_ntop(family, packed)\n",
+                       "vsock_inet_ntop, vsock_inet_pton",
+                       "vsock_inet_pton(sock.family, resolved[0])\nhost = vsock_inet_ntop(family, packed)\n",
+                       ("VS014", "VS014")),
+        Example("import socket\npacked = socket.inet_pton(socket.AF_INET6, host)\n", None, ("VS014",)),
         Example("import ipaddress\nip = ipaddress.ip_address(transport.get_extra_info('peername')[0])\n", None, ("VS014",)),
         Example("import ipaddress\nnet = ipaddress.ip_network('10.0.0.0/8')\nhost, port = sock.getpeername()\n"
                 "local = host.startswith('127.') or ':' in host\n"),
@@ -72,7 +89,11 @@ class IpAddressUse(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.names.qualified(node.func) or ""
-        if qualified in _IP_FUNCTIONS:
+        if qualified in _WITH_A_FAMILY and node.args and self.names.qualified(node.args[0].value) not in _IP_FAMILY_NAMES:
+            self.report(node.func, f"{source_of(node.func)}() of a family known at run time: a vsock socket's is refused "
+                                   f"-> {_WITH_A_FAMILY[qualified]}, which also takes the vsock family (a CID)",
+                        replacement=runtime_name(_WITH_A_FAMILY[qualified]))
+        elif qualified in _IP_FUNCTIONS:
             self.report(node, f"{source_of(node.func)}() treats an address as IP: vsock peers are CIDs")
         elif qualified in _IPADDRESS_FUNCTIONS and node.args and _socket_address(node.args[0].value):
             self.report(node, f"{source_of(node.func)}() of a socket address: on vsock the host is a CID, not an IP address")

@@ -35,7 +35,8 @@ AWS Nitro Enclave needs to reach several services through its parent.
 Contents
   1. Constants, the address family and the local CID   VMCISock_GetAFValue, VMCISock_GetLocalCID, ...
   2. Hosts, ports and the map (VSOCK_CID_MAP)           vsock_cid, vsock_bind_cid, vsock_address,
-                                                        vsock_getaddrinfo, vsock_gethostbyname(_ex)
+                                                        vsock_getaddrinfo, vsock_gethostbyname(_ex),
+                                                        vsock_inet_pton, vsock_inet_ntop
   3. Sockets                                            vsock_socket, vsock_fromfd, vsock_family,
                                                         vsock_socket_class
   4. What socket.socket learns about the vsock family   (the methods above; installed once)
@@ -101,6 +102,8 @@ __all__ = [
     "vsock_getaddrinfo",
     "vsock_gethostbyname",
     "vsock_gethostbyname_ex",
+    "vsock_inet_pton",
+    "vsock_inet_ntop",
     "vsock_socket",
     "vsock_fromfd",
     "vsock_socket_class",
@@ -627,6 +630,31 @@ def vsock_gethostbyname(host):
 def vsock_gethostbyname_ex(host):
     """socket.gethostbyname_ex() for vsock: (host, [], [the CID as a string of digits])."""
     return (str(host), [], [vsock_gethostbyname(host)])
+
+
+def _is_vsock_family(family):
+    return family == getattr(socket, "AF_VSOCK", -2) or (family == _af_value and family != -1)
+
+
+def vsock_inet_pton(family, address):
+    """socket.inet_pton() that also takes the vsock family: a CID (its decimal digits, as ported sockets
+    report a peer) packed as the kernel's 32-bit svm_cid. Code that checks an address it passes on
+    (`inet_pton(sock.family, host)`) then accepts a vsock one; other families are socket's own."""
+    if not _is_vsock_family(family):
+        return socket.inet_pton(family, address)
+    text = address.decode("ascii", "replace") if isinstance(address, bytes) else str(address)
+    if not text.isdigit() or int(text) > 0xFFFFFFFF:
+        raise OSError(errno.EINVAL, "illegal vsock address string passed to inet_pton: %r (a CID's digits)" % (address,))
+    return struct.pack("=I", int(text))
+
+
+def vsock_inet_ntop(family, packed):
+    """socket.inet_ntop() that also takes the vsock family: 4 packed bytes -> the CID's digits."""
+    if not _is_vsock_family(family):
+        return socket.inet_ntop(family, packed)
+    if len(packed) != 4:
+        raise ValueError("invalid length of packed vsock address string")
+    return str(struct.unpack("=I", bytes(packed))[0])
 
 
 # ===================================================================================================
