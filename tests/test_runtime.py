@@ -754,6 +754,24 @@ def test_inet_pton_and_ntop_take_the_vsock_family_and_leave_the_others_to_socket
         native.vsock_inet_pton(socket.AF_INET, "1")
 
 
+def test_getnameinfo_gives_a_ported_sockets_address_back(native):
+    """VS014's port of getnameinfo (waitress reads its bound address through it): a listening vsock
+    socket's address, with its 32-bit port, comes back as strings; the stand-in module has it too; an IP
+    address is socket's own answer."""
+    sock = native.vsock_socket(native.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+    with sock:
+        sock.bind(("", native.VMADDR_PORT_ANY))
+        sock.listen()
+        host, port = sock.getsockname()
+        flags = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        assert native.vsock_getnameinfo((host, port), flags) == (host, str(port))
+        assert native.vsock_socket_module.getnameinfo is native.vsock_getnameinfo
+    assert native.vsock_getnameinfo(("3", 8080), flags) == ("3", "8080")
+    with pytest.raises(OverflowError):
+        socket.getnameinfo(("0.0.0.0", 2**32 - 2), flags)  # what the port replaces
+    assert native.vsock_getnameinfo(("127.0.0.1", 80), flags) == socket.getnameinfo(("127.0.0.1", 80), flags)
+
+
 def test_uvloop_names_are_asyncio_loops_that_listen_on_vsock(native):
     """vsock_uvloop (VS018) answers uvloop's loop-choosing names with asyncio's: the policy it installs
     makes loops that take a vsock listening socket; any other name is uvloop's own."""

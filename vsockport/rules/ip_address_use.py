@@ -15,7 +15,8 @@ _IPADDRESS_FUNCTIONS = {
 }
 # inet_pton/inet_ntop with a family known only at run time (`sock.family`): the runtime's versions also
 # take the vsock family, whose address is a CID.
-_WITH_A_FAMILY = {"socket.inet_pton": "vsock_inet_pton", "socket.inet_ntop": "vsock_inet_ntop"}
+_WITH_A_FAMILY = {"socket.inet_pton": "vsock_inet_pton", "socket.inet_ntop": "vsock_inet_ntop",
+                  "socket.getnameinfo": "vsock_getnameinfo"}
 _IP_FAMILY_NAMES = ("socket.AF_INET", "socket.AF_INET6")
 _ADDRESS_CALLS = ("getpeername", "getsockname", "accept", "recvfrom")
 _ADDRESS_INFO = ("peername", "sockname")
@@ -40,9 +41,11 @@ class IpAddressUse(Rule):
     Ports `socket.inet_pton(family, address)` and `socket.inet_ntop(family, packed)` whose family is
     known only at run time (`sock.family`, a parameter) to the runtime's `vsock_inet_pton` and
     `vsock_inet_ntop`, which also take the vsock family: a CID's digits packed as the kernel's 32-bit
-    `svm_cid`, and back. Reports, for review:
-    - `socket.inet_aton`/`inet_ntoa`/`gethostbyaddr`/`getnameinfo`, and `inet_pton`/`inet_ntop` of
-      `AF_INET` or `AF_INET6`;
+    `svm_cid`, and back; and `socket.getnameinfo(sockaddr, flags)` to `vsock_getnameinfo`, which gives
+    a ported socket's address back as it is (a CID has no name; a vsock port may exceed 65535).
+    Reports, for review:
+    - `socket.inet_aton`/`inet_ntoa`/`gethostbyaddr`, and `inet_pton`/`inet_ntop` of `AF_INET` or
+      `AF_INET6`;
     - `ipaddress.ip_address(...)`-style calls given the host of a socket address
       (`sock.getpeername()[0]`, `transport.get_extra_info("peername")[0]`).
 
@@ -52,7 +55,8 @@ class IpAddressUse(Rule):
     handling (`':' in host`, `host.split('%')`, `host + ":" + str(port)`, logging, WSGI's
     `REMOTE_ADDR`) keeps working. Code that checks an address with the socket's own family before it
     connects (pika: `socket.inet_pton(sock.family, host)`) gets a vsock family there, which
-    `socket.inet_pton` refuses. Parsing a host as an IP address, packing it as one, or looking it up
+    `socket.inet_pton` refuses; a server that reads its bound address through `getnameinfo` (waitress)
+    gets a 32-bit vsock port, which `socket.getnameinfo` refuses. Parsing a host as an IP address, packing it as one, or looking it up
     in DNS cannot work at all: what such code should do with a CID is for a person to decide.
 
     ## Example
@@ -67,7 +71,8 @@ class IpAddressUse(Rule):
 
     ## Fix safety
     Safe: for every family but vsock, `vsock_inet_pton` and `vsock_inet_ntop` are socket's own
-    functions. The rest is report only.
+    functions, and `vsock_getnameinfo` is for every address but a CID host or a port above 65535.
+    The rest is report only.
     """
 
     code = "VS014"
@@ -82,6 +87,9 @@ class IpAddressUse(Rule):
                        "vsock_inet_pton(sock.family, resolved[0])\nhost = vsock_inet_ntop(family, packed)\n",
                        ("VS014", "VS014")),
         Example("import socket\npacked = socket.inet_pton(socket.AF_INET6, host)\n", None, ("VS014",)),
+        ported_example("host, port = socket.getnameinfo(sock.getsockname(), socket.NI_NUMERICHOST)\n",
+                       "vsock_getnameinfo",
+                       "host, port = vsock_getnameinfo(sock.getsockname(), socket.NI_NUMERICHOST)\n", ("VS014",)),
         Example("import ipaddress\nip = ipaddress.ip_address(transport.get_extra_info('peername')[0])\n", None, ("VS014",)),
         Example("import ipaddress\nnet = ipaddress.ip_network('10.0.0.0/8')\nhost, port = sock.getpeername()\n"
                 "local = host.startswith('127.') or ':' in host\n"),
@@ -90,8 +98,9 @@ class IpAddressUse(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.names.qualified(node.func) or ""
         if qualified in _WITH_A_FAMILY and node.args and self.names.qualified(node.args[0].value) not in _IP_FAMILY_NAMES:
-            self.report(node.func, f"{source_of(node.func)}() of a family known at run time: a vsock socket's is refused "
-                                   f"-> {_WITH_A_FAMILY[qualified]}, which also takes the vsock family (a CID)",
+            what = "address (a CID, a 32-bit port)" if qualified == "socket.getnameinfo" else "family"
+            self.report(node.func, f"{source_of(node.func)}() refuses a vsock socket's {what} -> "
+                                   f"{_WITH_A_FAMILY[qualified]}, which also reads vsock addresses",
                         replacement=runtime_name(_WITH_A_FAMILY[qualified]))
         elif qualified in _IP_FUNCTIONS:
             self.report(node, f"{source_of(node.func)}() treats an address as IP: vsock peers are CIDs")

@@ -9,7 +9,7 @@ from vsockport.rules.helpers import called_name, literal_string, source_of
 _CHANGES_ITS_ARGUMENT = frozenset(["setattr", "delattr", "reload", "object", "patch", "setitem"])
 # What the stand-in answers differently: getattr(socket, "SOMETHING_ELSE") needs no stand-in.
 _STANDS_IN_FOR = frozenset(["socket", "fromfd", "create_connection", "create_server", "getaddrinfo", "gethostbyname",
-                            "gethostbyname_ex"])
+                            "gethostbyname_ex", "getnameinfo", "inet_pton", "inet_ntop"])
 
 
 class SocketModuleValue(Rule):
@@ -19,7 +19,8 @@ class SocketModuleValue(Rule):
     Replaces the `socket` module where it is used as a value (a parameter default `socket_module=socket`,
     a keyword argument, an assignment `self._socket = socket`, `getattr(socket, name)`) with
     `vsock_socket_module`. That stand-in's `socket()`, `create_connection()`, `create_server()`,
-    `getaddrinfo()`, `gethostbyname()` and `gethostbyname_ex()` are the vsock versions (its `socket()`
+    `getaddrinfo()`, `gethostbyname()`, `gethostbyname_ex()`, `getnameinfo()`, `inet_pton()` and
+    `inet_ntop()` are the vsock versions (its `socket()`
     makes `AF_INET`/`AF_INET6` sockets vsock); every other name is the socket module's own.
 
     A name that the enclosing function binds itself (a parameter or variable called `socket`, often a

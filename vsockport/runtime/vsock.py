@@ -36,7 +36,7 @@ Contents
   1. Constants, the address family and the local CID   VMCISock_GetAFValue, VMCISock_GetLocalCID, ...
   2. Hosts, ports and the map (VSOCK_CID_MAP)           vsock_cid, vsock_bind_cid, vsock_address,
                                                         vsock_getaddrinfo, vsock_gethostbyname(_ex),
-                                                        vsock_inet_pton, vsock_inet_ntop
+                                                        vsock_inet_pton, vsock_inet_ntop, vsock_getnameinfo
   3. Sockets                                            vsock_socket, vsock_fromfd, vsock_family,
                                                         vsock_socket_class
   4. What socket.socket learns about the vsock family   (the methods above; installed once)
@@ -104,6 +104,7 @@ __all__ = [
     "vsock_gethostbyname_ex",
     "vsock_inet_pton",
     "vsock_inet_ntop",
+    "vsock_getnameinfo",
     "vsock_socket",
     "vsock_fromfd",
     "vsock_socket_class",
@@ -655,6 +656,17 @@ def vsock_inet_ntop(family, packed):
     if len(packed) != 4:
         raise ValueError("invalid length of packed vsock address string")
     return str(struct.unpack("=I", bytes(packed))[0])
+
+
+def vsock_getnameinfo(sockaddr, flags):
+    """socket.getnameinfo() that also reads a ported socket's address: a CID's digits (or an int) as the
+    host, or a 32-bit vsock port, come back as (host, port) strings as they are (a CID has no name);
+    any other address is socket's own call."""
+    host, port = sockaddr[0], sockaddr[1]
+    cid_host = type(host) is int or (isinstance(host, str) and host.isdigit())
+    if (cid_host or (type(port) is int and port > 0xFFFF)) and len(sockaddr) == 2:
+        return (str(host), str(port))
+    return socket.getnameinfo(sockaddr, flags)
 
 
 # ===================================================================================================
@@ -1402,8 +1414,9 @@ class _AsyncioAsUvloop(types.ModuleType):
 class _SocketModule(types.ModuleType):
     """A stand-in for the socket module, for code that takes the module as a value
     (`socket_module=socket`): socket(), fromfd(), create_connection(), create_server(), getaddrinfo(),
-    gethostbyname() and gethostbyname_ex() are the vsock versions (socket() makes AF_INET and AF_INET6
-    sockets vsock); every other name is the socket module's own."""
+    gethostbyname(), gethostbyname_ex(), getnameinfo(), inet_pton() and inet_ntop() are the vsock
+    versions (socket() makes AF_INET and AF_INET6 sockets vsock); every other name is the socket
+    module's own."""
 
     def __getattr__(self, name):
         return getattr(socket, name)
@@ -2460,7 +2473,8 @@ vsock_socket_module = _SocketModule("vsock_socket_module", _SocketModule.__doc__
 vsock_socket_module.__dict__.update(
     socket=vsock_socket, fromfd=vsock_fromfd, create_connection=create_vsock_connection,
     create_server=create_vsock_server, getaddrinfo=vsock_getaddrinfo, gethostbyname=vsock_gethostbyname,
-    gethostbyname_ex=vsock_gethostbyname_ex,
+    gethostbyname_ex=vsock_gethostbyname_ex, getnameinfo=vsock_getnameinfo, inet_pton=vsock_inet_pton,
+    inet_ntop=vsock_inet_ntop,
 )
 
 if _strict_setting():  # the one thing importing does, and only when asked: watch the whole process
