@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule
@@ -35,7 +37,8 @@ class ResidualIpUse(Rule):
       `http.client`, `smtplib`, `xmlrpc`, `urllib.request`, `ftplib`, `poplib`, `imaplib`, ...) used as
       values outside a runtime adapter;
     - `asyncio.open_connection`/`start_server` without `sock=`, and `X.create_server(factory, host,
-      port)`/`X.create_connection(...)` calls on something vsockport did not recognise as an event loop;
+      port)`/`X.create_connection(...)` calls on something vsockport did not recognise as an event loop
+      (unless the module defines a function of that name itself: then they are its own API);
     - ctypes `sockaddr_in` structures.
 
     Imports, annotations, `isinstance` checks and comparisons are not uses. Functions VS013 keeps on
@@ -77,6 +80,10 @@ class ResidualIpUse(Rule):
         Example("import socket\ns = socket.socket(socket.AF_INET)  # vsockport: ignore\n"
                 "ok = isinstance(s, socket.socket)\ndef f(conn: socket.socket) -> None:\n    pass\n"),
         Example("import asyncio\nasync def main(sock):\n    await asyncio.open_connection(sock=sock)\n"),
+        # A module with its own create_connection (asyncssh's SSH connection, which opens a channel through
+        # its server) calls that API, not an event loop's.
+        Example("import asyncio\nclass Conn:\n    async def create_connection(self, factory, host, port):\n        pass\n"
+                "    async def forward(self, tunnel, host, port):\n        return await tunnel.create_connection(self.f, host, port)\n"),
     )
 
     def reference(self, node: cst.BaseExpression, qualified: str) -> None:
@@ -103,10 +110,22 @@ class ResidualIpUse(Rule):
         elif isinstance(func, cst.Name) and func.value == "sockaddr_in":
             self.report(node, "a ctypes sockaddr_in (an IPv4 address) is still made here: vsock needs sockaddr_vm")
         elif called_name(func) in _LOOP_ENDPOINTS and isinstance(func, cst.Attribute) and self._takes_host_and_port(node) \
-                and qualified is None:
+                and qualified is None and func.attr.value not in self._own_endpoints():
             self.report(node, f"{source_of(func)}(factory, host, port) looks like an asyncio event loop's call, which "
                               "opens an IP socket; vsockport did not recognise it as a loop (name it `loop`, or port "
                               "it with vsock_loop_{}(...))".format(func.attr.value))
+
+    def _own_endpoints(self) -> frozenset[str]:
+        """create_connection/create_server that the module defines itself (asyncssh's SSH connection, whose
+        `create_connection(factory, host, port)` opens a channel through its server): calls of that name
+        here are taken for its own API, not an event loop's."""
+        facts = self.names.module_facts
+        if "own_endpoints" not in facts:
+            tree = self.names.tree
+            facts["own_endpoints"] = frozenset(
+                node.name for node in (ast.walk(tree) if tree is not None else ())
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in _LOOP_ENDPOINTS)
+        return facts["own_endpoints"]
 
     @staticmethod
     def _takes_host_and_port(call: cst.Call) -> bool:
