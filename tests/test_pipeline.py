@@ -262,5 +262,9 @@ def test_a_module_named_only_through_a_star_import_is_ported_as_an_unsafe_fix():
     assert "    return create_vsock_connection(addr, 5)\n" in ported
     bound = b"from mypkg.utils import *\n\n\ndef connect(socket, addr):\n    return socket.create_connection(addr, 5)\n"
     assert port_source(bound, PortOptions(unsafe_fixes=True)).findings == ()
+    # An attribute spelled like the module (`s.socket`, `conn.socket`) rests on no guess: its fix stays safe.
+    attribute = (b"from mypkg.utils import *\nimport socket as s\n\n\ndef f(conn):\n"
+                 b"    conn.socket = s.socket(s.AF_INET, s.SOCK_STREAM)\n")
+    assert [(f.code, f.state.value) for f in port_source(attribute, PortOptions()).findings] == [("VS001", "fixable")]
     expandable = b"from socket import *\n\n\ndef connect(addr):\n    return create_connection(addr, 5)\n"
     assert [f.state.value for f in port_source(expandable, PortOptions()).findings] == ["fixable"]

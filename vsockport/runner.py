@@ -74,6 +74,9 @@ def _on_a_guess(report: Report, guesses: frozenset[str]) -> Report:
         node = stack.pop()
         if isinstance(node, cst.Name) and node.value in guesses:
             found.add(node.value)
+        elif isinstance(node, cst.Attribute):
+            stack.append(node.value)  # `s.socket`, `conn.socket`: an attribute is no use of the module's name
+            continue
         stack.extend(children(node))
     if not found:
         return report
