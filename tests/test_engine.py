@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
 import stat
@@ -71,6 +72,54 @@ def test_package_gets_one_runtime_and_relative_imports_that_work(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == "'0.0.0.0'"  # VMADDR_CID_ANY, as getsockname() reports a TCP wildcard
+
+
+TOOL = """import socket
+import sys
+
+
+def bound():
+    s = socket.socket(socket.AF_INET)
+    s.bind(("", 0))
+    return s.family
+
+
+if __name__ == "__main__":
+    sys.stdout.write(str(bound()))
+"""
+
+
+def test_a_script_inside_a_package_runs_both_ways(tmp_path):
+    """A file of a package that is also run as a script (a test fixture started with `python
+    tests/fixtureapps/getline.py`) cannot use the package's relative runtime import when run that way: it
+    gets the two-way import and a runtime beside it. waitress's functional tests hung on this (the
+    scripts died at their import and the test waited for their output)."""
+    write(tmp_path / "pkg" / "__init__.py", "")
+    write(tmp_path / "pkg" / "tools" / "__init__.py", "")
+    tool = write(tmp_path / "pkg" / "tools" / "tool.py", TOOL)
+    library = write(tmp_path / "pkg" / "tools" / "library.py", "from . import tool\n\nif __name__ == '__main__':\n"
+                                                                 "    import socket\n    socket.socket().bind(('', 0))\n")
+    run = engine.run([tmp_path], Config(), write=True)
+    assert {f.path for f in run.changed if f.is_runtime} == {tmp_path / "pkg" / "vsock_runtime.py",
+                                                            tmp_path / "pkg" / "tools" / "vsock_runtime.py"}
+    assert "if __package__:\n    from ..vsock_runtime import (\n" in tool.read_text()
+    assert "else:  # run as a script: the runtime beside it\n    from vsock_runtime import (\n" in tool.read_text()
+    assert "if __package__" not in library.read_text()  # its own relative import: it cannot run as a script anyway
+    assert "from ..vsock_runtime import" in library.read_text()
+    vsock = str(int(__import__("socket").AF_VSOCK))
+    for command in ([sys.executable, "-S", str(tool)], [sys.executable, "-S", "-m", "pkg.tools.tool"],
+                    [sys.executable, "-S", "-c", "import sys, pkg.tools.tool as t; sys.stdout.write(str(t.bound()))"]):
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout) == (0, vsock), (command, done.stderr)
+    assert engine.run([tmp_path], Config(), write=False).changed == []  # a second run changes nothing
+    # a later edit that needs another runtime name extends both halves
+    tool.write_text(tool.read_text() + "\nclient = socket.create_connection\n")
+    engine.run([tmp_path], Config(), write=True)
+    text = tool.read_text()
+    (two_way,) = [s for s in ast.parse(text).body if isinstance(s, ast.If) and getattr(s.test, "id", "") == "__package__"]
+    halves = [{alias.name for alias in two_way.body[0].names}, {alias.name for alias in two_way.orelse[0].names}]
+    assert halves[0] == halves[1] and "create_vsock_connection" in halves[0], text
+    assert engine.run([tmp_path], Config(), write=False).changed == []
 
 
 def test_runtime_is_version_stamped_and_updated(tmp_path):

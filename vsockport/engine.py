@@ -145,6 +145,9 @@ def _take(result: FileResult, ported: PortResult, options: PortOptions) -> None:
     result.new, result.findings, result.encoding = ported.new, ported.findings, ported.encoding
     if ported.uses_runtime:
         result.runtime_import = options.runtime_import
+    if ported.script_runtime:
+        # Beside the file Python runs: a symlinked script's folder on sys.path is its target's.
+        result.script_runtime_path = Path(os.path.realpath(result.path)).parent / f"{options.runtime_import.lstrip('.')}.py"
 
 
 def _port_chunk(jobs: list[_Job]) -> list[FileResult]:
@@ -254,7 +257,7 @@ def _write(results: list[FileResult], errors: list[tuple[Path, str]]) -> None:
     a runtime first (only when one of its modules can be written), then its modules."""
     modules = [r for r in results if r.changed and not r.is_runtime and not r.error]
     for runtime in [r for r in results if r.is_runtime and r.changed and not r.error]:
-        needing = [m for m in modules if m.runtime_path == runtime.path]
+        needing = [m for m in modules if runtime.path in m.runtime_paths]
         if needing and not any(is_writable(m.path) for m in needing):
             runtime.new = None  # none of its modules can be written: a new runtime would be an orphan
             continue
@@ -276,7 +279,7 @@ def _write(results: list[FileResult], errors: list[tuple[Path, str]]) -> None:
         except OSError as exc:
             module.error = f"cannot write: {exc.strerror or exc}"
     for runtime in [r for r in results if r.is_runtime and r.written and r.old is None]:
-        if not any(m.written for m in modules if m.runtime_path == runtime.path):
+        if not any(m.written for m in modules if runtime.path in m.runtime_paths):
             runtime.path.unlink(missing_ok=True)  # every module it was for failed: leave no orphan
             runtime.written, runtime.new = False, None
 

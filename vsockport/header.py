@@ -7,6 +7,15 @@ The import never rebinds a name the module binds itself, anywhere (a function, c
 variable or import of that name): such a runtime name is imported under an alias
 (`from vsock_runtime import vsock_socket as vsock_socket_vsock`), and fixes are written with the name
 actually bound, as ruff's importer does.
+
+A module inside a package that also runs as a script (`python tests/fixtureapps/getline.py`: a top-level
+`if __name__ == "__main__":` and no relative import of its own) cannot use the package's relative
+import when run that way, so it gets both, chosen by `__package__`, and a runtime beside it too:
+
+    if __package__:
+        from ..vsock_runtime import vsock_urlopen
+    else:  # run as a script: the runtime beside it
+        from vsock_runtime import vsock_urlopen
 """
 
 from __future__ import annotations
@@ -64,11 +73,36 @@ def _defines_family(value: ast.expr, names: ModuleNames) -> bool:
         names.aliases.get(value.func.id, "").endswith(f"{names.runtime_module}.VMCISock_GetAFValue")
 
 
+def runs_as_script(tree: ast.Module, runtime_import: str) -> bool:
+    """Whether a module in a package (a relative `runtime_import`) may also run as a script: it has a
+    top-level `if __name__ == "__main__":` and imports nothing relatively but the runtime (a module
+    with relative imports of its own cannot run as a script, so it keeps the one relative import)."""
+    if not runtime_import.startswith(".") or not any(_is_main_guard(s) for s in tree.body):
+        return False
+    runtime = runtime_import.lstrip(".")
+    return not any(isinstance(node, ast.ImportFrom) and node.level and node.module != runtime for node in ast.walk(tree))
+
+
+def _is_main_guard(statement: ast.stmt) -> bool:
+    test = statement.test if isinstance(statement, ast.If) else None
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides) and \
+        any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides)
+
+
+def script_import_line(runtime_import: str) -> bytes:
+    """How the script half of the two-way import starts (an indented absolute import of the runtime)."""
+    return f"    from {runtime_import.lstrip('.')} import".encode()
+
+
 class RuntimeHeader:
     """Edits of a module's original text that import what its fixes need from the runtime."""
 
     def __init__(self, source: Source, tree: ast.Module, runtime_import: str, aliases: dict[str, str]) -> None:
         self.source, self.runtime_import, self.aliases = source, runtime_import, aliases
+        self.script = runs_as_script(tree, runtime_import)
         self.units = planning.units(tree.body)
         self.assigned = {t.id for s in tree.body if isinstance(s, ast.Assign) for t in s.targets if isinstance(t, ast.Name)}
         self._unit_ends = [unit.end for unit in self.units]  # ascending: units follow each other
@@ -96,7 +130,8 @@ class RuntimeHeader:
         if existing is None:
             return [self.insertion(needs, first_changed_line)]
         unit, node = existing
-        have = {a.name: a.asname for a in node.names}
+        imported = node.body[0] if isinstance(node, ast.If) else node
+        have = {a.name: a.asname for a in imported.names}
         edits = []
         if not set(imports) <= set(have):
             start = self._char_offset(node.lineno, node.col_offset)
@@ -132,7 +167,16 @@ class RuntimeHeader:
             if self._is_import(unit) and isinstance(node, ast.ImportFrom) and node.names[0].name != "*":
                 if "." * node.level + (node.module or "") == self.runtime_import:
                     return unit, node
+            if self._is_two_way_import(node):
+                return unit, node
         return None
+
+    def _is_two_way_import(self, node: ast.stmt) -> bool:
+        """`if __package__: from ..runtime import ... else: from runtime import ...`, as written here."""
+        if not (isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "__package__"):
+            return False
+        first = node.body[0]
+        return isinstance(first, ast.ImportFrom) and "." * first.level + (first.module or "") == self.runtime_import
 
     def _insertion_point(self, first_changed_line: int):
         if self._import_block is None:
@@ -178,10 +222,20 @@ class RuntimeHeader:
         return self.source.offset(line) + len(text.encode("utf-8")[:utf8_column].decode("utf-8", "replace"))
 
     def _import_line(self, names: dict[str, str | None]) -> str:
-        """`from runtime import a, b as c`, wrapped one name per line (as black would) when it gets long."""
+        """`from runtime import a, b as c`, wrapped one name per line (as black would) when it gets long;
+        for a module that runs as a script too, the two-way import."""
         newline = self.source.newline
         ordered = [f"{n} as {names[n]}" if names[n] else n for n in sorted(names)]
-        text = f"from {self.runtime_import} import {', '.join(ordered)}"
+        if not self.script:
+            return self._from_line(self.runtime_import, ordered, "") + newline
+        return (f"if __package__:{newline}" + self._from_line(self.runtime_import, ordered, "    ") + newline +
+                f"else:  # run as a script: the runtime beside it{newline}" +
+                self._from_line(self.runtime_import.lstrip("."), ordered, "    ") + newline)
+
+    def _from_line(self, module: str, ordered: list[str], indent: str) -> str:
+        newline = self.source.newline
+        text = f"{indent}from {module} import {', '.join(ordered)}"
         if len(text) > _MAX_IMPORT_LINE:
-            text = f"from {self.runtime_import} import ({newline}" + "".join(f"    {n},{newline}" for n in ordered) + ")"
-        return text + newline
+            text = f"{indent}from {module} import ({newline}" + "".join(f"{indent}    {n},{newline}" for n in ordered) + \
+                f"{indent})"
+        return text

@@ -33,7 +33,7 @@ import libcst as cst
 from vsockport import fixes
 from vsockport import regions as planning
 from vsockport.errors import InternalError, ParseFailure, PortError, Unfaithful  # noqa: F401 (re-exported)
-from vsockport.header import RuntimeHeader, aliases
+from vsockport.header import RuntimeHeader, aliases, script_import_line
 from vsockport.regions import Region
 from vsockport.results import Edit, Finding, Fix, PortResult, State
 from vsockport.rules import ALL_RULES, UNUSED_SUPPRESSION
@@ -64,6 +64,11 @@ def rules_triggered_by(data: bytes, rule_classes: Sequence[type[Rule]]) -> list[
 
 def imports_runtime(data: bytes, runtime_import: str) -> bool:
     return f"from {runtime_import} import".encode() in data
+
+
+def imports_runtime_as_script(data: bytes, runtime_import: str) -> bool:
+    """Whether a module in a package has the two-way runtime import (header.runs_as_script)."""
+    return runtime_import.startswith(".") and script_import_line(runtime_import) in data
 
 
 def port_source(data: bytes, options: PortOptions, rules: Sequence[type[Rule]] = ALL_RULES, *,
@@ -117,7 +122,8 @@ def _port(data: bytes, options: PortOptions, rules: Sequence[type[Rule]], focuse
     words = _words(tuple(active))
     if not suppressions and not any(w in source.code for w in words) and not any(
             w in data for w in _string_words(tuple(active))):
-        return PortResult(None, (), source.encoding, uses_runtime)  # the words occur only in strings and comments
+        return PortResult(None, (), source.encoding, uses_runtime,  # the words occur only in strings and comments
+                          uses_runtime and imports_runtime_as_script(data, options.runtime_import))
     tree = _parse_ast(source)
     names = ModuleNames.from_ast(tree, _expression_reader(source), options.runtime_import, data=source.data)
     module = _Module(source, tree, names, active, options, suppressions, aliases(names))
@@ -303,7 +309,8 @@ class _Module:
         findings.sort(key=lambda f: (f.line, f.column, f.code, f.message))
         changed = [o for o in outcomes if o.new_lines is not None]
         if not changed:
-            return PortResult(None, tuple(findings), self.source.encoding, uses_runtime)
+            return PortResult(None, tuple(findings), self.source.encoding, uses_runtime,
+                              uses_runtime and imports_runtime_as_script(self.source.data, self.options.runtime_import))
         new_text = _splice(self.source, changed)
         present = {m.decode() for m in _IDENTIFIER.findall(code_only(new_text.encode("utf-8", "surrogatepass")))}
         needs = {n for o in changed for n in o.needs if header.bound(n) in present}
@@ -320,7 +327,7 @@ class _Module:
         ported = _Positions(self.source, fixes.Pass(header_edits), new_text, to_new)
         findings = [replace(f, ported_at=ported(f)) for f in findings]
         return PortResult(new if new != self.source.data else None, tuple(findings), self.source.encoding,
-                          uses_runtime or bool(needs))
+                          uses_runtime or bool(needs), imports_runtime_as_script(new, self.options.runtime_import))
 
     def _unused_suppressions(self, selected: Sequence[type[Rule]]) -> list[Finding]:
         active = {rule.code for rule in selected}

@@ -105,12 +105,14 @@ class Finding:
 @dataclass(frozen=True)
 class PortResult:
     """What porting one module's bytes gives: its new bytes (None: unchanged), findings in source
-    order, the encoding it was read with, and whether it now imports the runtime."""
+    order, the encoding it was read with, whether it now imports the runtime, and whether it also imports
+    the runtime beside itself, for when it runs as a script (header.runs_as_script)."""
 
     new: bytes | None
     findings: tuple[Finding, ...]
     encoding: str
     uses_runtime: bool
+    script_runtime: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -118,12 +120,14 @@ class PortResult:
             "findings": [f.to_json() for f in self.findings],
             "encoding": self.encoding,
             "uses_runtime": self.uses_runtime,
+            "script_runtime": self.script_runtime,
         }
 
     @classmethod
     def from_json(cls, raw: dict) -> "PortResult":
         new = base64.b64decode(raw["new"]) if raw["new"] is not None else None
-        return cls(new, tuple(Finding.from_json(f) for f in raw["findings"]), raw["encoding"], bool(raw["uses_runtime"]))
+        return cls(new, tuple(Finding.from_json(f) for f in raw["findings"]), raw["encoding"], bool(raw["uses_runtime"]),
+                   bool(raw.get("script_runtime")))
 
 
 @dataclass
@@ -137,6 +141,7 @@ class FileResult:
     encoding: str = "utf-8"
     runtime_import: str | None = None  # set when the module (now) imports the runtime
     runtime_path: Path | None = None  # where its runtime goes (for a module); None for a runtime itself
+    script_runtime_path: Path | None = None  # the runtime beside a module that also runs as a script
     is_runtime: bool = False
     note: str | None = None  # what the run noticed about the file without porting it
     written: bool = False  # rewrite wrote it
@@ -147,6 +152,11 @@ class FileResult:
     @property
     def changed(self) -> bool:
         return self.new is not None and self.new != self.old
+
+    @property
+    def runtime_paths(self) -> tuple[Path, ...]:
+        """Every runtime file this module imports (or will)."""
+        return tuple(p for p in (self.runtime_path, self.script_runtime_path) if p is not None)
 
 
 @dataclass

@@ -100,15 +100,15 @@ def runtime_results(results: list[FileResult]) -> list[FileResult]:
     would import it are not ported either, so none is left importing something else)."""
     needed: dict[Path, tuple[FileResult, str | None]] = {}
     for result in results:
-        if result.runtime_import is None or result.error or result.runtime_path is None:
+        if result.runtime_import is None or result.error:
             continue
-        target = result.runtime_path
-        if target not in needed:
-            needed[target] = _runtime_result(target)
-        problem = needed[target][1]
-        if problem is not None and result.changed:
-            result.error = f"not ported: its runtime {target.name} cannot be written: {problem}"
-            result.new = result.old = None
+        for target in result.runtime_paths:
+            if target not in needed:
+                needed[target] = _runtime_result(target)
+            problem = needed[target][1]
+            if problem is not None and result.changed and not result.error:
+                result.error = f"not ported: its runtime {target.name} cannot be written: {problem}"
+                result.new = result.old = None
     return [runtime for runtime, _ in needed.values()]
 
 
