@@ -175,3 +175,48 @@ def test_an_accepted_descriptor_adopted_as_the_port_writes_it(folder, port):
         threading.Thread(target=serve).start()
         print(ask().decode())
     """) == ["adopted", "True", "1"]
+
+
+def test_a_client_waiting_for_its_server_retries_on_a_refusal(folder, port):
+    """TCP clients wait for a server to come up by retrying on ConnectionRefusedError; virtio answers a
+    closed vsock port with a reset, which the runtime reports as the refusal it is, so the wait works:
+    asyncio's sock_connect (a non-blocking connect and its SO_ERROR) and a blocking connect loop."""
+    assert run(folder, port, """
+        import asyncio, time
+
+        def serve_later(port):
+            def serve():
+                listener = vsock_socket(afVMCI, socket.SOCK_STREAM)
+                listener.bind((VMADDR_CID_ANY, port))
+                listener.listen()
+                while True:
+                    listener.accept()[0].close()
+            threading.Timer(0.5, serve).start()
+
+        async def asyncio_client():
+            loop = asyncio.get_running_loop()
+            for attempt in range(100):
+                sock = vsock_socket(afVMCI, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, (VMADDR_CID_LOCAL, PORT))
+                    return attempt
+                except ConnectionRefusedError:
+                    await asyncio.sleep(0.1)
+                finally:
+                    sock.close()
+
+        def blocking_client(port):
+            for attempt in range(100):
+                try:
+                    with vsock_socket(afVMCI, socket.SOCK_STREAM) as sock:
+                        sock.connect(("localhost", port))
+                    return attempt
+                except ConnectionRefusedError:
+                    time.sleep(0.1)
+
+        serve_later(PORT)
+        serve_later(PORT + 1)
+        print(asyncio.run(asyncio_client()) > 0, blocking_client(PORT + 1) > 0)
+        os._exit(0)
+    """) == ["True", "True"]

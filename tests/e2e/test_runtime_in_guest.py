@@ -60,16 +60,28 @@ print(peer == peername == ("1", client.getsockname()[1]), sockname == ("1", port
 
 
 def test_plain_connect_to_a_closed_port_is_explained(ported, port, backend):
+    """virtio answers a connect to a closed port with a reset: TCP code retrying on
+    ConnectionRefusedError until its server is up gets the refusal it waits for, from connect(),
+    connect_ex() and a non-blocking connect's SO_ERROR (asyncio's and tornado's way)."""
     out = run(f"""
-import socket, vsock_runtime as rt
+import errno, select, socket, vsock_runtime as rt
 sock = rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
 try:
     sock.connect((rt.VMADDR_CID_LOCAL, {port}))
-except ConnectionResetError as exc:
+except ConnectionRefusedError as exc:
     print(exc.errno); print(exc.strerror)
+print(rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM).connect_ex(("localhost", {port})))
+quiet = rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM)
+quiet.setblocking(False)
+print(quiet.connect_ex(("localhost", {port})) == errno.EINPROGRESS)
+select.select([], [quiet], [], 5)
+print(quiet.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), quiet.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
 """, ported, backend)
-    assert out[0] == str(errno.ECONNRESET)
-    assert out[1].startswith(f"vsock: nothing is listening on CID 1 port {port} (virtio transports report")
+    assert out[0] == str(errno.ECONNREFUSED)
+    assert out[1].startswith(f"vsock: nothing is listening on CID 1 port {port} (virtio transports answer")
+    assert out[2] == str(errno.ECONNREFUSED)
+    assert out[3] == "True"
+    assert out[4] == f"{errno.ECONNREFUSED} 0"  # SO_ERROR is read once, as the kernel's is
 
 
 def test_unreachable_cid_is_explained(ported, port, backend):

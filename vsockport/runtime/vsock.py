@@ -22,7 +22,9 @@ the vsock family. For sockets of that family, and only those:
     decimal digits otherwise; handed back to connect() or bind() they are CIDs again;
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
     no meaning on vsock, are accepted and do nothing (getsockopt answers 0);
-  - errors keep their class and errno, with a message that says what happened on vsock;
+  - errors keep their class and errno, with a message that says what happened on vsock; but a connect
+    to a port nobody listens on, which virtio answers with a reset, is a ConnectionRefusedError
+    (ECONNREFUSED) as on TCP, from connect(), connect_ex() and a non-blocking connect's SO_ERROR;
   - a timeout set with settimeout() also becomes the kernel's vsock connect timeout (2 s by default).
 For every other family nothing changes: the method a TCP socket looks up is CPython's own C method
 (no frame of this file in its tracebacks, the same results and signatures). send/recv are never
@@ -778,6 +780,7 @@ _family_of = _CSocket.family.__get__
 _MethodType = types.MethodType
 _SOL_SOCKET = socket.SOL_SOCKET
 _SO_REUSEPORT = getattr(socket, "SO_REUSEPORT", None)
+_SO_ERROR = socket.SO_ERROR
 
 
 class _FamilyMethod:
@@ -898,14 +901,35 @@ def _connect(sock, address, report_errno):
     timeout = _apply_connect_timeout(sock)
     try:
         if _backend_name() == "ctypes":
-            return _libc_connect(sock, address, report_errno=report_errno)
-        if report_errno:
-            return _CSocket.connect_ex(sock, address)
-        return _CSocket.connect(sock, address)
+            code = _libc_connect(sock, address, report_errno=report_errno)
+        elif report_errno:
+            code = _CSocket.connect_ex(sock, address)
+        else:
+            return _CSocket.connect(sock, address)
+    except BlockingIOError:
+        _connecting.add(sock)  # its outcome comes from getsockopt(SO_ERROR)
+        raise
     except OSError as exc:
         if timeout:
             exc._vsock_timeout = timeout
         raise _explain_connect(exc, address) from None
+    if not report_errno:
+        return None
+    if code in _IN_PROGRESS:
+        _connecting.add(sock)
+    return _refusal(code)
+
+
+# A connect to a vsock port nobody listens on is answered with a reset (ECONNRESET) on virtio, where
+# TCP answers with a refusal: TCP programs wait for a server to start by retrying on
+# ConnectionRefusedError, and give up on anything else. A failed connect on a vsock socket is reported
+# as the refusal it is; a reset of an established connection stays a reset.
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
+_connecting = __import__("weakref").WeakSet()  # non-blocking vsock connects whose SO_ERROR is not read yet
+
+
+def _refusal(code):
+    return errno.ECONNREFUSED if code == errno.ECONNRESET else code
 
 
 def _sock_listen(sock, *backlog):
@@ -969,10 +993,15 @@ def _sock_getsockopt(sock, level, option, *buflen):
         return bytes(buflen[0]) if buflen else 0
     try:
         if _backend_name() == "ctypes" or buflen:
-            return _libc_getsockopt(sock, level, option, *buflen)
-        return _CSocket.getsockopt(sock, level, option)
+            value = _libc_getsockopt(sock, level, option, *buflen)
+        else:
+            value = _CSocket.getsockopt(sock, level, option)
     except OSError as exc:
         raise _explain_option(exc, level, option) from None
+    if option == _SO_ERROR and level == _SOL_SOCKET and sock in _connecting and not buflen:
+        _connecting.discard(sock)  # the outcome of its non-blocking connect
+        return _refusal(value)
+    return value
 
 
 def _sock_sendto(sock, data, *flags_address):
@@ -1790,9 +1819,9 @@ def _explain_bind(exc, address):
 def _explain_connect(exc, address):
     cid, port = address if isinstance(address, tuple) and len(address) == 2 else (None, None)
     if exc.errno in (errno.ECONNRESET, errno.ECONNREFUSED):
-        return _explained(exc, "nothing is listening on CID %s port %s (virtio transports report a closed "
-                               "vsock port as a reset, not a refusal); start the server first or check the "
-                               "CID and port" % (cid, port))
+        return ConnectionRefusedError(errno.ECONNREFUSED, "vsock: nothing is listening on CID %s port %s (virtio "
+                                      "transports answer with a reset, reported as the refusal it is); start the "
+                                      "server first or check the CID and port [ECONNREFUSED]" % (cid, port))
     if exc.errno == errno.ETIMEDOUT or isinstance(exc, socket.timeout):
         if exc.errno is None:
             return exc
