@@ -460,6 +460,23 @@ def test_getaddrinfo_errors(native, monkeypatch):
     assert native.vsock_getaddrinfo(3, 80, flags=socket.AI_CANONNAME)[0][3] == "3"
 
 
+def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):
+    """AI_NUMERICHOST is how programs check that a string is an IP address (tornado's is_valid_ip, before
+    it trusts a proxy's X-Real-Ip): an IP literal is valid whether or not it maps to a CID, a name is not."""
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    def numeric(host):
+        return native.vsock_getaddrinfo(host, 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    assert [entry[4] for entry in numeric("127.0.0.1")] == [("1", 0)]  # loopback: CID 1, as for connecting
+    assert numeric("4.4.4.4") == socket.getaddrinfo("4.4.4.4", 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                                                   socket.AI_NUMERICHOST)
+    assert numeric("2001:db8::1")[0][0] == socket.AF_INET6
+    for name in ("www.example.com", "localhost", "1.2.3.4.5"):
+        with pytest.raises(socket.gaierror, match="neither a CID nor an IP address"):
+            numeric(name)
+    with pytest.raises(socket.gaierror, match="no name resolution"):  # without the flag: a host to reach
+        native.vsock_getaddrinfo("4.4.4.4", 80)
+
+
 @pytest.mark.parametrize(
     "host, cid",
     [(3, 3), ("3", 3), ("0x10", 16), ("localhost", 1), ("127.0.0.1", 1), ("::1", 1), ("", 1), ("0.0.0.0", 1), (b"5", 5)],

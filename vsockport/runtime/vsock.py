@@ -600,16 +600,24 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     asked for, the vsock family when that was), protocol 0, and the address (host, port) with the host
     the CID's digits (and the vsock port a HOST:PORT map entry gives). The program's sockets, made with
     vsock_socket(af, ...), are vsock ones, whose connect() and bind() read that host as the CID again.
-    With AI_PASSIVE a None host is VMADDR_CID_ANY and port 0 VMADDR_PORT_ANY; AI_NUMERICHOST and
-    AI_CANONNAME are honoured."""
+    With AI_PASSIVE a None host is VMADDR_CID_ANY and port 0 VMADDR_PORT_ANY; AI_CANONNAME is honoured.
+    AI_NUMERICHOST takes a CID or an IP literal, never a name; it is how programs check that a string is
+    an IP address (tornado's is_valid_ip, before it trusts X-Real-Ip), so an IP literal that maps to no
+    CID is answered as socket.getaddrinfo parses it (a vsock socket's connect() still refuses it)."""
     passive = bool(flags & socket.AI_PASSIVE)
     vsock_port = _vsock_port(0 if port is None else port, passive)
     if host is None:
         cid = VMADDR_CID_ANY if passive else VMADDR_CID_LOCAL
     else:
-        if flags & socket.AI_NUMERICHOST and _as_int(host) is None and _host_name(host) not in _WILDCARD_HOSTS:
-            raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICHOST: %r is not a numeric CID" % (host,))
-        cid, vsock_port = vsock_address((host, vsock_port), bind=passive)
+        numeric = flags & socket.AI_NUMERICHOST
+        if numeric and _as_int(host) is None and _host_name(host) not in _WILDCARD_HOSTS and _ip_literal(host) is None:
+            raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICHOST: %r is neither a CID nor an IP address" % (host,))
+        try:
+            cid, vsock_port = vsock_address((host, vsock_port), bind=passive)
+        except VsockAddressError:
+            if numeric and _as_int(host) is None and family in (0, socket.AF_INET, getattr(socket, "AF_INET6", None)):
+                return _CGetaddrinfo(host, port, family, type, proto, flags)
+            raise
     af = VMCISock_GetAFValue()
     inet6 = getattr(socket, "AF_INET6", None)
     if family == af and af != -1 and not isinstance(cid, _HybridPeer):
@@ -621,6 +629,23 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     canonname = str(host) if (flags & socket.AI_CANONNAME and host is not None) else ""
     kinds = [socket.SOCK_STREAM] if type == 0 else [type]
     return [(entry_family, kind, 0, canonname, address) for kind in kinds]
+
+
+_CGetaddrinfo = socket.getaddrinfo
+
+
+def _ip_literal(host):
+    """The IP address family of an IPv4 or IPv6 literal (a zone index allowed), else None."""
+    text = host.decode("ascii", "replace") if isinstance(host, bytes) else host
+    if not isinstance(text, str):
+        return None
+    for family in (socket.AF_INET, getattr(socket, "AF_INET6", None)):
+        try:
+            socket.inet_pton(family, text.partition("%")[0])
+            return family
+        except (OSError, TypeError, ValueError):
+            continue
+    return None
 
 
 def vsock_gethostbyname(host):
