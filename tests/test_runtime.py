@@ -837,3 +837,23 @@ def test_a_socket_class_of_the_program_makes_vsock_sockets_from_ip_families():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:5] == ["Green True 0.0.0.0", "True True", "True True", "True", "True False"]
+
+
+def test_a_host_name_is_resolved_once_per_map(native, monkeypatch):
+    """A client connects to the same ("localhost", port) again and again: the name is resolved once,
+    and again when VSOCK_CID_MAP changes (the connection path's cost, benchmarks/datapath.py)."""
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    native._resolved.clear()
+    assert native._address_in(("localhost", 5000)) == (1, 5000)
+    assert native._address_in(("", 0), bind=True) == (native.VMADDR_CID_ANY, native.VMADDR_PORT_ANY)
+    assert set(native._resolved) == {("localhost", 5000, False), ("", 0, True)}
+    monkeypatch.setenv("VSOCK_CID_MAP", "localhost=7")
+    assert native._address_in(("localhost", 5000)) == (7, 5000)  # the map changed: resolved again
+    monkeypatch.setenv("VSOCK_CID_MAP", "localhost:5000=9:6000")
+    assert native._address_in(("localhost", 5000)) == (9, 6000)
+    with pytest.raises(socket.gaierror):
+        native._address_in(("example.com", 80))  # an error is never remembered as an answer
+    assert ("example.com", 80, False) not in native._resolved
+    for port in range(300):
+        native._address_in(("localhost", port))
+    assert len(native._resolved) <= 256  # bounded: a client of many ports does not grow it forever

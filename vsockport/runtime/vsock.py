@@ -191,6 +191,12 @@ def VMCISock_GetAFValue():
     but neither datagrams nor the legacy ioctl that VMware's own implementation relies on. macOS and
     FreeBSD ask /dev/vsock and keep it open; Windows asks VMware Tools' VMCI device.
     """
+    return _family_value()
+
+
+def _family_value():
+    """VMCISock_GetAFValue() itself, for this module's own calls on the connection path (the public name
+    is served by the newest runtime copy of the process, a wrapper these calls have already been through)."""
     global _af_value, _af_value_fd
     if _af_value is not None:
         if len(_CSocket.__subclasses__()) != _layered[0]:
@@ -722,8 +728,7 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     IP protocol numbers mean 0 on vsock. An adopted `fileno` keeps the family it has (a vsock fd passed
     in by socket activation or a parent process stays vsock, a TCP one TCP). Where this machine has no
     vsock, raises EAFNOSUPPORT with the reason, where socket.socket(-1) would quietly make AF_INET."""
-    af = VMCISock_GetAFValue()
-    _layer_covers_new_classes()
+    af = _family_value()  # which also covers socket classes defined since the last call
     if fileno is not None:
         detected = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
         return _StdSocket(detected, type, proto, fileno)
@@ -887,9 +892,25 @@ def _address_in(address, bind=False):
         host = address[0]
         if type(host) is int and len(address) == 2 and type(address[1]) is int and not _cid_map().entries:
             return address
+        if type(host) is str and len(address) == 2:
+            # A client connects to the same ("localhost", port) again and again: resolving it costs more
+            # than the connect's own Python, so a name is resolved once per map.
+            key = (host, address[1], bind)
+            found = _resolved.get(key)
+            if found is not None and found[0] is _cid_map():
+                return found[1]
+            resolved = vsock_address(address, bind=bind)
+            if type(resolved[0]) is int:  # not a hybrid peer: those carry their socket's state
+                if len(_resolved) >= 256:
+                    _resolved.clear()
+                _resolved[key] = (_map, resolved)
+            return resolved
         if isinstance(host, (str, bytes, int)) and not isinstance(host, bool):
             return vsock_address(address, bind=bind)
     return address
+
+
+_resolved = {}  # (host, port, bind) -> (the map it was resolved with, (cid, port))
 
 
 def _sock_bind(sock, address):
