@@ -917,12 +917,38 @@ def _sock_bind(sock, address):
     address = _address_in(address, bind=True)
     if _is_hybrid(address):
         return _hybrid_bind(sock, address)
+    if type(address) is tuple and len(address) == 2 and address[1] == VMADDR_PORT_ANY:
+        return _bind_ephemeral(sock, address[0])
     try:
         if _backend_name() == "ctypes":
             return _libc_bind(sock, address)
         return _CSocket.bind(sock, address)
     except OSError as exc:
         raise _explain_bind(exc, address) from None
+
+
+# The kernel picks a vsock ephemeral port anywhere in 32 bits (3368890268), and TCP programs put the
+# port they got into URLs and "host:port" strings that accept 16 bits only (urllib3 refuses
+# "http://localhost:3368890268"). A port asked for as "any" is a free one of IANA's dynamic range, as
+# TCP gives, and the kernel's own choice only if that range is full.
+_EPHEMERAL_PORTS = (49152, 65535)
+
+
+def _bind_ephemeral(sock, cid):
+    import random
+
+    bind = _libc_bind if _backend_name() == "ctypes" else _CSocket.bind
+    for _ in range(64):
+        address = (cid, random.randint(*_EPHEMERAL_PORTS))
+        try:
+            return bind(sock, address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise _explain_bind(exc, address) from None
+    try:
+        return bind(sock, (cid, VMADDR_PORT_ANY))
+    except OSError as exc:
+        raise _explain_bind(exc, (cid, VMADDR_PORT_ANY)) from None
 
 
 def _sock_connect(sock, address):
