@@ -220,3 +220,37 @@ def test_a_client_waiting_for_its_server_retries_on_a_refusal(folder, port):
         print(asyncio.run(asyncio_client()) > 0, blocking_client(PORT + 1) > 0)
         os._exit(0)
     """) == ["True", "True"]
+
+
+def test_what_vsock_does_differently(folder, port):
+    """The transport's own differences that README lists (no port can hide them): a send on a connection
+    the peer closed fails at once; no out-of-band data; peers are CIDs and ports are 32-bit; a second
+    listener on a port is refused, SO_REUSEPORT or not."""
+    assert run(folder, port, """
+        import errno
+        listener = listening()
+        client = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        client.connect((VMADDR_CID_LOCAL, PORT))
+        conn, peer = listener.accept()
+        try:
+            conn.send(b"x", socket.MSG_OOB)
+        except OSError as exc:
+            print(errno.errorcode[exc.errno])
+        conn.close()
+        client.recv(1)  # b"": the peer's close has arrived
+        try:
+            client.send(b"after the peer closed")
+        except BrokenPipeError:
+            print("EPIPE")
+        print(peer[0], client.getpeername()[0])
+        wide = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        wide.bind((VMADDR_CID_ANY, 70000 + PORT))
+        print(wide.getsockname()[1] == 70000 + PORT)
+        second = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            second.bind((VMADDR_CID_ANY, PORT))
+        except OSError as exc:
+            print(errno.errorcode[exc.errno])
+    """) == ["EOPNOTSUPP", "EPIPE", "1", "1", "True", "EADDRINUSE"]
+
