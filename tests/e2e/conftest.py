@@ -153,7 +153,9 @@ def wait_for_tcp(port: int, timeout: float = 30, host: str = "127.0.0.1") -> Non
 
 def program(name: str) -> str:
     """A system program (redis-server lives in /usr/bin, mosquitto in /usr/sbin)."""
-    found = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+    from tests.e2e.prepare import SYSTEM_PROGRAM_FOLDERS
+
+    found = shutil.which(name) or next((f"{d}/{name}" for d in SYSTEM_PROGRAM_FOLDERS if os.path.exists(f"{d}/{name}")), None)
     if found is None:
         raise pytest.UsageError(f"{name} is missing: run `python tests/e2e/prepare.py` on the host first")
     return found

@@ -34,7 +34,7 @@ PEERS = {"redis-server": "redis-server", "mosquitto": "mosquitto", "mosquitto_su
          "memcached": "memcached", "slapd": "slapd", "slapadd": "slapd", "pg_ctlcluster": "postgresql",
          "openssl": "openssl", "dovecot": "dovecot-imapd", "mariadbd": "mariadb-server",
          "mariadb-install-db": "mariadb-server", "sshd": "openssh-server", "ssh-keygen": "openssh-client",
-         "rabbitmq-server": "rabbitmq-server"}
+         "rabbitmq-server": "rabbitmq-server", "zkServer.sh": "zookeeper"}
 # Ported and run by the e2e suite. Their own dependencies (click, h11; idna, certifi,
 # charset-normalizer) come along and are ported too, where there is anything to port.
 DISTRIBUTIONS = (
@@ -70,9 +70,13 @@ DISTRIBUTIONS = (
     "asyncssh==2.17.0", "cryptography==43.0.1", "cffi==1.17.1", "pycparser==2.22",
     # pika (AMQP) and stomp.py against RabbitMQ (stomp.py's docopt serves only its command line).
     "pika==1.3.2", "stomp.py==8.2.0",
+    # kazoo against ZooKeeper (its threading handler; gevent and eventlet are above).
+    "kazoo==2.10.0",
 )
 # Not ported: moto's server plays AWS (STS over HTTPS, and the instance metadata service) in the guest.
 PEER_DISTRIBUTIONS = ("moto==5.0.28", "flask==3.0.3", "flask-cors==5.0.0")
+# Where system programs live besides PATH (ZooKeeper's scripts are in its own folder on Debian).
+SYSTEM_PROGRAM_FOLDERS = ("/usr/sbin", "/usr/bin", "/usr/share/zookeeper/bin")
 LDAP_SUFFIX = "dc=vsockport,dc=test"
 LDAP_ROOT, LDAP_PASSWORD = f"cn=admin,{LDAP_SUFFIX}", "secret"
 NOBODY = "nobody"
@@ -150,7 +154,7 @@ def prepare_peer_data() -> None:
 
 
 def _on_path(program: str) -> bool:
-    return shutil.which(program) is not None or any(Path(d, program).exists() for d in ("/usr/sbin", "/usr/bin"))
+    return shutil.which(program) is not None or any(Path(d, program).exists() for d in SYSTEM_PROGRAM_FOLDERS)
 
 
 def ensure_peers() -> None:

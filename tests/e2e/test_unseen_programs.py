@@ -1,10 +1,10 @@
-"""Programs built on twenty-four PyPI projects that no issue named before they were ported, each ported
+"""Programs built on twenty-five PyPI projects that no issue named before they were ported, each ported
 with zero manual edits (the library with `vsockport rewrite --unsafe-fixes`, by tests/e2e/prepare.py;
 the program beside it by the `ported` fixture) and run over real kernel vsock against a real peer:
 Twisted, Apache Thrift, Tornado, waitress, werkzeug, aiosmtpd with smtplib, prometheus_client scraped
 by curl, websocket-client against websockets, pymemcache with memcached, ldap3 with OpenLDAP's slapd,
 pg8000 with PostgreSQL, imapclient with Dovecot, mysql-connector-python (pure mode) with MariaDB,
-asyncssh with OpenSSH, pika and stomp.py with RabbitMQ, httpx (sync and async), aiohttp's server and client, and servers served to
+asyncssh with OpenSSH, pika and stomp.py with RabbitMQ, kazoo with ZooKeeper, httpx (sync and async), aiohttp's server and client, and servers served to
 curl: gunicorn, cheroot, Django's, gevent's, uvicorn with uvloop and httptools (what
 uvicorn[standard] installs) and Sanic. TCP-only peers are reached through a socat bridge, as a guest
 reaches a service on its host; curl reaches the ported servers the same way.
@@ -292,3 +292,27 @@ def test_aiohttp_server_and_client(ported, port):
     assert run(ported, "aiohttp_app", port) == ["aiohttp ready", "200 aiohttp served 1"]
     done = served_to_curl(ported, "aiohttp_app", port, ready="aiohttp ready", args=("60",))
     assert (done.returncode, done.stdout) == (0, "aiohttp served 1"), done.stderr
+
+
+def test_kazoo_with_zookeeper(ported, port):
+    """kazoo (ZooKeeper's Python client, its threading handler) against a real ZooKeeper server, a JVM
+    reached through a socat bridge: an ephemeral node written and read back."""
+    zk_port = port + 6
+    work = Path("/var/tmp/vsockport-e2e-zookeeper")  # in the guest: its writes vanish with it
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "data").mkdir(parents=True)
+    (work / "zoo.cfg").write_text(f"tickTime=2000\ndataDir={work / 'data'}\nclientPort={zk_port}\n"
+                                  "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n")
+    server = subprocess.Popen([program("zkServer.sh"), "start-foreground", str(work / "zoo.cfg")],
+                              env={**os.environ, "ZOO_LOG_DIR": str(work)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    bridge = socat(f"VSOCK-LISTEN:{port},reuseaddr,fork", f"TCP:127.0.0.1:{zk_port}")
+    try:
+        wait_for_tcp(zk_port, timeout=400)  # a JVM: seconds natively, minutes under the guest's emulation
+        wait_for_vsock_listener(port)
+        assert run(ported, "kazoo_node", port) == ["zookeeper over vsock"]
+    finally:
+        stop(bridge)
+        os.killpg(server.pid, signal.SIGKILL)  # the JVM, not only the script that started it
+        server.wait()
+
