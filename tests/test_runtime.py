@@ -880,3 +880,48 @@ def test_any_port_is_a_16_bit_port(native):
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_a_named_tuple_is_an_address(native, monkeypatch):
+    """aiosmtpd connects to a HostPort(host, port) named tuple, as TCP's connect() takes it."""
+    import collections
+
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    host_port = collections.namedtuple("HostPort", "host port")
+    assert native._address_in(host_port("localhost", 8025)) == (1, 8025)
+    assert native._address_in(host_port("", 0), bind=True) == (native.VMADDR_CID_ANY, native.VMADDR_PORT_ANY)
+
+
+def test_a_mock_of_a_client_class_is_left_quietly(native):
+    """A test suite that mocks smtplib.SMTP (aiosmtpd's, under -W error) gets its mock back, and no
+    warning; anything else that is not a class still warns."""
+    from unittest import mock
+
+    stand_in = mock.MagicMock(name="SMTP")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert native.vsock_client_class(stand_in) is stand_in
+    with pytest.warns(RuntimeWarning, match="not a class"):
+        native.vsock_client_class(len)
+
+
+def test_a_loop_server_on_a_taken_port_says_what_asyncio_says(native):
+    """loop.create_server's bind error, worded as asyncio words it (programs and their tests match on
+    "error while attempting to bind on address"), with vsock's explanation after it."""
+    import asyncio
+
+    af = native.VMCISock_GetAFValue()
+    taken = native.vsock_socket(af, socket.SOCK_STREAM)
+    try:
+        taken.bind(("", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        async def second():
+            return await native.vsock_loop_create_server(asyncio.get_running_loop(), asyncio.Protocol, "", port)
+
+        with pytest.raises(OSError, match=r"error while attempting to bind on address \(''.*already bound") as raised:
+            asyncio.run(second())
+        assert raised.value.errno == errno.EADDRINUSE
+    finally:
+        taken.close()

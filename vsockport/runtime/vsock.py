@@ -887,8 +887,9 @@ def _address_out(address):
 
 
 def _address_in(address, bind=False):
-    """A TCP/IP-style address (or a (CID, port) one) as the kernel takes it: (cid, port), or a hybrid peer."""
-    if type(address) is tuple and len(address) >= 2:
+    """A TCP/IP-style address (or a (CID, port) one) as the kernel takes it: (cid, port), or a hybrid peer.
+    A named tuple (aiosmtpd's HostPort(host, port)) is an address too."""
+    if isinstance(address, tuple) and len(address) >= 2:
         host = address[0]
         if type(host) is int and len(address) == 2 and type(address[1]) is int and not _cid_map().entries:
             return address
@@ -1271,7 +1272,8 @@ def vsock_client_class(cls):
     if made is not None:
         return made
     if not isinstance(cls, type):
-        _warn_once(("client", cls), "vsock_client_class(%r): not a class; left as it is" % (cls,))
+        if type(cls).__module__ != "unittest.mock":  # a test's stand-in for the class makes no connection
+            _warn_once(("client", cls), "vsock_client_class(%r): not a class; left as it is" % (cls,))
         return cls
     if getattr(cls, "_vsockport_client", False):
         return cls
@@ -1385,7 +1387,15 @@ def vsock_urlopen(url, data=None, timeout=_GLOBAL_DEFAULT_TIMEOUT, *, context=No
 def _server_socket(host, port, backlog=100):
     if isinstance(host, (list, tuple)):
         host = host[0] if host else None
-    sock = create_vsock_server(("" if host is None else host, port or 0), backlog=backlog)
+    address = ("" if host is None else host, port or 0)
+    try:
+        sock = create_vsock_server(address, backlog=backlog)
+    except OSError as exc:
+        if isinstance(exc, socket.gaierror) or exc.errno is None:
+            raise
+        # Worded as asyncio's create_server words it: programs (and their tests) match on it.
+        raise OSError(exc.errno, "error while attempting to bind on address %r: %s"
+                      % (address, (exc.strerror or "").lower())) from None
     sock.setblocking(False)
     return sock
 
