@@ -239,7 +239,7 @@ def test_privileged_port_is_explained(backend):
         backend=backend, as_nobody=True,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{errno.EACCES} vsock: ports 0-1023 are privileged: port 1000 needs")
+    assert done.stdout.startswith(f"{errno.EACCES} Permission denied (vsock: ports 0-1023 are privileged: port 1000 needs")
 
 
 @pytest.mark.parametrize(

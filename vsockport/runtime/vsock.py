@@ -22,9 +22,10 @@ the vsock family. For sockets of that family, and only those:
     decimal digits otherwise; handed back to connect() or bind() they are CIDs again;
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
     no meaning on vsock, are accepted and do nothing (getsockopt answers 0);
-  - errors keep their class and errno, with a message that says what happened on vsock; but a connect
-    to a port nobody listens on, which virtio answers with a reset, is a ConnectionRefusedError
-    (ECONNREFUSED) as on TCP, from connect(), connect_ex() and a non-blocking connect's SO_ERROR;
+  - errors keep their class and errno, with a message that starts with the system's words and says
+    what happened on vsock; but a connect to a port nobody listens on, which virtio answers with a
+    reset, is a ConnectionRefusedError (ECONNREFUSED) as on TCP, from connect(), connect_ex() and a
+    non-blocking connect's SO_ERROR;
   - a timeout set with settimeout() also becomes the kernel's vsock connect timeout (2 s by default).
 For every other family nothing changes: the method a TCP socket looks up is CPython's own C method
 (no frame of this file in its tracebacks, the same results and signatures). send/recv are never
@@ -1856,9 +1857,10 @@ def _is_vsock(sock):
 
 
 def _explained(exc, message):
-    """Same class, same errno, a message that says what happened on vsock."""
+    """Same class, same errno, and a message that starts as the system's ("Connection refused": programs
+    and their tests match on it) and goes on with what happened on vsock."""
     name = errno.errorcode.get(exc.errno, str(exc.errno))
-    return type(exc)(exc.errno, "vsock: %s [%s]" % (message, name))
+    return type(exc)(exc.errno, "%s (vsock: %s) [%s]" % (os.strerror(exc.errno), message, name))
 
 
 def _explain_create(exc, family, kind, proto=0):
@@ -1901,9 +1903,9 @@ def _explain_bind(exc, address):
 def _explain_connect(exc, address):
     cid, port = address if isinstance(address, tuple) and len(address) == 2 else (None, None)
     if exc.errno in (errno.ECONNRESET, errno.ECONNREFUSED):
-        return ConnectionRefusedError(errno.ECONNREFUSED, "vsock: nothing is listening on CID %s port %s (virtio "
-                                      "transports answer with a reset, reported as the refusal it is); start the "
-                                      "server first or check the CID and port [ECONNREFUSED]" % (cid, port))
+        return _explained(ConnectionRefusedError(errno.ECONNREFUSED, ""), "nothing is listening on CID %s port %s; "
+                          "virtio transports answer with a reset, reported as the refusal it is: start the server "
+                          "first or check the CID and port" % (cid, port))
     if exc.errno == errno.ETIMEDOUT or isinstance(exc, socket.timeout):
         if exc.errno is None:
             return exc
