@@ -127,7 +127,8 @@ def address_fixes(names: ModuleNames, address: cst.BaseExpression, *, bind: bool
 
 class AddressRule(Rule):
     """Base of the bind and connect rules: `address_of(call)` finds the address argument of a call,
-    and each fix of that address is reported. Datagram sockets' addresses stay IP (VS012)."""
+    and each fix of that address is reported. Datagram sockets' addresses stay IP (VS012), and so do
+    those of sockets another module's socket class makes (ModuleNames.other_socket_receivers)."""
 
     bind = False
 
@@ -140,6 +141,8 @@ class AddressRule(Rule):
             return
         receiver = node.func.value if isinstance(node.func, cst.Attribute) else None
         if receiver is not None and not self.options.vmci_datagrams and source_of(receiver) in self.names.datagram_receivers():
+            return
+        if receiver is not None and source_of(receiver) in self.names.other_socket_receivers():
             return
         for fix in address_fixes(self.names, address.value, bind=self.bind, cid_map=self.options.cid_map):
             self.report(fix.node, fix.message, replacement=fix.replacement, note=fix.note)

@@ -127,6 +127,7 @@ class ModuleNames:
         self._scopes: ScopeFacts | None = None
         self._star_guesses: frozenset[str] | None = None
         self._datagrams: frozenset[str] | None = None
+        self._others: frozenset[str] | None = None
 
     @classmethod
     def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression],
@@ -183,6 +184,7 @@ class ModuleNames:
         table._scopes = self._scopes
         table._star_guesses = self._star_guesses
         table._datagrams = self._datagrams
+        table._others = self._others
         table._constants = self._constants  # the same constants: read each from the text once per module
         table.module_facts = self.module_facts
         return table
@@ -209,6 +211,29 @@ class ModuleNames:
                         found.add(ast.unparse(target))
             self._datagrams = frozenset(found)
         return self._datagrams
+
+    def other_socket_receivers(self) -> frozenset[str]:
+        """The code of every target assigned a socket made by another module's socket class
+        (`s = green.socket.socket(AF_INET, ...)`, eventlet's): the port does not make it, so it may stay
+        on IP, and its addresses are left as written (a vsock socket's bind() and connect() map them
+        the same way at run time)."""
+        if self._others is None:
+            found = set()
+            for node in ast.walk(self.tree) if self.tree is not None else ():
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                    pairs = [(t, node.value) for t in node.targets]
+                elif isinstance(node, ast.withitem) and node.optional_vars is not None \
+                        and isinstance(node.context_expr, ast.Call):
+                    pairs = [(node.optional_vars, node.context_expr)]
+                else:
+                    continue
+                for target, value in pairs:
+                    func = _dotted(value.func)
+                    if func is not None and func.rpartition(".")[2] in ("socket", "SocketType") \
+                            and self.qualified_dotted(func) not in ("socket.socket", "socket.SocketType"):
+                        found.add(ast.unparse(target))
+            self._others = frozenset(found)
+        return self._others
 
     def _makes_datagram_socket(self, call: ast.Call) -> bool:
         func = _dotted(call.func)
