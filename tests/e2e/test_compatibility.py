@@ -216,8 +216,9 @@ def test_a_client_waiting_for_its_server_retries_on_a_refusal(folder, port):
                     time.sleep(0.1)
 
         serve_later(PORT)
+        waited_asyncio = asyncio.run(asyncio_client())
         serve_later(PORT + 1)
-        print(asyncio.run(asyncio_client()) > 0, blocking_client(PORT + 1) > 0)
+        print(waited_asyncio > 0, blocking_client(PORT + 1) > 0)
         os._exit(0)
     """) == ["True", "True"]
 
@@ -235,7 +236,7 @@ def test_what_vsock_does_differently(folder, port):
         try:
             conn.send(b"x", socket.MSG_OOB)
         except OSError as exc:
-            print(errno.errorcode[exc.errno])
+            print(exc.errno == errno.EOPNOTSUPP)  # errorcode names 95 ENOTSUP on Linux
         conn.close()
         client.recv(1)  # b"": the peer's close has arrived
         try:
@@ -252,5 +253,5 @@ def test_what_vsock_does_differently(folder, port):
             second.bind((VMADDR_CID_ANY, PORT))
         except OSError as exc:
             print(errno.errorcode[exc.errno])
-    """) == ["EOPNOTSUPP", "EPIPE", "1", "1", "True", "EADDRINUSE"]
+    """) == ["True", "EPIPE", "1", "1", "True", "EADDRINUSE"]
 
