@@ -925,3 +925,14 @@ def test_a_loop_server_on_a_taken_port_says_what_asyncio_says(native):
         assert raised.value.errno == errno.EADDRINUSE
     finally:
         taken.close()
+
+
+def test_an_ip_datagram_socket_stays_on_ip_at_run_time(rt):
+    """The datagram policy holds where the port could not see a datagram socket (eventlet's suite:
+    `_orig_sock.socket(green.AF_INET, green.SOCK_DGRAM)`, whose type is another module's name): an IP
+    or unspecified family with SOCK_DGRAM stays on IP; vsock datagrams are asked for by family."""
+    for family in (socket.AF_INET, socket.AF_INET6, -1):
+        with rt.vsock_socket(family, socket.SOCK_DGRAM) as sock:
+            assert (sock.family, sock.type) == (socket.AF_INET if family == -1 else family, socket.SOCK_DGRAM)
+    with rt.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as stream:
+        assert stream.family == socket.AF_VSOCK

@@ -711,6 +711,7 @@ _IP_FAMILIES = frozenset([socket.AF_INET, getattr(socket, "AF_INET6", socket.AF_
 _IP_PROTOCOLS = frozenset([getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "IPPROTO_UDP", 17),
                            getattr(socket, "IPPROTO_IP", 0)])
 _CSocket = socket.SocketType  # the C type: its methods, without socket.socket's Python layer
+_SOCK_DGRAM = getattr(socket, "SOCK_DGRAM", 2)
 
 
 def _stdlib_socket_class():
@@ -727,7 +728,8 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     AF_INET default) or a family known only at run time make a socket of the vsock family, a plain
     `socket.socket`; any other family (AF_UNIX, ...) a socket of that family, as without this module.
     IP protocol numbers mean 0 on vsock. An adopted `fileno` keeps the family it has (a vsock fd passed
-    in by socket activation or a parent process stays vsock, a TCP one TCP). Where this machine has no
+    in by socket activation or a parent process stays vsock, a TCP one TCP). A datagram socket of an IP
+    family stays on IP, as the port keeps the ones it sees (VS012). Where this machine has no
     vsock, raises EAFNOSUPPORT with the reason, where socket.socket(-1) would quietly make AF_INET."""
     af = _family_value()  # which also covers socket classes defined since the last call
     if fileno is not None:
@@ -735,6 +737,10 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
         return _StdSocket(detected, type, proto, fileno)
     if family != -1 and family not in _IP_FAMILIES and (family != af or af == -1):
         return _StdSocket(family, type, proto)
+    if type != -1 and type & 0xF == _SOCK_DGRAM and (family != af or af == -1):
+        # The datagram policy, at run time too: an IP datagram socket (one the port could not see as one:
+        # `sock_module.SOCK_DGRAM` of another module) stays on IP; vsock datagrams are asked for by family.
+        return _StdSocket(socket.AF_INET if family == -1 else family, type, proto)
     kind = socket.SOCK_STREAM if type == -1 else type
     if af == -1:
         if _hybrid_only():
