@@ -936,3 +936,22 @@ def test_an_ip_datagram_socket_stays_on_ip_at_run_time(rt):
             assert (sock.family, sock.type) == (socket.AF_INET if family == -1 else family, socket.SOCK_DGRAM)
     with rt.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as stream:
         assert stream.family == socket.AF_VSOCK
+
+
+def test_a_server_that_chose_a_unix_socket_keeps_it(native, tmp_path):
+    """A ported socketserver-style server that sets its own address_family (werkzeug's: AF_INET from a
+    host, AF_UNIX from unix://PATH) serves vsock for an IP family and keeps the unix socket it chose
+    (werkzeug's own suite hung waiting for a unix socket that had become a vsock one)."""
+    import socketserver
+
+    class ChoosingServer(socketserver.TCPServer):
+        def __init__(self, address, handler):
+            self.address_family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+            super().__init__(address, handler)
+
+    served = native.vsock_server_class(ChoosingServer)
+    path = str(tmp_path / "s.sock")
+    with served(path, socketserver.BaseRequestHandler) as unix:
+        assert unix.socket.family == socket.AF_UNIX and os.path.exists(path)
+    with served(("", 0), socketserver.BaseRequestHandler) as vsock:
+        assert vsock.socket.family == socket.AF_VSOCK

@@ -1241,7 +1241,10 @@ def vsock_server_class(cls):
         return cls
 
     def server_bind(self):
-        if not _is_vsock(self.socket):  # a host without AF_VSOCK: its hybrid socket
+        # Made with an IP family (a server that sets its own address_family from the host, werkzeug's), or
+        # on a host without AF_VSOCK (its hybrid socket): a vsock socket instead. A family the program
+        # chose on purpose (AF_UNIX: werkzeug's unix:// servers) stays its own.
+        if not _is_vsock(self.socket) and (self.socket.family in _IP_FAMILIES or af == -1):
             made_before = self.socket
             self.socket = vsock_socket(VMCISock_GetAFValue(), made_before.type)
             made_before.close()
