@@ -859,15 +859,15 @@ def test_a_host_name_is_resolved_once_per_map(native, monkeypatch):
     assert len(native._resolved) <= 256  # bounded: a client of many ports does not grow it forever
 
 
-def test_any_port_is_a_16_bit_port(native):
+def test_any_port_is_a_16_bit_port(rt):
     """The kernel picks a vsock ephemeral port anywhere in 32 bits; TCP programs put the port they got
     into URLs (urllib3 refuses "http://localhost:3368890268"): "any" binds a free port of IANA's dynamic
     range, as TCP gives. (Binding needs no data path: it runs on this machine.)"""
-    af = native.VMCISock_GetAFValue()
+    af = rt.VMCISock_GetAFValue()
     sockets = []
     try:
-        for address in [("", 0), (native.VMADDR_CID_ANY, native.VMADDR_PORT_ANY)] * 20:
-            sock = native.vsock_socket(af, socket.SOCK_STREAM)
+        for address in [("", 0), (rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY)] * 20:
+            sock = rt.vsock_socket(af, socket.SOCK_STREAM)
             sockets.append(sock)
             sock.bind(address)
             sock.listen()
@@ -875,7 +875,7 @@ def test_any_port_is_a_16_bit_port(native):
         assert len({s.getsockname()[1] for s in sockets}) == len(sockets)  # each a free one
         plain = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)  # the layer is on every vsock socket
         sockets.append(plain)
-        plain.bind((native.VMADDR_CID_ANY, native.VMADDR_PORT_ANY))
+        plain.bind((rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))
         assert 49152 <= plain.getsockname()[1] <= 65535
     finally:
         for sock in sockets:
