@@ -925,7 +925,7 @@ def _sock_bind(sock, address):
     address = _address_in(address, bind=True)
     if _is_hybrid(address):
         return _hybrid_bind(sock, address)
-    if type(address) is tuple and len(address) == 2 and address[1] == VMADDR_PORT_ANY:
+    if isinstance(address, tuple) and len(address) == 2 and address[1] == VMADDR_PORT_ANY:
         return _bind_ephemeral(sock, address[0])
     try:
         if _backend_name() == "ctypes":
