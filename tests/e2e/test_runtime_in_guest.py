@@ -194,7 +194,7 @@ client.connect(("localhost", port))
 client.sendall(b"proto 0")
 print(client.recv(10).decode())
 """, ported, backend)
-    assert out[0].startswith("EPROTONOSUPPORT vsock: vsock sockets take protocol 0, not 6")
+    assert out[0].startswith("EPROTONOSUPPORT Protocol not supported (vsock: vsock sockets take protocol 0, not 6")
     assert out[1] == "proto 0"
 
 
