@@ -126,8 +126,7 @@ class ModuleNames:
         self.data: bytes = b""  # the module's bytes, for Python's symbol tables
         self._scopes: ScopeFacts | None = None
         self._star_guesses: frozenset[str] | None = None
-        self._datagrams: frozenset[str] | None = None
-        self._others: frozenset[str] | None = None
+        self._receivers: tuple[frozenset[str], frozenset[str]] | None = None
 
     @classmethod
     def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression],
@@ -183,8 +182,7 @@ class ModuleNames:
         table.tree, table.data, table._called, table._identifiers = self.tree, self.data, self._called, self._identifiers
         table._scopes = self._scopes
         table._star_guesses = self._star_guesses
-        table._datagrams = self._datagrams
-        table._others = self._others
+        table._receivers = self._receivers
         table._constants = self._constants  # the same constants: read each from the text once per module
         table.module_facts = self.module_facts
         return table
@@ -197,8 +195,19 @@ class ModuleNames:
     def datagram_receivers(self) -> frozenset[str]:
         """The code of every target a datagram socket is assigned to (`u = socket.socket(AF_INET,
         SOCK_DGRAM)`, `with socket.socket(..., SOCK_DGRAM) as u`, `self.sock = ...`): their addresses stay IP."""
-        if self._datagrams is None:
-            found = set()
+        return self._socket_receivers()[0]
+
+    def other_socket_receivers(self) -> frozenset[str]:
+        """The code of every target assigned a socket made by another module's socket class
+        (`s = green.socket.socket(AF_INET, ...)`, eventlet's): the port does not make it, so it may stay
+        on IP, and its addresses are left as written (a vsock socket's bind() and connect() map them
+        the same way at run time)."""
+        return self._socket_receivers()[1]
+
+    def _socket_receivers(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(datagram_receivers, other_socket_receivers), from one walk of the module."""
+        if self._receivers is None:
+            datagrams, others = set(), set()
             for node in ast.walk(self.tree) if self.tree is not None else ():
                 if isinstance(node, ast.Assign):
                     pairs = [(t, node.value) for t in node.targets]
@@ -207,33 +216,15 @@ class ModuleNames:
                 else:
                     continue
                 for target, value in pairs:
-                    if isinstance(value, ast.Call) and self._makes_datagram_socket(value):
-                        found.add(ast.unparse(target))
-            self._datagrams = frozenset(found)
-        return self._datagrams
-
-    def other_socket_receivers(self) -> frozenset[str]:
-        """The code of every target assigned a socket made by another module's socket class
-        (`s = green.socket.socket(AF_INET, ...)`, eventlet's): the port does not make it, so it may stay
-        on IP, and its addresses are left as written (a vsock socket's bind() and connect() map them
-        the same way at run time)."""
-        if self._others is None:
-            found = set()
-            for node in ast.walk(self.tree) if self.tree is not None else ():
-                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                    pairs = [(t, node.value) for t in node.targets]
-                elif isinstance(node, ast.withitem) and node.optional_vars is not None \
-                        and isinstance(node.context_expr, ast.Call):
-                    pairs = [(node.optional_vars, node.context_expr)]
-                else:
-                    continue
-                for target, value in pairs:
-                    func = _dotted(value.func)
-                    if func is not None and func.rpartition(".")[2] in ("socket", "SocketType") \
-                            and self.qualified_dotted(func) not in ("socket.socket", "socket.SocketType"):
-                        found.add(ast.unparse(target))
-            self._others = frozenset(found)
-        return self._others
+                    func = _dotted(value.func) if isinstance(value, ast.Call) else None
+                    if func is None or func.rpartition(".")[2] not in ("socket", "SocketType"):
+                        continue
+                    if self.qualified_dotted(func) not in ("socket.socket", "socket.SocketType"):
+                        others.add(ast.unparse(target))
+                    elif self._makes_datagram_socket(value):
+                        datagrams.add(ast.unparse(target))
+            self._receivers = (frozenset(datagrams), frozenset(others))
+        return self._receivers
 
     def _makes_datagram_socket(self, call: ast.Call) -> bool:
         func = _dotted(call.func)
