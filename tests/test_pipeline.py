@@ -248,6 +248,36 @@ def test_functions_that_bind_an_imported_name_are_found_in_every_top_level_state
     assert "def g(socket, socket):\n    return socket.socket()\n" in new
 
 
+def test_a_module_fetched_by_name_is_ported_as_an_imported_one():
+    """`__import__("socket")`, `importlib.import_module("socket")` and `sys.modules["socket"]` are
+    imports by another spelling: what they give is ported as `import socket` would be, safely. Any other
+    call given a networking module's name alone (eventlet's `patcher.original("socket")`) is taken for
+    the module as a guess: a fix resting on it is unsafe and says so, unless it only wraps the class in
+    a runtime adapter that checks what it gets (vsock_socket_type). Before, all of these stayed on
+    TCP/IP with no finding."""
+    imports = (b"import importlib, sys\nsock = __import__('socket')\nlib = importlib.import_module('socket')\n"
+               b"a = sock.socket(sock.AF_INET)\nb = lib.create_connection(('10.0.0.1', 80))\n"
+               b"c = sys.modules['socket'].socket()\nd = __import__('socket').create_connection(addr)\n")
+    result = port_source(imports, PortOptions())
+    assert [(f.code, f.line) for f in result.findings if f.state.value == "fixable"] == [
+        ("VS001", 4), ("VS005", 5), ("VS001", 6), ("VS005", 7)]
+    ported = result.new.decode()
+    for line in ("a = vsock_socket(afVMCI)\n", "c = vsock_socket(afVMCI)\n", "d = create_vsock_connection(addr)\n"):
+        assert line in ported
+    assert port_source(result.new, PortOptions()).new is None  # a second run changes nothing
+    guessed = (b"from eventlet import patcher\nmod = patcher.original('socket')\n_original = patcher.original('socket').socket\n"
+               b"def connect(addr):\n    return mod.create_connection(addr)\n")
+    held = port_source(guessed, PortOptions())
+    assert [(f.code, f.state.value) for f in held.findings] == [("VS001", "fixable"), ("VS005", "held-back")]
+    assert "`mod` taken for the module: it comes from a call that fetches it by name" in held.findings[1].message
+    assert "_original = vsock_socket_type(patcher.original('socket').socket)\n" in held.new.decode()
+    # A name that only looks like the import (a parameter) is a guess too; a value with no socket API is none.
+    shadowed = b"def f(__import__):\n    return __import__('socket').create_connection(addr)\n"
+    assert [f.state.value for f in port_source(shadowed, PortOptions()).findings] == ["held-back"]
+    unrelated = b"import logging\nlog = logging.getLogger('socket')\nlog.socket = 1\nlog.info('socket')\n"
+    assert port_source(unrelated, PortOptions()).findings == ()
+
+
 def test_a_module_named_only_through_a_star_import_is_ported_as_an_unsafe_fix():
     """`from stomp.utils import *` hands over stomp.utils' own `import socket`, which vsockport cannot
     read: an unbound `socket` is taken for the module, and the fixes resting on that guess are unsafe

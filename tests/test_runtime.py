@@ -955,3 +955,31 @@ def test_a_server_that_chose_a_unix_socket_keeps_it(native, tmp_path):
         assert unix.socket.family == socket.AF_UNIX and os.path.exists(path)
     with served(("", 0), socketserver.BaseRequestHandler) as vsock:
         assert vsock.socket.family == socket.AF_VSOCK
+
+
+def test_a_socket_class_kept_in_a_name_stays_the_class_and_makes_vsock_sockets(rt):
+    """`_original_socket = vsock_socket_type(socket.socket)` (VS001's port of a class bound to a name,
+    eventlet's): calling it makes plain socket.socket objects of the vsock family, while the class's
+    methods, isinstance/issubclass and classes derived from it are socket.socket's. A socket class of
+    another library gets vsock_socket_class(); anything else comes back as it is, with a warning."""
+    original = rt.vsock_socket_type(socket.socket)
+    assert rt.vsock_socket_type(socket.socket) is original
+    with original() as made, original(socket.AF_INET, socket.SOCK_STREAM) as stream:
+        assert type(made) is socket.socket and made.family == socket.AF_VSOCK == stream.family
+        assert isinstance(made, original) and issubclass(socket.socket, original)
+        assert original.makefile is socket.socket.makefile and original.fileno(made) == made.fileno()
+    with original(socket.AF_UNIX) as unix, original(socket.AF_INET, socket.SOCK_DGRAM) as datagram:
+        assert (unix.family, datagram.family) == (socket.AF_UNIX, socket.AF_INET)
+        assert isinstance(unix, original)
+
+    class Green(original):
+        __slots__ = ()
+
+    with Green() as green, socket.socket(socket.AF_UNIX) as plain:
+        assert type(green) is Green and green.family == socket.AF_VSOCK
+        assert isinstance(green, original) and not isinstance(plain, Green)
+    made_by_library = rt.vsock_socket_type(Green)
+    with made_by_library(socket.AF_INET) as library_socket:
+        assert isinstance(library_socket, Green) and library_socket.family == socket.AF_VSOCK
+    with pytest.warns(RuntimeWarning, match="not a socket class"):
+        assert rt.vsock_socket_type(dict) is dict

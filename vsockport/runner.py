@@ -18,7 +18,7 @@ import libcst as cst
 from vsockport.options import PortOptions
 from vsockport.results import Applicability
 from vsockport.rules.api import Parents, Report, Rule
-from vsockport.rules.helpers import children, is_value_use
+from vsockport.rules.helpers import children, is_value_use, source_of
 from vsockport.rules.names import ModuleNames, scope_facts
 from vsockport.rules.scopes import Scopes
 
@@ -62,27 +62,46 @@ def run_rules(module: cst.Module, rule_classes: Sequence[type[Rule]], names: Mod
         stack.extend(reversed(children(node)))
     reports = [report for rule in rules for report in rule.reports]
     guesses = names.star_guesses() if names.star_modules else frozenset()
-    if guesses:
-        reports = [_on_a_guess(r, guesses) if r.replacement is not None else r for r in reports]
+    if guesses or names.may_fetch_by_name():
+        reports = [_on_a_guess(r, names, guesses) if r.replacement is not None else r for r in reports]
     return reports
 
 
-def _on_a_guess(report: Report, guesses: frozenset[str]) -> Report:
-    """A fix that takes a name from a star import for the module it is named after: unsafe, and said."""
+# Runtime adapters that check at run time what they are given and give back what they do not know: a fix
+# that only wraps a guessed module's class in one of them holds whatever the guess gets wrong.
+_CHECKING_ADAPTERS = frozenset(["vsock_socket_type", "vsock_socket_class", "vsock_server_class", "vsock_client_class"])
+
+
+def _on_a_guess(report: Report, names: ModuleNames, star_guesses: frozenset[str]) -> Report:
+    """A fix that rests on a guess is unsafe, and says so: a name from a star import taken for the module
+    it is named after, or a module that a call which is no import fetches by its name
+    (`patcher.original("socket")`)."""
+    if _wraps(report):
+        return report
     found, stack = set(), [report.node]
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.Name) and node.value in guesses:
-            found.add(node.value)
+        if isinstance(node, cst.Name) and (node.value in star_guesses or names.is_fetch_guess(node)):
+            found.add(f"`{node.value}` taken for the module: it comes from "
+                      + ("a star import" if node.value in star_guesses else "a call that fetches it by name"))
+        elif isinstance(node, cst.Call) and names.is_fetch_guess(node):
+            found.add(f"`{source_of(node)}` taken for the module `{names.fetched_module(node)}`")
         elif isinstance(node, cst.Attribute):
             stack.append(node.value)  # `s.socket`, `conn.socket`: an attribute is no use of the module's name
             continue
         stack.extend(children(node))
     if not found:
         return report
-    taken = ", ".join(f"`{name}`" for name in sorted(found))
     return dataclasses.replace(report, applicability=Applicability.UNSAFE,
-                               message=f"{report.message} ({taken} taken for the module: it comes from a star import)")
+                               message=f"{report.message} ({'; '.join(sorted(found))})")
+
+
+def _wraps(report: Report) -> bool:
+    """`X` -> `adapter(X)` with a checking adapter."""
+    replacement = report.replacement
+    return (isinstance(replacement, cst.Call) and isinstance(replacement.func, cst.Name)
+            and replacement.func.value in _CHECKING_ADAPTERS and len(replacement.args) == 1
+            and replacement.args[0].value is report.node)
 
 
 @lru_cache(maxsize=None)

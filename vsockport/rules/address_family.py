@@ -29,7 +29,13 @@ class AddressFamily(Rule):
     - asyncore's `self.create_socket(AF_INET, ...)` (or no family, its default) gets `afVMCI`; a family
       known only at run time gets `vsock_family(family)`.
     - A reference to `socket.socket` used as a value (`factory=socket.socket`,
-      `partial(socket.socket, AF_INET)`) becomes `vsock_socket`. A class that derives from
+      `partial(socket.socket, AF_INET)`) becomes `vsock_socket`; one bound to a name
+      (`_original_socket = socket.socket`), which may be used as the class too
+      (`_original_socket.makefile(self)`, `isinstance(s, _original_socket)`), becomes
+      `vsock_socket_type(socket.socket)`: socket.socket in every way, but the sockets it makes are
+      vsock ones. A module fetched by name counts as imported: `__import__("socket").socket`, and,
+      as a guess, `patcher.original("socket").socket` (wrapped the same way, which is safe whatever the
+      call returns: the runtime gives back anything that is not a socket class as it is). A class that derives from
       `socket.socket`, or from the C type under it (`_socket.socket`, which gevent's sockets wrap),
       derives from `vsock_socket_class(base)` instead: its callers choose the family, and the instances
       they make with an IP family or none are vsock (datagram sockets stay IP).
@@ -114,6 +120,18 @@ class AddressFamily(Rule):
             "AF_INET = 2\nfd = libc.socket(afVMCI, 1, 0)\n",
             ("VS001",),
         ),
+        Example("import socket\n_original_socket = socket.socket\nclass Green:\n"
+                "    def makefile(self, *args):\n        return _original_socket.makefile(self, *args)\n",
+                "import socket\nfrom vsock_runtime import vsock_socket_type\n_original_socket = vsock_socket_type(socket.socket)\n"
+                "class Green:\n    def makefile(self, *args):\n        return _original_socket.makefile(self, *args)\n",
+                ("VS001",)),
+        Example("import eventlet\n_original_socket = eventlet.patcher.original('socket').socket\n"
+                "s = __import__('socket').socket(__import__('socket').AF_INET)\n",
+                "import eventlet\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket, vsock_socket_type\n"
+                "afVMCI = VMCISock_GetAFValue()\n"
+                "_original_socket = vsock_socket_type(eventlet.patcher.original('socket').socket)\n"
+                "s = vsock_socket(afVMCI)\n",
+                ("VS001", "VS001")),
         Example("import socket\nclass Sock(socket.socket):\n    pass\n",
                 "import socket\nfrom vsock_runtime import vsock_socket_class\n"
                 "class Sock(vsock_socket_class(socket.socket)):\n    pass\n", ("VS001",)),
@@ -196,6 +214,11 @@ class AddressFamily(Rule):
             return
         if qualified in C_SOCKET_CLASSES:
             return  # the C type kept as a value (socket.py's own `_socket.socket.__init__(...)`): not a socket made here
-        if qualified == "socket.socket":
+        if qualified == "socket.socket" and isinstance(parent, (cst.Assign, cst.AnnAssign)):
+            # A name bound to the class may be used as one: `_original_socket.makefile(self)`, isinstance.
+            self.report(node, f"{source_of(node)} kept as a socket class -> vsock_socket_type({source_of(node)}): "
+                              "made with an IP family or none, its sockets are vsock",
+                        replacement=call_to(runtime_name("vsock_socket_type"), node))
+        elif qualified == "socket.socket":
             self.report(node, f"{source_of(node)} kept as a socket factory -> vsock_socket",
                         replacement=runtime_name("vsock_socket"))

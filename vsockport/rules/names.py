@@ -59,6 +59,15 @@ REEXPORTED = {
     "WSGIServer": "wsgiref.simple_server.WSGIServer", "HTTPConnection": "http.client.HTTPConnection",
     "HTTPSConnection": "http.client.HTTPSConnection", "ServerProxy": "xmlrpc.client.ServerProxy",
 }
+# Calls that are an import: `__import__("socket")`, `importlib.import_module("socket")`. Any other call
+# given a networking module's name alone (`patcher.original("socket")`, eventlet's) is taken for that
+# module as a guess: the fixes that rest on it are unsafe, unless they only wrap it in a runtime adapter
+# that checks what it gets at run time (see runner.run_rules).
+_IMPORTERS = frozenset(["__import__", "importlib.import_module", "importlib.__import__", "builtins.__import__"])
+_FETCHED_MODULES = frozenset(["socket", "_socket", "socketserver", "ssl", "asyncio", "select", "selectors", "asyncore",
+                              "asynchat", "http.client", "http.server", "xmlrpc.client", "xmlrpc.server", "urllib.request",
+                              "smtplib", "ftplib", "poplib", "imaplib", "nntplib", "telnetlib", "wsgiref.simple_server"])
+_FETCH_CALL = re.compile(rb"\(\s*[\'\"](?:%s)[\'\"]\s*\)" % b"|".join(re.escape(m.encode()) for m in sorted(_FETCHED_MODULES)))
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"socket", "socketserver", "http", "xmlrpc",
                                                                   "asyncio", "ctypes", "ssl", "wsgiref", "urllib"}
 
@@ -127,6 +136,7 @@ class ModuleNames:
         self._scopes: ScopeFacts | None = None
         self._star_guesses: frozenset[str] | None = None
         self._receivers: tuple[frozenset[str], frozenset[str]] | None = None
+        self.fetch_guesses: dict[str, str] = {}  # local name -> the networking module a call fetched by name, guessed
 
     @classmethod
     def from_ast(cls, tree: ast.Module, expression_at: Callable[[ast.expr], cst.BaseExpression],
@@ -137,6 +147,7 @@ class ModuleNames:
         stars: list[str] = []
         values: dict[str, ast.expr] = {}
         assignments: dict[str, int] = {}
+        fetches: list[tuple[str, _Fetch]] = []  # `sock = __import__("socket")`: read once the imports are known
 
         def bind(local: str, qualified: str) -> None:
             meanings = bindings.setdefault(local, [])
@@ -162,6 +173,9 @@ class ModuleNames:
                 for target in stmt.targets:
                     if isinstance(target, ast.Name):
                         assignments[target.id] = assignments.get(target.id, 0) + 1
+                        fetch = _Fetch.of_ast(stmt.value) if isinstance(stmt.value, ast.Call) else None
+                        if fetch is not None and fetch.names_a_module():
+                            fetches.append((target.id, fetch))
                         if depth == 0 and len(stmt.targets) == 1:
                             values[target.id] = stmt.value
             elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)) and isinstance(stmt.target, ast.Name):
@@ -169,6 +183,18 @@ class ModuleNames:
         constants = {k: v for k, v in values.items() if assignments.get(k) == 1}
         table = cls({k: tuple(v) for k, v in bindings.items()}, tuple(stars), constants, expression_at, runtime_module)
         table.tree, table.data = tree, data
+        for local, fetch in fetches:
+            fetched = table._fetched(fetch)
+            if fetched is None:
+                continue
+            module, certain = fetched
+            if certain:
+                bind(local, module)
+            else:
+                table.fetch_guesses[local] = module
+        if fetches:
+            table.bindings = {k: tuple(v) for k, v in bindings.items()}
+            table.aliases = {name: _preferred(meanings) for name, meanings in table.bindings.items()}
         return table
 
     def with_runtime_names(self, names: Mapping[str, str], runtime_import: str) -> "ModuleNames":
@@ -183,6 +209,7 @@ class ModuleNames:
         table._scopes = self._scopes
         table._star_guesses = self._star_guesses
         table._receivers = self._receivers
+        table.fetch_guesses = self.fetch_guesses
         table._constants = self._constants  # the same constants: read each from the text once per module
         table.module_facts = self.module_facts
         return table
@@ -278,9 +305,58 @@ class ModuleNames:
 
     # -- queries ----------------------------------------------------------------------------------
     def qualified(self, node: cst.BaseExpression) -> str | None:
-        """`s.AF_INET` -> `socket.AF_INET` under `import socket as s`; None when unknown."""
+        """`s.AF_INET` -> `socket.AF_INET` under `import socket as s`; None when unknown. A module fetched
+        by name counts as imported: `__import__("socket").socket` -> `socket.socket`."""
         dotted = dotted_name(node)
-        return self.qualified_dotted(dotted) if dotted is not None else None
+        if dotted is not None:
+            return self.qualified_dotted(dotted)
+        if type(node) is not cst.Attribute:
+            return None
+        parts = []
+        while type(node) is cst.Attribute:
+            parts.append(node.attr.value)
+            node = node.value
+        module = self.fetched_module(node)
+        return ".".join([module, *reversed(parts)]) if module is not None else None
+
+    def fetched_module(self, node: cst.BaseExpression) -> str | None:
+        """The module a call fetches by its name (`importlib.import_module("socket")`, or, guessed,
+        `patcher.original("socket")`), or `sys.modules["socket"]`; None for anything else."""
+        if type(node) is cst.Subscript:
+            if dotted_name(node.value) is None or self.qualified(node.value) != "sys.modules" or len(node.slice) != 1:
+                return None
+            index = node.slice[0].slice
+            name = index.value.evaluated_value if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString) else None
+            return name if isinstance(name, str) and name in _FETCHED_MODULES else None
+        fetch = _Fetch.of_cst(node) if type(node) is cst.Call else None
+        fetched = self._fetched(fetch) if fetch is not None else None
+        return fetched[0] if fetched is not None else None
+
+    def may_fetch_by_name(self) -> bool:
+        """Whether the module may fetch a networking module with a call that is no import: a cheap test
+        of its bytes, before any fix is checked for a guess."""
+        return bool(self.fetch_guesses) or _FETCH_CALL.search(self.data) is not None
+
+    def is_fetch_guess(self, node: cst.BaseExpression) -> bool:
+        """Whether `node` is a name bound to, or a call of, a module fetched by a function that is not an import."""
+        if type(node) is cst.Name:
+            return node.value in self.fetch_guesses and node.value not in self.aliases
+        fetch = _Fetch.of_cst(node) if type(node) is cst.Call else None
+        fetched = self._fetched(fetch) if fetch is not None else None
+        return fetched is not None and not fetched[1]
+
+    def _fetched(self, fetch: _Fetch) -> tuple[str, bool] | None:
+        """(module, whether the call is an import) for a call that fetches a module by its name."""
+        if fetch.func is None or not fetch.names_a_module():
+            return None
+        head = fetch.func.partition(".")[0]
+        qualified = self.qualified_dotted(fetch.func) if head in self.aliases else fetch.func
+        if qualified in _IMPORTERS and (head in self.aliases or head not in self.bound_anywhere()):
+            whole = not qualified.endswith("__import__") or fetch.positional >= 4 or "fromlist" in fetch.keywords
+            return (fetch.name if whole else fetch.name.partition(".")[0]), True
+        if fetch.name in _FETCHED_MODULES and fetch.positional == 1 and not fetch.keywords:
+            return fetch.name, False
+        return None
 
     def qualified_dotted(self, dotted: str) -> str | None:
         head, _, rest = dotted.partition(".")
@@ -289,6 +365,8 @@ class ModuleNames:
             base = next((f"{m}.{head}" for m in self.star_modules if m in _STAR_EXPANDABLE and head in _public_names(m)), None)
             if base is None and head in self.star_guesses():
                 base = head
+            if base is None:
+                base = self.fetch_guesses.get(head)
             if base is None:
                 return None
         found = f"{base}.{rest}" if rest else base
@@ -398,6 +476,36 @@ def scope_facts(text: str | bytes, tree: ast.Module | None, imported: frozenset[
             shadowing.add(first_line - 1 + table.lineno)
     return ScopeFacts(frozenset(n for n in bound if n[:1] != "."), frozenset(shadowing),
                       frozenset(n for n in nested if n[:1] != "."))  # `.0`: a comprehension's iterator
+
+
+class _Fetch(NamedTuple):
+    """A call that may fetch a module by its name, from ast or libcst: `f("socket", ...)`."""
+    func: str | None  # the dotted name called
+    name: str  # the first argument, a string
+    positional: int
+    keywords: frozenset[str]  # `**kw` as "**"
+
+    @classmethod
+    def of_ast(cls, call: ast.Call) -> "_Fetch | None":
+        first = call.args[0] if call.args else None
+        if not isinstance(first, ast.Constant) or not isinstance(first.value, str):
+            return None
+        return cls(_dotted(call.func), first.value, len(call.args), frozenset(k.arg or "**" for k in call.keywords))
+
+    @classmethod
+    def of_cst(cls, call: cst.Call) -> "_Fetch | None":
+        first = call.args[0] if call.args else None
+        if first is None or first.keyword is not None or first.star or not isinstance(first.value, cst.SimpleString):
+            return None
+        name = first.value.evaluated_value
+        if not isinstance(name, str):
+            return None
+        positional = sum(1 for a in call.args if a.keyword is None)
+        keywords = frozenset(a.keyword.value if a.keyword is not None else "**" for a in call.args if a.keyword or a.star == "**")
+        return cls(dotted_name(call.func), name, positional, keywords)
+
+    def names_a_module(self) -> bool:
+        return all(part.isidentifier() for part in self.name.split("."))
 
 
 def _dotted(node: ast.expr) -> str | None:

@@ -111,6 +111,7 @@ __all__ = [
     "vsock_socket",
     "vsock_fromfd",
     "vsock_socket_class",
+    "vsock_socket_type",
     "vsock_family",
     "set_connect_timeout",
     "get_connect_timeout",
@@ -785,6 +786,10 @@ def vsock_socket_class(base):
     (the datagram policy: they stay on IP), other families and adopted descriptors keep theirs."""
     made = _socket_classes.get(base)
     if made is None:
+        if not (isinstance(base, type) and issubclass(base, _CSocket)):
+            _warn_once(("socket class", base), "vsock_socket_class(%r): not a socket class; left as it is" % (base,))
+            return base
+
         def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
             datagram = type != -1 and type & 0xF == getattr(socket, "SOCK_DGRAM", 2)
             if fileno is None and not datagram and (family == -1 or family in _IP_FAMILIES):
@@ -799,6 +804,40 @@ def vsock_socket_class(base):
         made = _socket_classes[base] = type("Vsock" + base.__name__.capitalize(), (base,),
                                             {"__init__": __init__, "__slots__": (), "__module__": __name__})
     return made
+
+
+class _SocketTypeStandIn(type):
+    """The metaclass of vsock_socket_type(socket.socket): the class itself makes sockets as vsock_socket()
+    does (plain socket.socket objects) and answers isinstance/issubclass for socket.socket; classes
+    derived from it are made and checked as any class is."""
+
+    def __call__(cls, *args, **kwargs):
+        if cls is _socket_type:
+            return vsock_socket(*args, **kwargs)
+        return type.__call__(cls, *args, **kwargs)
+
+    def __instancecheck__(cls, instance):
+        return isinstance(instance, _StdSocket) if cls is _socket_type else type.__instancecheck__(cls, instance)
+
+    def __subclasscheck__(cls, subclass):
+        return issubclass(subclass, _StdSocket) if cls is _socket_type else type.__subclasscheck__(cls, subclass)
+
+
+def vsock_socket_type(cls):
+    """A socket class kept as a value (`_original_socket = socket.socket`) for ported code. For
+    socket.socket itself, a stand-in that is socket.socket in every way but one: calling it makes a
+    socket as vsock_socket() does (a plain socket.socket, of the vsock family for an IP family or none),
+    while its methods (`_original_socket.makefile(self)`), isinstance/issubclass checks and classes
+    derived from it work as socket.socket's. Another socket class (a green one) gets
+    vsock_socket_class(cls); anything that is not a socket class is given back as it is, with a
+    RuntimeWarning."""
+    if cls is _StdSocket or cls is socket.socket:
+        return _socket_type
+    if not (isinstance(cls, type) and issubclass(cls, _CSocket)):
+        _warn_once(("socket class", cls), "vsock_socket_type(%r): not a socket class; left as it is" % (cls,))
+        return cls
+    return vsock_socket_class(cls)
+
 
 
 # ===================================================================================================
@@ -818,6 +857,8 @@ _MethodType = types.MethodType
 _SOL_SOCKET = socket.SOL_SOCKET
 _SO_REUSEPORT = getattr(socket, "SO_REUSEPORT", None)
 _SO_ERROR = socket.SO_ERROR
+_socket_type = _SocketTypeStandIn("socket", (vsock_socket_class(_StdSocket),),
+                                  {"__slots__": (), "__module__": __name__, "__qualname__": "socket"})
 
 
 class _FamilyMethod:
