@@ -80,6 +80,39 @@ def test_one_runtime_per_process_the_newest_serves(tmp_path, first, second):
     assert lines[1:4] == ["9 9", "new_copy 9 9", "9"]
 
 
+def test_the_serving_copy_runs_its_own_code_and_a_newer_one_takes_over(tmp_path):
+    """A public function of the copy that serves is the function itself (no wrapper frame on the data
+    path: a hand port's call costs the same); its first call registers the copy. When a newer copy
+    registers, the older copy's functions hand their calls to it, signatures and coroutine functions kept."""
+    _copy_with_version(tmp_path, "old_copy", 4)
+    _copy_with_version(tmp_path, "new_copy", 9)
+    done = subprocess.run([sys.executable, "-I", "-c", textwrap.dedent(f"""
+        import inspect, socket, sys, traceback
+        sys.path.insert(0, {str(tmp_path)!r})
+        import old_copy as a
+        def own(module, name):
+            return getattr(module, name).__code__ is getattr(module, name).__wrapped__.__code__
+        print(own(a, "vsock_socket"), "_vsockport_runtime" in vars(socket))
+        a.vsock_socket(socket.AF_INET).close()
+        print(own(a, "vsock_socket"), own(a, "create_vsock_connection"), own(a, "vsock_open_connection"))
+        try:
+            a.vsock_address(("no.such.host", 1))
+        except Exception as exc:
+            print([frame.name for frame in traceback.extract_tb(exc.__traceback__)][1:2])
+        import new_copy as b
+        b.vsock_runtime_version()
+        print(own(a, "vsock_socket"), a.vsock_runtime_version(), own(b, "vsock_socket"))
+        print(inspect.signature(a.vsock_socket), inspect.iscoroutinefunction(a.vsock_open_connection))
+    """)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:5] == [
+        "False False",  # imported only: nothing registered, the trampoline in place
+        "True True True",  # used: the copy serves, every public function runs its own code
+        "['vsock_address']",  # the caller's frame, then the function's own: no wrapper between them
+        "False 9 True",  # a newer copy took over: the old copy's functions hand their calls to it
+        "(family=-1, type=-1, proto=-1, fileno=None) True"]
+
+
 def test_strict_mode_names_the_place_and_spares_kept_pairs(tmp_path):
     (tmp_path / "program.py").write_text(textwrap.dedent("""
         import socket

@@ -65,7 +65,6 @@ auto|native|ctypes (a bad value warns and means auto); VSOCK_STRICT=1|warn and V
 """
 
 import errno
-import functools
 import importlib
 import os
 import select
@@ -182,6 +181,7 @@ else:
 # The legacy driver unregisters the family when the fd that asked for it is closed, so it is kept open.
 _af_value_fd = None
 _af_value = None
+_af_stream = object()  # the vsock family once known to exist (vsock_socket's one-step path), else equal to nothing
 
 
 def VMCISock_GetAFValue():
@@ -199,7 +199,7 @@ def VMCISock_GetAFValue():
 def _family_value():
     """VMCISock_GetAFValue() itself, for this module's own calls on the connection path (the public name
     is served by the newest runtime copy of the process, a wrapper these calls have already been through)."""
-    global _af_value, _af_value_fd
+    global _af_value, _af_value_fd, _af_stream
     if _af_value is not None:
         if len(_CSocket.__subclasses__()) != _layered[0]:
             _layer_covers_new_classes()  # a framework imported since (gevent): its socket class too
@@ -219,6 +219,7 @@ def _family_value():
     if value is None or value in (0xFFFFFFFF, -1):
         value = getattr(socket, "AF_VSOCK", -1) if _PLATFORM == "other" else -1
     _af_value = value
+    _af_stream = value if value != -1 else object()
     _install_layer()
     return value
 
@@ -226,11 +227,11 @@ def _family_value():
 def VMCISock_ReleaseAFValueFd():
     """Close the fd kept open by the legacy address-family lookup, if any. Call it only once the
     program no longer uses vSockets: the legacy driver may unregister the family then."""
-    global _af_value_fd, _af_value
+    global _af_value_fd, _af_value, _af_stream
     if _af_value_fd is not None:
         os.close(_af_value_fd)
         _af_value_fd = None
-        _af_value = None
+        _af_value, _af_stream = None, object()
 
 
 def VMCISock_GetLocalCID():
@@ -713,6 +714,7 @@ _IP_PROTOCOLS = frozenset([getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "I
                            getattr(socket, "IPPROTO_IP", 0)])
 _CSocket = socket.SocketType  # the C type: its methods, without socket.socket's Python layer
 _SOCK_DGRAM = getattr(socket, "SOCK_DGRAM", 2)
+_SOCK_STREAM = socket.SOCK_STREAM
 
 
 def _stdlib_socket_class():
@@ -732,6 +734,11 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     in by socket activation or a parent process stays vsock, a TCP one TCP). A datagram socket of an IP
     family stays on IP, as the port keeps the ones it sees (VS012). Where this machine has no
     vsock, raises EAFNOSUPPORT with the reason, where socket.socket(-1) would quietly make AF_INET."""
+    if family == _af_stream and fileno is None and (type == _SOCK_STREAM or type == -1) and proto <= 0:
+        try:  # the ported program's own call, vsock_socket(afVMCI, SOCK_STREAM), in one step
+            return _StdSocket(family, type, proto)
+        except OSError as exc:
+            raise _explain_create(exc, family, _SOCK_STREAM, proto) from None
     af = _family_value()  # which also covers socket classes defined since the last call
     if fileno is not None:
         detected = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
@@ -1001,13 +1008,20 @@ def _bind_ephemeral(sock, cid):
 
 
 def _sock_connect(sock, address):
-    # The common case in one frame: (cid, port), CPython's own call, no timeout to hand over.
-    if type(address) is tuple and len(address) == 2 and type(address[0]) is int and _backend == "native" \
-            and _CSocket.gettimeout(sock) is None and not _cid_map().entries:
-        try:
-            return _CSocket.connect(sock, address)
-        except OSError as exc:
-            raise _explain_connect(exc, address) from None
+    # The common cases in one frame: (cid, port) or a (host, port) resolved before, CPython's own call,
+    # no timeout to hand over.
+    if type(address) is tuple and len(address) == 2 and _backend == "native" and _CSocket.gettimeout(sock) is None:
+        host = address[0]
+        if type(host) is str:
+            found = _resolved.get((host, address[1], False))
+            target = found[1] if found is not None and found[0] is _cid_map() else None
+        else:
+            target = address if type(host) is int and not _cid_map().entries else None
+        if target is not None:
+            try:
+                return _CSocket.connect(sock, target)
+            except OSError as exc:
+                raise _explain_connect(exc, target) from None
     _connect(sock, address, False)
 
 
@@ -1069,7 +1083,7 @@ def _sock_accept(sock):
         fd, _ = _CSocket._accept(sock)
         return fd, _hybrid_sockets[sock].accepted
     fd, address = _libc_accept(sock) if _backend == "ctypes" else _CSocket._accept(sock)
-    return fd, (_host_out(address[0]), address[1])
+    return fd, (_hosts.get(address[0]) or _host_out(address[0]), address[1])
 
 
 def _sock_getsockname(sock):
@@ -2565,32 +2579,61 @@ def _serving():
     entry = _registered(_REGISTRY)
     if entry is None or entry[0] < VSOCKPORT_RUNTIME_VERSION:
         setattr(socket, _REGISTRY, _ENTRY)
+        if entry is not None and "_step_aside" in entry[1]:  # (copies before this scheme check on each call)
+            entry[1]["_step_aside"]()
         return _THIS
     return entry[1]
 
 
 def _public(function):
-    """`function`, served by the newest runtime copy of the process when that is another copy."""
+    """The public function for `function`: the same function, whose code is first a trampoline. Its first
+    call registers this copy (_serving); when this copy serves, every public function of it gets its own
+    code back, so a call costs nothing more than the function; when another copy serves, the trampoline
+    stays and hands each call to that copy. A newer copy that registers later turns this copy's
+    functions back into trampolines (_step_aside)."""
     name = function.__name__
-    if function.__code__.co_flags & 0x80:  # CO_COROUTINE: an async def (inspect costs 12 ms to import)
+    public = types.FunctionType(function.__code__, function.__globals__, name, function.__defaults__,
+                                function.__closure__)
+    public.__kwdefaults__, public.__doc__, public.__qualname__ = function.__kwdefaults__, function.__doc__, name
+    public.__module__, public.__wrapped__ = function.__module__, function  # inspect.signature: the function's
+    _own_code[name] = function.__code__
+    public.__code__ = _trampoline_code(function)
+    return public
 
-        @functools.wraps(function)
-        async def served_async(*args, **kwargs):
-            if _registered(_REGISTRY) is _ENTRY:
-                return await function(*args, **kwargs)
-            serving = _serving()
-            return await (function if serving is _THIS else serving[name])(*args, **kwargs)
 
-        return served_async
+def _trampoline(*args, **kwargs):
+    return _first_use(sys._getframe(0).f_code.co_name)(*args, **kwargs)
 
-    @functools.wraps(function)
-    def served(*args, **kwargs):
-        if _registered(_REGISTRY) is _ENTRY:  # this copy serves: the path taken on every call
-            return function(*args, **kwargs)
-        serving = _serving()
-        return (function if serving is _THIS else serving[name])(*args, **kwargs)
 
-    return served
+async def _trampoline_async(*args, **kwargs):
+    return await _first_use(sys._getframe(0).f_code.co_name)(*args, **kwargs)
+
+
+def _trampoline_code(function):
+    code = _trampoline_async.__code__ if function.__code__.co_flags & 0x80 else _trampoline.__code__  # CO_COROUTINE
+    if sys.version_info >= (3, 11):  # tracebacks show the qualified name
+        return code.replace(co_name=function.__name__, co_qualname=function.__name__)
+    return code.replace(co_name=function.__name__)
+
+
+_own_code = {}  # public name -> its function's own code
+
+
+def _first_use(name):
+    """The function a trampoline hands its call to: this copy's own (now running its own code) when this
+    copy serves, else the serving copy's."""
+    serving = _serving()
+    if serving is not _THIS:
+        return serving[name]
+    for public_name, code in _own_code.items():
+        _THIS[public_name].__code__ = code
+    return _THIS[name]
+
+
+def _step_aside():
+    """A newer copy serves from now on: this copy's public functions hand their calls to it."""
+    for public_name in _own_code:
+        _THIS[public_name].__code__ = _trampoline_code(_THIS[public_name].__wrapped__)
 
 
 def vsock_runtime_version():
