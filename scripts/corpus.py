@@ -130,6 +130,16 @@ PACKAGES = (
                  "TCPPortTestsBuilder.test_closePeerOnEMFILE (select reactor); before it, 214 tests passed and 70 "
                  "failed or erred (test_tcpNoDelay, test_hostAddress, test_connectionRefusedErrorNumber, "
                  "test_cannotBind, ...): not diagnosed yet"),
+    Package("python-socks", "python-socks==2.7.1", tuple(f"tests/test_proxy_{name}.py" for name in (
+        "sync", "sync_v2", "async_aio", "async_aio_v2", "async_anyio", "async_anyio_v2")),
+            dependencies=("tiny-proxy==0.3.0", "anyio==4.10.0", "sniffio==1.3.1", "idna==3.10", "flask==3.1.1",
+                          "werkzeug==3.1.3", "markupsafe==3.0.2", "itsdangerous==2.2.0", "jinja2==3.1.6",
+                          "blinker==1.9.0", "click==8.2.1"),
+            harness=("trustme==1.2.1", "pytest-asyncio==1.1.0"),
+            pytest_args=("-p", "pytest_asyncio.plugin", "-p", "anyio.pytest_plugin"),
+            env=(("SKIP_IPV6_TESTS", "1"),),
+            note="SOCKS4, SOCKS5 and HTTP CONNECT clients (sync, asyncio, anyio) through tiny-proxy's proxies "
+                 "(anyio servers in child processes) to a Flask app, TLS included; IPv6 tests skipped in both modes"),
     Package("tornado", "tornado==6.6.1", tuple(f"tornado.test.{name}_test" for name in (
         "tcpserver", "tcpclient", "iostream", "netutil", "httpserver", "simple_httpclient", "web", "websocket")),
             runner="tornado.test.runtests",

@@ -255,3 +255,38 @@ def test_what_vsock_does_differently(folder, port):
             print(errno.errorcode[exc.errno])
     """) == ["True", "EPIPE", "1", "1", "True", "EADDRINUSE"]
 
+
+
+def test_a_shutdown_after_the_peer_closed_keeps_the_end_of_stream(folder, port):
+    """TCP: once the peer has closed, shutdown() and recv() give b"" (end of stream). Linux vsock alone
+    forgets the orderly close at shutdown() and fails recv() with ENOTCONN, which green frameworks read
+    as "not connected yet" and wait on forever (eventlet's WSGI server shuts its idle connections down
+    on exit). The runtime keeps TCP's answer, and a half-closed peer still sees the shutdown."""
+    assert run(folder, port, """
+        import errno, time
+        listener = listening()
+        def pair():
+            client = vsock_socket(afVMCI, socket.SOCK_STREAM)
+            client.connect((VMADDR_CID_LOCAL, PORT))
+            return client, listener.accept()[0]
+        client, conn = pair()
+        client.close()
+        time.sleep(0.2)
+        conn.shutdown(socket.SHUT_RDWR)
+        print(conn.recv(10) == b"")
+        plain = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)  # what a hand port sees: the kernel's own
+        plain.connect((VMADDR_CID_LOCAL, PORT))
+        accepted = listener.accept()[0]
+        plain.close()
+        time.sleep(0.2)
+        socket.SocketType.shutdown(accepted, socket.SHUT_RDWR)
+        try:
+            accepted.recv(10)
+        except OSError as exc:
+            print(errno.errorcode[exc.errno])
+        client, conn = pair()
+        client.shutdown(socket.SHUT_WR)  # half closed: it still reads
+        time.sleep(0.2)
+        conn.shutdown(socket.SHUT_WR)
+        print(client.recv(10) == b"", conn.recv(10) == b"")
+    """) == ["True", "ENOTCONN", "True", "True"]

@@ -137,7 +137,7 @@ __all__ = [
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 7
+VSOCKPORT_RUNTIME_VERSION = 8
 
 
 # ===================================================================================================
@@ -1166,9 +1166,40 @@ def _apply_connect_timeout(sock):
     return timeout
 
 
+def _sock_shutdown(sock, how):
+    # Once the peer has closed, a shutdown() makes Linux vsock forget the orderly close: recv() then fails
+    # with ENOTCONN where TCP keeps answering b"" (end of stream), and green frameworks read ENOTCONN as
+    # "not connected yet, wait" and wait forever (eventlet's WSGI server shuts its idle connections down
+    # on exit). A socket whose peer has shut down both ways keeps its end of stream: close() does the rest.
+    if _peer_has_closed(sock):
+        return None
+    return _CSocket.shutdown(sock, how)
+
+
+def _peer_has_closed(sock):
+    """Whether a vsock stream's peer has closed (or reset) it, with nothing left to read: asked without
+    waiting, whatever the socket's timeout (readable and writable first, then a peek and an empty send)."""
+    if not hasattr(select, "poll"):
+        return False  # (the quirk is Linux's)
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLOUT)
+    ready = poller.poll(0)
+    if not ready or ready[0][1] & (select.POLLIN | select.POLLOUT) != select.POLLIN | select.POLLOUT:
+        return False
+    try:
+        if _CSocket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+            return False  # data to read first
+        _CSocket.send(sock, b"", socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0))
+    except BrokenPipeError:
+        return True  # the peer reads no more either
+    except OSError:
+        return False
+    return False  # only half-closed: the peer still reads, and must see this shutdown
+
+
 _STREAM_METHODS = {
     "bind": _sock_bind, "connect": _sock_connect, "connect_ex": _sock_connect_ex, "listen": _sock_listen,
-    "_accept": _sock_accept,
+    "_accept": _sock_accept, "shutdown": _sock_shutdown,
     "getsockname": _sock_getsockname, "getpeername": _sock_getpeername, "setsockopt": _sock_setsockopt,
     "getsockopt": _sock_getsockopt,
 }
