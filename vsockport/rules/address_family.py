@@ -6,6 +6,7 @@ from vsockport.rules.api import Example, Rule, af_family, runtime_name
 from vsockport.rules.helpers import call_to, keyword, source_of
 from vsockport.rules.vocabulary import (
     ADOPTERS, C_SOCKET_CLASSES, SOCKET_CLASSES, family_argument, is_datagram, is_family_choice, is_other_family,
+    may_be_datagram,
 )
 
 _HEADER = "import socket\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket\nafVMCI = VMCISock_GetAFValue()\n"
@@ -23,7 +24,9 @@ class AddressFamily(Rule):
       `vsock_socket()` makes IP families vsock then; an adopted descriptor (`socket.socket(fileno=fd)`)
       keeps the family it has. A family written out that is not IP (`AF_UNIX`) is left alone.
     - Datagram sockets (`SOCK_DGRAM` written out) stay on IP, reported by VS012: virtio transports have
-      no vsock datagrams. With `--vmci-datagrams` (VMware only) they are ported like streams.
+      no vsock datagrams. With `--vmci-datagrams` (VMware only) they are ported like streams. A type
+      chosen at run time between `SOCK_DGRAM` and another (`SOCK_DGRAM if udp else SOCK_STREAM`) keeps
+      its family as written: `vsock_socket()` makes the stream sockets vsock and keeps datagram ones on IP.
     - `socket.fromfd(fd, family, type)` becomes `vsock_fromfd(...)`, which keeps the descriptor's real
       family (a vsock descriptor stays vsock where the program says AF_INET).
     - asyncore's `self.create_socket(AF_INET, ...)` (or no family, its default) gets `afVMCI`; a family
@@ -120,6 +123,10 @@ class AddressFamily(Rule):
             "AF_INET = 2\nfd = libc.socket(afVMCI, 1, 0)\n",
             ("VS001",),
         ),
+        Example("import socket\nKIND = socket.SOCK_DGRAM if UDP else socket.SOCK_STREAM\n"
+                "s = socket.socket(socket.AF_INET, KIND)\ns.bind(('', 0))\n",
+                "import socket\nfrom vsock_runtime import vsock_socket\nKIND = socket.SOCK_DGRAM if UDP else socket.SOCK_STREAM\n"
+                "s = vsock_socket(socket.AF_INET, KIND)\ns.bind(('', 0))\n", ("VS001",)),
         Example("import socket\n_original_socket = socket.socket\nclass Green:\n"
                 "    def makefile(self, *args):\n        return _original_socket.makefile(self, *args)\n",
                 "import socket\nfrom vsock_runtime import vsock_socket_type\n_original_socket = vsock_socket_type(socket.socket)\n"
@@ -168,6 +175,9 @@ class AddressFamily(Rule):
         if family is None and any(arg.star for arg in call.args):
             message = (f"{shown}(*...) takes its family from data at run time (ldap3: socket(*address[:3])) -> "
                        "vsock_socket(), which makes IP families vsock")
+        elif may_be_datagram(self.names, call) and not self.options.vmci_datagrams:
+            message = (f"{shown}() of a type chosen at run time, SOCK_DGRAM or not -> vsock_socket(), which keeps "
+                       "datagram sockets on IP and makes stream ones vsock")
         elif family is None and keyword(call, "fileno") is not None:
             message = f"{shown}(fileno=...) adopts a descriptor -> vsock_socket(), which keeps a vsock one vsock"
         elif family is None:

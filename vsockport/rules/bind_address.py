@@ -21,8 +21,9 @@ class BindAddress(AddressRule):
     - IPv6 4-tuples lose `flowinfo` and `scope_id`.
     Module-level constants (`HOST = ''`) are followed. A host computed at run time
     (`bind((args.host, args.port))`) is left as it is: a vsock socket's `bind()` maps it then, with
-    the same policy. The addresses of datagram sockets stay IP (VS012), and so do those of sockets
-    another module's socket class makes (`green.socket.socket(...)`): the port does not make them.
+    the same policy. The addresses of datagram sockets stay IP (VS012): a socket made by any call given
+    `SOCK_DGRAM` (`GreenSocket(AF_INET, SOCK_DGRAM)`, or a wrapper of such a socket), and so do those of
+    sockets another module's socket class makes (`green.socket.socket(...)`): the port does not make them.
 
     ## Why
     A vsock address is `(CID, port)`. Port 0 is a real, privileged vsock port; "any port" is
@@ -57,6 +58,9 @@ class BindAddress(AddressRule):
         Example("import socket\nfrom vsock_runtime import VMADDR_CID_ANY\ns.bind((VMADDR_CID_ANY, 5000))\nw.bind('<Key>', cb)\n"
                 "srv.bind((args.host, args.port))\n"),
         Example("import socket\nudp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nudp.bind(('', 9999))\n"),
+        Example("import socket\nfrom eventlet import greenio\ngreen = greenio.GreenSocket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "green.bind(('127.0.0.1', 0))\nwrapped = greenio.GreenSocket(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))\n"
+                "wrapped.bind(('', 0))\n"),
         # Another module's socket class (eventlet's green sockets): the port does not make this socket,
         # so an int CID would break it if it stays on IP; as written, a vsock socket maps it at bind time.
         Example("from eventlet.green import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"

@@ -244,23 +244,30 @@ class ModuleNames:
                     continue
                 for target, value in pairs:
                     func = _dotted(value.func) if isinstance(value, ast.Call) else None
-                    if func is None or func.rpartition(".")[2] not in ("socket", "SocketType"):
+                    if func is None:
                         continue
-                    if self.qualified_dotted(func) not in ("socket.socket", "socket.SocketType"):
-                        others.add(ast.unparse(target))
-                    elif self._makes_datagram_socket(value):
+                    if self._makes_datagram_socket(value):
                         datagrams.add(ast.unparse(target))
+                    elif func.rpartition(".")[2] in ("socket", "SocketType") and \
+                            self.qualified_dotted(func) not in ("socket.socket", "socket.SocketType"):
+                        others.add(ast.unparse(target))
             self._receivers = (frozenset(datagrams), frozenset(others))
         return self._receivers
 
     def _makes_datagram_socket(self, call: ast.Call) -> bool:
-        func = _dotted(call.func)
-        if func is None or self.qualified_dotted(func) not in ("socket.socket", "socket.SocketType"):
-            return False
-        kind = next((k.value for k in call.keywords if k.arg == "type"), call.args[1] if len(call.args) > 1 else None)
-        kind = self.constant_values.get(kind.id, kind) if isinstance(kind, ast.Name) else kind
-        dotted = _dotted(kind) if kind is not None else None
-        return dotted is not None and self.qualified_dotted(dotted) == "socket.SOCK_DGRAM"
+        """socket.socket(..., SOCK_DGRAM), or any call given SOCK_DGRAM among its arguments, at any depth: a
+        green framework's class (`GreenSocket(AF_INET, SOCK_DGRAM)`) or a wrapper of a datagram socket
+        (`GreenSocket(socket.socket(AF_INET, SOCK_DGRAM))`). Those stay on IP (vsock_socket() keeps a
+        datagram socket there at run time too), so their addresses are left as written."""
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            for node in ast.walk(arg):
+                if isinstance(node, ast.Name) and node.id in self.constant_values:  # `kind = DGRAM if udp else STREAM`
+                    node = self.constant_values[node.id]
+                for part in ast.walk(node):
+                    dotted = _dotted(part) if isinstance(part, (ast.Name, ast.Attribute)) else None
+                    if dotted is not None and dotted.endswith("SOCK_DGRAM") and self.qualified_dotted(dotted) == "socket.SOCK_DGRAM":
+                        return True
+        return False
 
     def bound_anywhere(self) -> frozenset[str]:
         """Every name the module binds anywhere (definitions, parameters, assignments, imports, loop

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from vsockport.rules.helpers import argument, keyword, literal_int
+from vsockport.rules.helpers import argument, keyword, literal_int, walk
 from vsockport.rules.names import ModuleNames
 
 SOCKET_CLASSES = frozenset(["socket.socket", "socket.SocketType"])
@@ -131,3 +131,13 @@ def is_datagram(names: ModuleNames, call: cst.Call) -> bool:
     """A socket constructor whose type is written out as SOCK_DGRAM (or a constant holding it)."""
     kind = type_argument(call)
     return kind is not None and names.qualified(names.constant(kind.value)) == "socket.SOCK_DGRAM"
+
+
+def may_be_datagram(names: ModuleNames, call: cst.Call) -> bool:
+    """A socket constructor whose type is chosen at run time between SOCK_DGRAM and another
+    (`SOCK_DGRAM if udp else SOCK_STREAM`, directly or through a module constant)."""
+    kind = type_argument(call)
+    if kind is None:
+        return False
+    return any(names.qualified(node) == "socket.SOCK_DGRAM"
+               for node in walk(names.constant(kind.value)) if isinstance(node, (cst.Name, cst.Attribute)))
