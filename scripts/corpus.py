@@ -135,7 +135,7 @@ PACKAGES = (
             dependencies=("tiny-proxy==0.3.0", "anyio==4.10.0", "sniffio==1.3.1", "idna==3.10", "flask==3.1.1",
                           "werkzeug==3.1.3", "markupsafe==3.0.2", "itsdangerous==2.2.0", "jinja2==3.1.6",
                           "blinker==1.9.0", "click==8.2.1"),
-            harness=("trustme==1.2.1", "pytest-asyncio==1.1.0"),
+            harness=("trustme==1.2.1", "pytest-asyncio==1.1.0", "yarl==1.20.1", "multidict==6.6.4", "propcache==0.3.2"),
             pytest_args=("-p", "pytest_asyncio.plugin", "-p", "anyio.pytest_plugin"),
             env=(("SKIP_IPV6_TESTS", "1"),),
             note="SOCKS4, SOCKS5 and HTTP CONNECT clients (sync, asyncio, anyio) through tiny-proxy's proxies "
