@@ -378,8 +378,9 @@ def test_stdlib_http_client_over_the_hybrid_socket(rt, uds):
 def test_a_host_without_af_vsock_still_makes_hybrid_sockets(rt, uds, monkeypatch):
     """Firecracker's and Cloud Hypervisor's hosts may have no AF_VSOCK at all. This machine has it, so
     its absence is stood in for by the one function that reports it (_family_value(), which
-    VMCISock_GetAFValue() returns, == -1)."""
+    VMCISock_GetAFValue() returns, == -1) and the flag vsock_socket()'s one-step path reads."""
     monkeypatch.setattr(rt, "_family_value", lambda: -1)
+    monkeypatch.setattr(rt, "_af_known", False)
     with pytest.raises(OSError, match="no vSockets address family"):
         rt.vsock_socket()  # no hybrid map: the usual explained error
     monkeypatch.setenv("VSOCK_CID_MAP", f"*=unix:{uds}")

@@ -226,7 +226,7 @@ def test_a_client_waiting_for_its_server_retries_on_a_refusal(folder, port):
 def test_what_vsock_does_differently(folder, port):
     """The transport's own differences that README lists (no port can hide them): a send on a connection
     the peer closed fails at once; no out-of-band data; peers are CIDs and ports are 32-bit; a second
-    listener on a port is refused, SO_REUSEPORT or not."""
+    listener on a port is refused, SO_REUSEPORT or not; a listening socket cannot be shut down."""
     assert run(folder, port, """
         import errno
         listener = listening()
@@ -253,7 +253,11 @@ def test_what_vsock_does_differently(folder, port):
             second.bind((VMADDR_CID_ANY, PORT))
         except OSError as exc:
             print(errno.errorcode[exc.errno])
-    """) == ["True", "EPIPE", "1", "1", "True", "EADDRINUSE"]
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError as exc:
+            print(errno.errorcode[exc.errno])
+    """) == ["True", "EPIPE", "1", "1", "True", "EADDRINUSE", "ENOTCONN"]
 
 
 

@@ -209,3 +209,28 @@ server.bind(("127.0.0.1", 0))
 print(server.getsockname()[0] == str(rt.VMADDR_CID_LOCAL), repr(server.getsockname()[0]))
 """, ported, backend)
     assert out[0] == "True '1'"
+
+
+def test_a_name_connected_to_again_follows_a_changed_map(ported, backend):
+    """The connect path remembers what an address resolved to (a client dials the same ("db", port) again
+    and again), for as long as VSOCK_CID_MAP stays the same: a map changed by the program is read again."""
+    out = run(SERVE + """
+import os
+os.environ["VSOCK_CID_MAP"] = "db=1"
+for _ in range(2):
+    with rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM) as client:
+        client.connect(("db", port))
+        client.sendall(b"ping")
+        print(client.recv(10).decode(), client.getpeername() == ("1", port))
+os.environ["VSOCK_CID_MAP"] = "db=4000000"
+try:
+    rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM).connect(("db", port))
+except OSError as exc:
+    print("CID 4000000" in str(exc))
+del os.environ["VSOCK_CID_MAP"]
+try:
+    rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM).connect(("db", port))
+except OSError as exc:
+    print("no CID for db" in str(exc))
+""", ported, backend)
+    assert out[:4] == ["ping True", "ping True", "True", "True"]

@@ -182,6 +182,7 @@ else:
 _af_value_fd = None
 _af_value = None
 _af_stream = object()  # the vsock family once known to exist (vsock_socket's one-step path), else equal to nothing
+_af_known = False  # whether _af_stream is that family
 
 
 def VMCISock_GetAFValue():
@@ -199,7 +200,7 @@ def VMCISock_GetAFValue():
 def _family_value():
     """VMCISock_GetAFValue() itself, for this module's own calls on the connection path (the public name
     is served by the newest runtime copy of the process, a wrapper these calls have already been through)."""
-    global _af_value, _af_value_fd, _af_stream
+    global _af_value, _af_value_fd, _af_stream, _af_known
     if _af_value is not None:
         if len(_CSocket.__subclasses__()) != _layered[0]:
             _layer_covers_new_classes()  # a framework imported since (gevent): its socket class too
@@ -219,7 +220,7 @@ def _family_value():
     if value is None or value in (0xFFFFFFFF, -1):
         value = getattr(socket, "AF_VSOCK", -1) if _PLATFORM == "other" else -1
     _af_value = value
-    _af_stream = value if value != -1 else object()
+    _af_stream, _af_known = (value, True) if value != -1 else (object(), False)
     _install_layer()
     return value
 
@@ -227,11 +228,11 @@ def _family_value():
 def VMCISock_ReleaseAFValueFd():
     """Close the fd kept open by the legacy address-family lookup, if any. Call it only once the
     program no longer uses vSockets: the legacy driver may unregister the family then."""
-    global _af_value_fd, _af_value, _af_stream
+    global _af_value_fd, _af_value, _af_stream, _af_known
     if _af_value_fd is not None:
         os.close(_af_value_fd)
         _af_value_fd = None
-        _af_value, _af_stream = None, object()
+        _af_value, _af_stream, _af_known = None, object(), False
 
 
 def VMCISock_GetLocalCID():
@@ -734,11 +735,15 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     in by socket activation or a parent process stays vsock, a TCP one TCP). A datagram socket of an IP
     family stays on IP, as the port keeps the ones it sees (VS012). Where this machine has no
     vsock, raises EAFNOSUPPORT with the reason, where socket.socket(-1) would quietly make AF_INET."""
-    if family == _af_stream and fileno is None and (type == _SOCK_STREAM or type == -1) and proto <= 0:
-        try:  # the ported program's own call, vsock_socket(afVMCI, SOCK_STREAM), in one step
-            return _StdSocket(family, type, proto)
+    if fileno is None and (type == _SOCK_STREAM or type == -1) and _af_known and (
+            family == _af_stream or family in _IP_FAMILIES or family == -1):
+        # A stream socket once the family is known, in one step: the port's own vsock_socket(afVMCI,
+        # SOCK_STREAM), and an IP family or none given at run time.
+        proto = 0 if proto in _IP_PROTOCOLS or proto == -1 else proto
+        try:
+            return _StdSocket(_af_stream, _SOCK_STREAM, proto)
         except OSError as exc:
-            raise _explain_create(exc, family, _SOCK_STREAM, proto) from None
+            raise _explain_create(exc, _af_stream, _SOCK_STREAM, proto) from None
     af = _family_value()  # which also covers socket classes defined since the last call
     if fileno is not None:
         detected = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
@@ -1008,21 +1013,33 @@ def _bind_ephemeral(sock, cid):
 
 
 def _sock_connect(sock, address):
-    # The common cases in one frame: (cid, port) or a (host, port) resolved before, CPython's own call,
-    # no timeout to hand over.
-    if type(address) is tuple and len(address) == 2 and _backend == "native" and _CSocket.gettimeout(sock) is None:
-        host = address[0]
-        if type(host) is str:
-            found = _resolved.get((host, address[1], False))
-            target = found[1] if found is not None and found[0] is _cid_map() else None
-        else:
-            target = address if type(host) is int and not _cid_map().entries else None
-        if target is not None:
+    # The common case in one frame: an address connected to before under the same VSOCK_CID_MAP (a
+    # client dials the same ("localhost", port) or (cid, port) again and again), CPython's own call, no
+    # timeout to hand over.
+    if type(address) is tuple and _backend == "native" and _CSocket.gettimeout(sock) is None:
+        known = _targets.get(address)
+        if known is not None and known[0] is (_environ.get(_ENV_KEY) if _environ is not None else None):
             try:
-                return _CSocket.connect(sock, target)
+                return _CSocket.connect(sock, known[1])
             except OSError as exc:
-                raise _explain_connect(exc, target) from None
+                raise _explain_connect(exc, known[1]) from None
     _connect(sock, address, False)
+
+
+# address as the program gave it -> (VSOCK_CID_MAP's raw value then, (cid, port)): the connect path's
+# one lookup. The raw value is os.environ's own object, so a changed map is a different one.
+_targets = {}
+
+
+def _remember_target(address, target):
+    if type(address) is tuple and len(address) == 2 and type(target) is tuple and type(target[0]) is int:
+        try:
+            hash(address)
+        except TypeError:
+            return
+        if len(_targets) >= 256:
+            _targets.clear()
+        _targets[address] = (_environ.get(_ENV_KEY) if _environ is not None else None, target)
 
 
 def _sock_connect_ex(sock, address):
@@ -1030,9 +1047,11 @@ def _sock_connect_ex(sock, address):
 
 
 def _connect(sock, address, report_errno):
-    address = _address_in(address)
+    given, address = address, _address_in(address)
     if _is_hybrid(address):
         return _hybrid_connect(sock, address, report_errno)
+    if _environ is not None:  # (where the map is read through os.environ's own dict)
+        _remember_target(given, address)
     timeout = _apply_connect_timeout(sock)
     try:
         if _backend_name() == "ctypes":
