@@ -58,6 +58,8 @@ class BindAddress(AddressRule):
         Example("import socket\nfrom vsock_runtime import VMADDR_CID_ANY\ns.bind((VMADDR_CID_ANY, 5000))\nw.bind('<Key>', cb)\n"
                 "srv.bind((args.host, args.port))\n"),
         Example("import socket\nudp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nudp.bind(('', 9999))\n"),
+        Example("from eventlet.green import socket\nfrom eventlet import greenio\n"
+                "green = greenio.GreenSocket(socket.AF_INET, socket.SOCK_DGRAM)\ngreen.bind(('127.0.0.1', 0))\n"),
         Example("import socket\nfrom eventlet import greenio\ngreen = greenio.GreenSocket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                 "green.bind(('127.0.0.1', 0))\nwrapped = greenio.GreenSocket(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))\n"
                 "wrapped.bind(('', 0))\n"),

@@ -265,8 +265,9 @@ class ModuleNames:
                     node = self.constant_values[node.id]
                 for part in ast.walk(node):
                     dotted = _dotted(part) if isinstance(part, (ast.Name, ast.Attribute)) else None
-                    if dotted is not None and dotted.endswith("SOCK_DGRAM") and self.qualified_dotted(dotted) == "socket.SOCK_DGRAM":
-                        return True
+                    if dotted is not None and dotted.rpartition(".")[2] == "SOCK_DGRAM" and (
+                            self.qualified_dotted(dotted) or "").endswith("SOCK_DGRAM"):
+                        return True  # socket's, or a green socket module's (eventlet.green.socket.SOCK_DGRAM)
         return False
 
     def bound_anywhere(self) -> frozenset[str]:
