@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, ported_example, runtime_name
@@ -32,6 +34,39 @@ def _socket_address(node: cst.BaseExpression) -> bool:
     if method == "get_extra_info":
         return bool(node.args) and literal_string(node.args[0].value) in _ADDRESS_INFO
     return method in _ADDRESS_CALLS
+
+
+def _is_address_call(node: ast.expr) -> bool:
+    """The ast twin of _socket_address, for what a name is assigned."""
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return False
+    if node.func.attr == "get_extra_info":
+        first = node.args[0] if node.args else None
+        return isinstance(first, ast.Constant) and first.value in _ADDRESS_INFO
+    return node.func.attr in _ADDRESS_CALLS
+
+
+def _address_names(tree: ast.Module | None) -> tuple[frozenset[str], frozenset[str]]:
+    """(names holding a socket address, names holding its host), module-wide: `bound = s.getsockname()`,
+    `host, port = conn.getpeername()`, `host = bound[0]`. Report-only use: a name bound twice counts."""
+    addresses, hosts = set(), set()
+    assignments = [node for node in ast.walk(tree) if isinstance(node, ast.Assign)] if tree is not None else []
+    for node in assignments:
+        if not _is_address_call(node.value):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                addresses.add(target.id)
+            elif isinstance(target, (ast.Tuple, ast.List)) and target.elts and isinstance(target.elts[0], ast.Name):
+                hosts.add(target.elts[0].id)
+    for node in assignments:
+        value = node.value
+        if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) and value.value.id in addresses \
+                and isinstance(value.slice, ast.Constant) and value.slice.value == 0:
+            hosts.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return frozenset(addresses), frozenset(hosts)
 
 
 class IpAddressUse(Rule):
@@ -67,7 +102,9 @@ class IpAddressUse(Rule):
         ...
     ```
     The first line becomes `vsock_inet_pton(sock.family, resolved[0])`; the others are reported. A
-    host first stored in a variable is not followed; `inet_*` calls are reported wherever they are.
+    socket address or its host first stored in a name is followed (`bound = remote.getsockname()`, then
+    `ipaddress.ip_address(bound[0])`: a SOCKS proxy's reply, tiny-proxy's); `inet_*` calls are reported
+    wherever they are.
 
     ## Fix safety
     Safe: for every family but vsock, `vsock_inet_pton` and `vsock_inet_ntop` are socket's own
@@ -91,6 +128,10 @@ class IpAddressUse(Rule):
                        "vsock_getnameinfo",
                        "host, port = vsock_getnameinfo(sock.getsockname(), socket.NI_NUMERICHOST)\n", ("VS014",)),
         Example("import ipaddress\nip = ipaddress.ip_address(transport.get_extra_info('peername')[0])\n", None, ("VS014",)),
+        Example("import ipaddress\nasync def reply(remote):\n    bound = remote.getsockname()\n"
+                "    return ipaddress.ip_address(bound[0]).packed + bound[1].to_bytes(2, 'big')\n"
+                "def peer(conn):\n    host, port = conn.getpeername()\n    return ipaddress.ip_address(host).is_private\n",
+                None, ("VS014", "VS014")),
         Example("import ipaddress\nnet = ipaddress.ip_network('10.0.0.0/8')\nhost, port = sock.getpeername()\n"
                 "local = host.startswith('127.') or ':' in host\n"),
     )
@@ -104,5 +145,18 @@ class IpAddressUse(Rule):
                         replacement=runtime_name(_WITH_A_FAMILY[qualified]))
         elif qualified in _IP_FUNCTIONS:
             self.report(node, f"{source_of(node.func)}() treats an address as IP: vsock peers are CIDs")
-        elif qualified in _IPADDRESS_FUNCTIONS and node.args and _socket_address(node.args[0].value):
+        elif qualified in _IPADDRESS_FUNCTIONS and node.args and (
+                _socket_address(node.args[0].value) or self._held_address(node.args[0].value)):
             self.report(node, f"{source_of(node.func)}() of a socket address: on vsock the host is a CID, not an IP address")
+
+    def _held_address(self, node: cst.BaseExpression) -> bool:
+        """A name that holds a socket address's host, or `name[0]` of one that holds the address."""
+        facts = self.names.module_facts.get("address_names")
+        if facts is None:
+            facts = self.names.module_facts["address_names"] = _address_names(self.names.tree)
+        addresses, hosts = facts
+        if isinstance(node, cst.Name):
+            return node.value in hosts
+        return (isinstance(node, cst.Subscript) and isinstance(node.value, cst.Name) and node.value.value in addresses
+                and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index)
+                and isinstance(node.slice[0].slice.value, cst.Integer) and node.slice[0].slice.value.value == "0")
