@@ -984,3 +984,12 @@ def test_a_socket_class_kept_in_a_name_stays_the_class_and_makes_vsock_sockets(r
         assert isinstance(library_socket, Green) and library_socket.family == socket.AF_VSOCK
     with pytest.warns(RuntimeWarning, match="not a socket class"):
         assert rt.vsock_socket_type(dict) is dict
+
+
+def test_an_address_that_cannot_be_a_key_gets_the_full_paths_error(rt):
+    """The connect path looks an address up in what it remembers: a part that cannot be a dictionary key
+    still gets the error the address deserves (CPython's own, before any system call), not the lookup's."""
+    with rt.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with pytest.raises(TypeError) as info:
+            sock.connect(([1], 5))
+    assert "unhashable" not in str(info.value)

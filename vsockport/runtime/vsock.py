@@ -1017,7 +1017,10 @@ def _sock_connect(sock, address):
     # client dials the same ("localhost", port) or (cid, port) again and again), CPython's own call, no
     # timeout to hand over.
     if type(address) is tuple and _backend == "native" and _CSocket.gettimeout(sock) is None:
-        known = _targets.get(address)
+        try:
+            known = _targets.get(address)
+        except TypeError:  # an unhashable part: the full path says what is wrong with it
+            known = None
         if known is not None and known[0] is (_environ.get(_ENV_KEY) if _environ is not None else None):
             try:
                 return _CSocket.connect(sock, known[1])
