@@ -259,15 +259,18 @@ class ModuleNames:
         green framework's class (`GreenSocket(AF_INET, SOCK_DGRAM)`) or a wrapper of a datagram socket
         (`GreenSocket(socket.socket(AF_INET, SOCK_DGRAM))`). Those stay on IP (vsock_socket() keeps a
         datagram socket there at run time too), so their addresses are left as written."""
+        def is_datagram_type(node: ast.AST) -> bool:  # socket's, or a green socket module's (eventlet.green.socket)
+            dotted = _dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+            return dotted is not None and dotted.rpartition(".")[2] == "SOCK_DGRAM" and (
+                self.qualified_dotted(dotted) or "").endswith("SOCK_DGRAM")
+
         for arg in [*call.args, *(k.value for k in call.keywords)]:
             for node in ast.walk(arg):
-                if isinstance(node, ast.Name) and node.id in self.constant_values:  # `kind = DGRAM if udp else STREAM`
-                    node = self.constant_values[node.id]
-                for part in ast.walk(node):
-                    dotted = _dotted(part) if isinstance(part, (ast.Name, ast.Attribute)) else None
-                    if dotted is not None and dotted.rpartition(".")[2] == "SOCK_DGRAM" and (
-                            self.qualified_dotted(dotted) or "").endswith("SOCK_DGRAM"):
-                        return True  # socket's, or a green socket module's (eventlet.green.socket.SOCK_DGRAM)
+                if is_datagram_type(node):
+                    return True
+                if isinstance(node, ast.Name) and node.id in self.constant_values and any(
+                        map(is_datagram_type, ast.walk(self.constant_values[node.id]))):  # `KIND = DGRAM if udp else STREAM`
+                    return True
         return False
 
     def bound_anywhere(self) -> frozenset[str]:
