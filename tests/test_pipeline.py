@@ -296,5 +296,11 @@ def test_a_module_named_only_through_a_star_import_is_ported_as_an_unsafe_fix():
     attribute = (b"from mypkg.utils import *\nimport socket as s\n\n\ndef f(conn):\n"
                  b"    conn.socket = s.socket(s.AF_INET, s.SOCK_STREAM)\n")
     assert [(f.code, f.state.value) for f in port_source(attribute, PortOptions()).findings] == [("VS001", "fixable")]
+    # A fix that only wraps the guessed module's class in a runtime adapter that checks what it gets
+    # holds whatever the guess gets wrong: it stays safe.
+    kept = b"from mypkg.utils import *\n\n_original_socket = socket.socket\n"
+    [wrapped] = port_source(kept, PortOptions()).findings
+    assert wrapped.state.value == "fixable" and "taken for the module" not in wrapped.message
+    assert b"_original_socket = vsock_socket_type(socket.socket)\n" in port_source(kept, PortOptions()).new
     expandable = b"from socket import *\n\n\ndef connect(addr):\n    return create_connection(addr, 5)\n"
     assert [f.state.value for f in port_source(expandable, PortOptions()).findings] == ["fixable"]
