@@ -61,6 +61,28 @@ def test_accepted_sockets_and_peers(folder, port):
     """)[:2] == ["True", "True"]
 
 
+def test_an_accepted_socket_is_the_one_the_stdlib_accept_makes(folder, port):
+    """The layer's accept() (one frame for what the stdlib does in five) makes what socket.accept() makes:
+    the kind and family as enums, blocking under a listener with a timeout, the default timeout where
+    one is set."""
+    assert run(folder, port, """
+        listener = listening()
+        listener.settimeout(30)
+        def serve():
+            for _ in range(2):
+                conn, peer = listener.accept()
+                with conn:
+                    conn.recv(16)  # (a send to a peer that has closed fails on vsock)
+                    family = conn.family == afVMCI and isinstance(conn.family, socket.AddressFamily)
+                    seen = (type(conn).__name__, family, conn.type is socket.SOCK_STREAM, conn.proto, conn.gettimeout())
+                    conn.sendall(repr(seen).replace(" ", "").encode())
+        threading.Thread(target=serve).start()
+        print(ask().decode())
+        socket.setdefaulttimeout(7)
+        print(ask().decode())
+    """) == ["('socket',True,True,0,None)", "('socket',True,True,0,7.0)"]
+
+
 def test_wsgiref_validate_accepts_the_environ(folder, port):
     """wsgiref.validate checks `type(environ[key]) is str` for REMOTE_ADDR and the rest."""
     assert run(folder, port, """
@@ -261,6 +283,41 @@ def test_what_vsock_does_differently(folder, port):
     """) == ["True", "EPIPE", "1", "1", "True", "True", "EADDRINUSE", "ENOTCONN"]
 
 
+def test_a_connected_clients_own_address_is_the_one_its_peer_sees(folder, port):
+    """The kernel keeps the wildcard CID it bound a client to at connect(); TCP reports the address the
+    connection uses, and programs read it (FTP's PORT, a SOCKS reply, Twisted's getHost() compared with
+    what the server sees). An unconnected socket keeps the wildcard."""
+    assert run(folder, port, """
+        listener = listening()
+        client = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        client.bind((VMADDR_CID_ANY, PORT + 1))
+        print(client.getsockname() == ("0.0.0.0", PORT + 1), listener.getsockname() == ("0.0.0.0", PORT))
+        client.connect((VMADDR_CID_LOCAL, PORT))
+        conn, peer = listener.accept()
+        print(client.getsockname() == peer == conn.getpeername(), peer)
+        other = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        other.connect(("localhost", PORT))
+        print(other.getsockname() == listener.accept()[1])
+    """) == ["True", "True", "True", "('1',", "%d)" % (port + 1), "True"]
+
+
+def test_a_refused_non_blocking_connect_polls_without_input(folder, port):
+    """README's difference: a non-blocking connect to a port nobody listens on polls as EPOLLERR|EPOLLOUT,
+    where TCP adds EPOLLIN|EPOLLHUP. Loops that read SO_ERROR once writable see the refusal (asyncio,
+    tornado, the layer's SO_ERROR says ECONNREFUSED); a loop that takes an error without input for a clean
+    close (Twisted's poll and epoll reactors) reports ConnectionDone."""
+    assert run(folder, port, """
+        import errno, select
+        client = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        client.setblocking(False)
+        print(errno.errorcode[client.connect_ex((VMADDR_CID_LOCAL, PORT))])
+        poller = select.epoll()
+        poller.register(client, select.EPOLLIN | select.EPOLLOUT)
+        [(fd, events)] = poller.poll(30)
+        print(bool(events & select.EPOLLERR), bool(events & select.EPOLLOUT), bool(events & select.EPOLLIN),
+              bool(events & select.EPOLLHUP))
+        print(errno.errorcode[client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)])
+    """) == ["EINPROGRESS", "True", "True", "False", "False", "ECONNREFUSED"]
 
 def test_a_shutdown_after_the_peer_closed_keeps_the_end_of_stream(folder, port):
     """TCP: once the peer has closed, shutdown() and recv() give b"" (end of stream). Linux vsock alone

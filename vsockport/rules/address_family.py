@@ -127,6 +127,10 @@ class AddressFamily(Rule):
                 "s = socket.socket(socket.AF_INET, KIND)\ns.bind(('', 0))\n",
                 "import socket\nfrom vsock_runtime import vsock_socket\nKIND = socket.SOCK_DGRAM if UDP else socket.SOCK_STREAM\n"
                 "s = vsock_socket(socket.AF_INET, KIND)\ns.bind(('', 0))\n", ("VS001",)),
+        Example("import socket\nfrom eventlet.green import socket as green\n"
+                "s = socket.socket(socket.AF_INET, green.SOCK_DGRAM if UDP else green.SOCK_STREAM)\n",
+                "import socket\nfrom eventlet.green import socket as green\nfrom vsock_runtime import vsock_socket\n"
+                "s = vsock_socket(socket.AF_INET, green.SOCK_DGRAM if UDP else green.SOCK_STREAM)\n", ("VS001",)),
         Example("import socket\n_original_socket = socket.socket\nclass Green:\n"
                 "    def makefile(self, *args):\n        return _original_socket.makefile(self, *args)\n",
                 "import socket\nfrom vsock_runtime import vsock_socket_type\n_original_socket = vsock_socket_type(socket.socket)\n"

@@ -94,6 +94,12 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     return ".".join(reversed(parts))
 
 
+def is_datagram_type(qualified: str | None) -> bool:
+    """Whether a qualified name is SOCK_DGRAM: socket's, or a green socket module's (eventlet.green.socket).
+    The one definition behind every datagram check (VS001's constructor, the module's datagram receivers)."""
+    return qualified is not None and qualified.rpartition(".")[2] == "SOCK_DGRAM"
+
+
 def _modern(qualified: str) -> str:
     """A qualified name as the rules know it: Python 2 modules and six.moves read as their Python 3
     successors, and a compat module's re-exports of known modules and classes as the originals."""
@@ -259,17 +265,16 @@ class ModuleNames:
         green framework's class (`GreenSocket(AF_INET, SOCK_DGRAM)`) or a wrapper of a datagram socket
         (`GreenSocket(socket.socket(AF_INET, SOCK_DGRAM))`). Those stay on IP (vsock_socket() keeps a
         datagram socket there at run time too), so their addresses are left as written."""
-        def is_datagram_type(node: ast.AST) -> bool:  # socket's, or a green socket module's (eventlet.green.socket)
+        def is_datagram_type_node(node: ast.AST) -> bool:
             dotted = _dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
-            return dotted is not None and dotted.rpartition(".")[2] == "SOCK_DGRAM" and (
-                self.qualified_dotted(dotted) or "").endswith("SOCK_DGRAM")
+            return dotted is not None and dotted.endswith("SOCK_DGRAM") and is_datagram_type(self.qualified_dotted(dotted))
 
         for arg in [*call.args, *(k.value for k in call.keywords)]:
             for node in ast.walk(arg):
-                if is_datagram_type(node):
+                if is_datagram_type_node(node):
                     return True
                 if isinstance(node, ast.Name) and node.id in self.constant_values and any(
-                        map(is_datagram_type, ast.walk(self.constant_values[node.id]))):  # `KIND = DGRAM if udp else STREAM`
+                        map(is_datagram_type_node, ast.walk(self.constant_values[node.id]))):  # `KIND = DGRAM if udp else STREAM`
                     return True
         return False
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.helpers import argument, keyword, literal_int, walk
-from vsockport.rules.names import ModuleNames
+from vsockport.rules.names import ModuleNames, is_datagram_type
 
 SOCKET_CLASSES = frozenset(["socket.socket", "socket.SocketType"])
 # The C type under socket.socket. Async frameworks wrap it directly (gevent's socket class derives from
@@ -130,7 +130,7 @@ def type_argument(call: cst.Call) -> cst.Arg | None:
 def is_datagram(names: ModuleNames, call: cst.Call) -> bool:
     """A socket constructor whose type is written out as SOCK_DGRAM (or a constant holding it)."""
     kind = type_argument(call)
-    return kind is not None and names.qualified(names.constant(kind.value)) == "socket.SOCK_DGRAM"
+    return kind is not None and is_datagram_type(names.qualified(names.constant(kind.value)))
 
 
 def may_be_datagram(names: ModuleNames, call: cst.Call) -> bool:
@@ -139,5 +139,5 @@ def may_be_datagram(names: ModuleNames, call: cst.Call) -> bool:
     kind = type_argument(call)
     if kind is None:
         return False
-    return any(names.qualified(node) == "socket.SOCK_DGRAM"
+    return any(is_datagram_type(names.qualified(node))
                for node in walk(names.constant(kind.value)) if isinstance(node, (cst.Name, cst.Attribute)))

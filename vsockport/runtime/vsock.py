@@ -19,9 +19,10 @@ the vsock family. For sockets of that family, and only those:
     (name, port) mapped through VSOCK_CID_MAP; (CID, port) pairs of integers pass as they are;
   - getsockname(), getpeername(), accept() and recvfrom() report (host, port) with the host a plain
     `str`: "0.0.0.0" for VMADDR_CID_ANY (what TCP programs recognise as a wildcard bind) and the CID's
-    decimal digits otherwise; handed back to connect() or bind() they are CIDs again;
+    decimal digits otherwise (a connected client's own CID is the one its peer sees, where the kernel
+    keeps the wildcard); handed back to connect() or bind() they are CIDs again;
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
-    no meaning on vsock, are accepted and do nothing (getsockopt answers 0);
+    no meaning on vsock, are accepted, do nothing and read back as set (0 where never set);
   - errors keep their class and errno, with a message that starts with the system's words and says
     what happened on vsock; but a connect to a port nobody listens on, which virtio answers with a
     reset, is a ConnectionRefusedError (ECONNREFUSED) as on TCP, from connect(), connect_ex() and a
@@ -137,7 +138,7 @@ __all__ = [
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 8
+VSOCKPORT_RUNTIME_VERSION = 9
 
 
 # ===================================================================================================
@@ -882,7 +883,7 @@ class _FamilyMethod:
         self.original, self.vsock, self.vsockport_version = original, vsock, VSOCKPORT_RUNTIME_VERSION
 
     def __get__(self, sock, owner=None):
-        if sock is not None and (_family_of(sock) == _af_value or (_hybrid_sockets and sock in _hybrid_sockets)):
+        if sock is not None and (_family_of(sock) == _af_value or (_hybrid_sockets.data and sock in _hybrid_sockets)):
             return _MethodType(self.vsock, sock)
         return self.original.__get__(sock, owner)
 
@@ -909,15 +910,24 @@ def _install_layer(methods=None):
         installed = {}
         setattr(socket, _LAYER, installed)
     classes = _CSocket.__subclasses__()
-    for cls in classes:
-        for name, vsock_method in methods.items():
+    placed = [(cls, methods) for cls in classes]
+    if methods is _STREAM_METHODS:
+        placed.append((_StdSocket, _STDLIB_STREAM_METHODS))
+    for cls, group in placed:
+        for name, vsock_method in group.items():
             key = "%s.%s:%s" % (cls.__module__, cls.__qualname__, name)
             current = cls.__dict__.get(name)
             if installed.get(key, 0) >= VSOCKPORT_RUNTIME_VERSION and getattr(current, "vsockport_version", None):
                 continue
+            if not hasattr(cls, name):  # a class of the C type without this Python method (gevent's: accept)
+                continue
             setattr(cls, name, _FamilyMethod(_original_method(cls, name), vsock_method))
             installed[key] = VSOCKPORT_RUNTIME_VERSION
     _layered[0] = len(classes)
+    _groups_installed.add(id(methods))
+
+
+_groups_installed = set()  # which of the method groups below this copy installed
 
 
 def _layer_covers_new_classes():
@@ -925,7 +935,7 @@ def _layer_covers_new_classes():
     if len(_CSocket.__subclasses__()) != _layered[0]:
         _install_layer()
         for group in (_DATAGRAM_METHODS, _HYBRID_METHODS):
-            if any(key.endswith(":%s" % name) for key in socket.__dict__.get(_LAYER, {}) for name in group):
+            if id(group) in _groups_installed:
                 _install_layer(group)
 
 
@@ -1101,24 +1111,68 @@ def _sock_listen(sock, *backlog):
 
 def _sock_accept(sock):
     """socket.socket._accept for vsock: (fd, (host string, port)); accept() builds the socket."""
-    if _hybrid_sockets and sock in _hybrid_sockets:
+    if _hybrid_sockets.data and sock in _hybrid_sockets:
         fd, _ = _CSocket._accept(sock)
         return fd, _hybrid_sockets[sock].accepted
     fd, address = _libc_accept(sock) if _backend == "ctypes" else _CSocket._accept(sock)
     return fd, (_hosts.get(address[0]) or _host_out(address[0]), address[1])
 
 
+_type_of = _CSocket.type.__get__
+_proto_of = _CSocket.proto.__get__
+_getdefaulttimeout = socket.getdefaulttimeout
+
+
+def _sock_accept_socket(sock):
+    """socket.socket.accept for vsock, in one frame where the stdlib's takes five (its own, then the
+    family and type properties with their enum conversions): a server runs it once per connection. What
+    it returns is the stdlib's: a socket.socket (the module's attribute, as accept() looks it up), blocking
+    where the listener has a timeout and there is no default one, and the peer as (host string, port)."""
+    if _backend != "native" or (_hybrid_sockets.data and sock in _hybrid_sockets):
+        return _hybrid_accept(sock)
+    fd, address = _CSocket._accept(sock)
+    made = socket.socket(_af_value, _type_of(sock), _proto_of(sock), fd)
+    if _getdefaulttimeout() is None and _CSocket.gettimeout(sock):
+        made.setblocking(True)
+    return made, (_hosts.get(address[0]) or _host_out(address[0]), address[1])
+
+
 def _sock_getsockname(sock):
-    hybrid = _hybrid_sockets.get(sock) if _hybrid_sockets else None
+    hybrid = _hybrid_sockets.get(sock) if _hybrid_sockets.data else None
     if hybrid is not None:
         return hybrid.sockname
     if _backend_name() == "ctypes":
-        return _address_out(_libc_name(sock, _get_libc().getsockname))
-    return _address_out(_CSocket.getsockname(sock))
+        address = _libc_name(sock, _get_libc().getsockname)
+    else:
+        address = _CSocket.getsockname(sock)
+    if address[0] == VMADDR_CID_ANY:
+        address = (_own_cid_when_connected(sock), address[1])
+    return _address_out(address)
+
+
+def _own_cid_when_connected(sock):
+    """The CID a connected client socket has for its peer. The kernel keeps the wildcard it bound the
+    client to at connect(), where TCP reports the address the connection uses (FTP's PORT, a SOCKS
+    reply and Twisted's getHost() read it; a test compares it with what the server sees): the local
+    CID of the transport that carries the connection, chosen as the kernel chooses it. An unconnected
+    socket keeps the wildcard."""
+    try:
+        peer = (_libc_name(sock, _get_libc().getpeername) if _backend_name() == "ctypes"
+                else _CSocket.getpeername(sock))[0]
+    except OSError:
+        return VMADDR_CID_ANY
+    if peer == VMADDR_CID_LOCAL:
+        return VMADDR_CID_LOCAL  # the loopback transport
+    own = VMCISock_GetLocalCID()
+    if peer == own:
+        return VMADDR_CID_LOCAL  # a connect to one's own CID takes the loopback transport too
+    if peer <= VMADDR_CID_HOST or own == VMADDR_CID_ANY:
+        return own  # guest to host: this guest's CID
+    return VMADDR_CID_HOST  # host to guest: the host's CID
 
 
 def _sock_getpeername(sock):
-    hybrid = _hybrid_sockets.get(sock) if _hybrid_sockets else None
+    hybrid = _hybrid_sockets.get(sock) if _hybrid_sockets.data else None
     if hybrid is not None:
         if hybrid.peername is None:
             raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
@@ -1133,9 +1187,19 @@ def _without_meaning(level, option):
     return (level != _SOL_SOCKET and level != _af_value) or (level == _SOL_SOCKET and option == _SO_REUSEPORT)
 
 
+# socket -> {(level, option): value} of the options without meaning a program set: read back as set
+# (a program that sets TCP_NODELAY and checks it, as Twisted's tests do), 0 where never set.
+_options_set = __import__("weakref").WeakKeyDictionary()
+
+
 def _sock_setsockopt(sock, level, option, value, *optlen):
     if _without_meaning(level, option):
-        return None  # documented no-op: vsock has no Nagle delay, TCP keepalive, IP header or port sharing
+        # documented no-op: vsock has no Nagle delay, TCP keepalive, IP header or port sharing
+        try:
+            _options_set.setdefault(sock, {})[level, option] = value
+        except TypeError:  # a socket class without weak references: read back as 0
+            pass
+        return None
     try:
         # CPython passes every vsock option as a u64: bytes values (timevals, SO_LINGER) need libc.
         if _backend_name() == "ctypes" or not isinstance(value, int) or optlen:
@@ -1147,7 +1211,14 @@ def _sock_setsockopt(sock, level, option, value, *optlen):
 
 def _sock_getsockopt(sock, level, option, *buflen):
     if _without_meaning(level, option):
-        return bytes(buflen[0]) if buflen else 0
+        try:
+            value = _options_set.get(sock, {}).get((level, option), 0)
+        except TypeError:
+            value = 0
+        if not buflen:
+            return value if isinstance(value, int) else int.from_bytes(bytes(value)[:4].ljust(4, b"\0"), sys.byteorder)
+        packed = struct.pack("i", value) if isinstance(value, int) else bytes(value)
+        return packed[:buflen[0]].ljust(buflen[0], b"\0")
     try:
         if _backend_name() == "ctypes" or buflen:
             value = _libc_getsockopt(sock, level, option, *buflen)
@@ -1225,6 +1296,9 @@ _STREAM_METHODS = {
     "getsockname": _sock_getsockname, "getpeername": _sock_getpeername, "setsockopt": _sock_setsockopt,
     "getsockopt": _sock_getsockopt,
 }
+# accept() itself, on the standard library's class only: other classes of the C type (gevent's) have
+# their own accept() around _accept().
+_STDLIB_STREAM_METHODS = {"accept": _sock_accept_socket}
 _DATAGRAM_METHODS = {"sendto": _sock_sendto, "recvfrom": _sock_recvfrom, "recvfrom_into": _sock_recvfrom_into}
 
 
@@ -1889,7 +1963,8 @@ def _hybrid_bind(sock, address):
 
 
 def _hybrid_accept(sock):
-    """socket.socket.accept for hybrid listeners: the accepted socket is hybrid too."""
+    """socket.socket.accept for hybrid listeners (the accepted socket is hybrid too) and for vsock ones
+    on the ctypes backend."""
     listener = _hybrid_sockets.get(sock)
     fd, address = _sock_accept(sock)
     made = _StdSocket(sock.family, sock.type, sock.proto, fileno=fd)
@@ -1964,7 +2039,7 @@ _TYPE_NAMES = {getattr(socket, n): n for n in ("SOCK_STREAM", "SOCK_DGRAM", "SOC
 
 def _is_vsock(sock):
     """Whether `sock` (a socket, asyncio's TransportSocket, an SSLSocket, a wrapper) is a vsock socket."""
-    if _hybrid_sockets and sock in _hybrid_sockets:
+    if _hybrid_sockets.data and sock in _hybrid_sockets:
         return True
     family = getattr(sock, "family", None)
     try:
