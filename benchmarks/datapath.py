@@ -145,7 +145,7 @@ for name, case in cases.items():
 
 def calls(runtime: Path, guest: bool) -> None:
     where = "in the guest (TCG)" if guest else "on this machine"
-    print(f"\nper call {where}, VsockSocket (vsock_socket) against CPython's own socket on AF_VSOCK:")
+    print(f"\nper call {where}, vsock_socket() and the layer against CPython's own socket on AF_VSOCK:")
     code = f"RUNTIME = {str(runtime)!r}\nGUEST = {guest}\n" + CALLS
     subprocess.run([sys.executable, "-S", "-c", code], check=True)
 

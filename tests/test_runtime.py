@@ -446,7 +446,7 @@ def test_getaddrinfo_addresses(native, args, kwargs, address):
     [(family, kind, proto, _, got)] = native.vsock_getaddrinfo(*args, **kwargs)
     asked = kwargs.get("family", 0)
     assert (family, kind, proto) == (socket.AF_INET6 if asked == socket.AF_INET6 else socket.AF_INET, socket.SOCK_STREAM, 0)
-    shown = "0.0.0.0" if address[0] == 0xFFFFFFFF else str(address[0])
+    shown = {0xFFFFFFFF: "0.0.0.0", 1: "127.0.0.1"}.get(address[0], str(address[0]))  # the wildcard, loopback
     assert got[:2] == (shown, address[1]) and type(got[0]) is str and len(got) == (4 if asked == socket.AF_INET6 else 2)
     [(vsock_family, _, _, _, raw)] = native.vsock_getaddrinfo(*args, **{**kwargs, "family": socket.AF_VSOCK})
     assert vsock_family == socket.AF_VSOCK and raw == address  # asked for vsock: the kernel's own (cid, port)
@@ -469,7 +469,7 @@ def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):
     monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
     def numeric(host):
         return native.vsock_getaddrinfo(host, 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
-    assert [entry[4] for entry in numeric("127.0.0.1")] == [("1", 0)]  # loopback: CID 1, as for connecting
+    assert [entry[4] for entry in numeric("127.0.0.1")] == [("127.0.0.1", 0)]  # loopback: CID 1, read back as such
     assert numeric("4.4.4.4") == socket.getaddrinfo("4.4.4.4", 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
                                                    socket.AI_NUMERICHOST)
     assert numeric("2001:db8::1")[0][0] == socket.AF_INET6
@@ -755,14 +755,18 @@ def test_asyncio_server_helpers_listen_on_vsock(rt):
 
 
 def test_inet_pton_and_ntop_take_the_vsock_family_and_leave_the_others_to_socket(native):
-    """VS014's port of `inet_pton(sock.family, host)`: a vsock socket's family and a CID's digits (as a
-    ported socket reports a peer) pack to the kernel's 32-bit svm_cid and back; IP families are socket's."""
+    """VS014's port of `inet_pton(sock.family, host)`: a vsock socket's family and a host as a ported
+    socket reports a peer (a CID's digits, "127.0.0.1" for the loopback CID, "0.0.0.0" for the wildcard)
+    pack to the kernel's 32-bit svm_cid and back; IP families are socket's."""
     sock = native.vsock_socket(native.VMCISock_GetAFValue(), socket.SOCK_STREAM)
     with sock:
-        packed = native.vsock_inet_pton(sock.family, "1")
-        assert packed == struct.pack("=I", 1) and native.vsock_inet_ntop(sock.family, packed) == "1"
+        packed = native.vsock_inet_pton(sock.family, "3")
+        assert packed == struct.pack("=I", 3) and native.vsock_inet_ntop(sock.family, packed) == "3"
+        assert native.vsock_inet_pton(sock.family, "1") == native.vsock_inet_pton(sock.family, "127.0.0.1") == struct.pack("=I", 1)
+        assert native.vsock_inet_ntop(sock.family, struct.pack("=I", 1)) == "127.0.0.1"
         assert native.vsock_inet_pton(socket.AF_VSOCK, b"4294967295") == b"\xff\xff\xff\xff"
-        for bad in ("127.0.0.1", "-1", "4294967296", ""):
+        assert native.vsock_inet_pton(socket.AF_VSOCK, "0.0.0.0") == b"\xff\xff\xff\xff"
+        for bad in ("10.0.0.1", "-1", "4294967296", ""):
             with pytest.raises(OSError) as caught:
                 native.vsock_inet_pton(sock.family, bad)
             assert caught.value.errno == errno.EINVAL

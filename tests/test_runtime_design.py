@@ -195,8 +195,8 @@ def test_socket_module_stand_in(native):
         assert type(sock) is socket.socket and sock.family == socket.AF_VSOCK
     assert module.AF_INET == socket.AF_INET and module.SOL_SOCKET == socket.SOL_SOCKET and module.timeout is socket.timeout
     family, _, _, _, address = module.getaddrinfo("localhost", 11211)[0]
-    assert address == ("1", 11211) and module.socket(family).family == socket.AF_VSOCK
-    assert module.gethostbyname("localhost") == "1"
+    assert address == ("127.0.0.1", 11211) and module.socket(family).family == socket.AF_VSOCK
+    assert module.gethostbyname("localhost") == "127.0.0.1"
     assert module.create_connection is native.create_vsock_connection
 
 
@@ -236,4 +236,4 @@ def test_loop_proxy_and_endpoints_that_bring_their_own_socket(rt, tmp_path):
 
     names, info = asyncio.run(main())
     assert names[0][0] == "0.0.0.0" and names[1] == str(tmp_path / "s")
-    assert info[0][4] == ("1", 80)
+    assert info[0][4] == ("127.0.0.1", 80)

@@ -100,7 +100,7 @@ def test_wsgiref_validate_accepts_the_environ(folder, port):
         conn.request("GET", "/")
         response = conn.getresponse()
         print(response.status, response.read().decode())
-    """) == ["200", "remote", "1"]  # the client's CID (1 over loopback), a plain str
+    """) == ["200", "remote", "127.0.0.1"]  # the client's CID (1 over loopback, read as TCP names it), a str
 
 
 def test_a_worker_process_serves_on_a_handed_off_listener(folder, port):
@@ -196,7 +196,7 @@ def test_an_accepted_descriptor_adopted_as_the_port_writes_it(folder, port):
             adopted.close(); conn.close()
         threading.Thread(target=serve).start()
         print(ask().decode())
-    """) == ["adopted", "True", "1"]
+    """) == ["adopted", "True", "127.0.0.1"]
 
 
 def test_a_client_waiting_for_its_server_retries_on_a_refusal(folder, port):
@@ -280,7 +280,7 @@ def test_what_vsock_does_differently(folder, port):
             listener.shutdown(socket.SHUT_RDWR)
         except OSError as exc:
             print(errno.errorcode[exc.errno])
-    """) == ["True", "EPIPE", "1", "1", "True", "True", "EADDRINUSE", "ENOTCONN"]
+    """) == ["True", "EPIPE", "127.0.0.1", "127.0.0.1", "True", "True", "EADDRINUSE", "ENOTCONN"]
 
 
 def test_a_connected_clients_own_address_is_the_one_its_peer_sees(folder, port):
@@ -298,7 +298,7 @@ def test_a_connected_clients_own_address_is_the_one_its_peer_sees(folder, port):
         other = vsock_socket(afVMCI, socket.SOCK_STREAM)
         other.connect(("localhost", PORT))
         print(other.getsockname() == listener.accept()[1])
-    """) == ["True", "True", "True", "('1',", "%d)" % (port + 1), "True"]
+    """) == ["True", "True", "True", "('127.0.0.1',", "%d)" % (port + 1), "True"]
 
 
 def test_a_refused_non_blocking_connect_polls_without_input(folder, port):

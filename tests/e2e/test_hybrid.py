@@ -171,7 +171,7 @@ def test_guest_server_and_host_client_over_the_hybrid_socket(ported, tmp_path, p
     with muxer(uds), running(sys.executable, "-S", "banner_server.py", str(ports[5]), cwd=folder, ready="listening"):
         done = python("banner_client.py", str(ports[5]), "ping", cwd=folder, env=host_side(uds))
         assert done.returncode == 0, done.stdout + done.stderr
-        assert done.stdout.strip() == "HELLO 1 | PING"  # the guest's server saw the muxer at CID 1
+        assert done.stdout.strip() == "HELLO 127.0.0.1 | PING"  # the guest's server saw the muxer at CID 1 (the loopback)
         echo = python("client.py", str(ports[5] + 1), cwd=ported / "echo", env=host_side(uds))
         assert echo.returncode != 0 and f"{uds} port {ports[5] + 1}: the VMM closed the connection without an OK" in echo.stderr
 

@@ -77,21 +77,21 @@ def test_tornado_http_server_and_async_http_client(ported, port, backend):
     """Tornado's bind_sockets (a getaddrinfo + socket + bind loop) and its happy-eyeballs TCPClient over
     the loop's getaddrinfo, in one process (the program prints its own fetch before it goes on
     serving: the server waits for that line), then curl as a second client."""
-    done = served_to_curl(ported, "tornado_app", port, ready="200 hello from tornado, client 1", backend=backend)
+    done = served_to_curl(ported, "tornado_app", port, ready="200 hello from tornado, client 127.0.0.1", backend=backend)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "hello from tornado, client 1\n"
+    assert done.stdout == "hello from tornado, client 127.0.0.1\n"
 
 
 def test_waitress_serves_curl(ported, port):
     done = served_to_curl(ported, "waitress_app", port)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "hello from waitress, client 1\n"
+    assert done.stdout == "hello from waitress, client 127.0.0.1\n"
 
 
 def test_werkzeug_development_server_serves_curl(ported, port):
     done = served_to_curl(ported, "werkzeug_app", port)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "hello from werkzeug, client 1\n"
+    assert done.stdout == "hello from werkzeug, client 127.0.0.1\n"
 
 
 def test_django_runserver_serves_curl(ported, port):
@@ -99,7 +99,7 @@ def test_django_runserver_serves_curl(ported, port):
     WSGIServer derives from wsgiref's, which the port adapts."""
     done = served_to_curl(ported, "django_site", port)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "hello from django, client 1\n"
+    assert done.stdout == "hello from django, client 127.0.0.1\n"
 
 
 def test_gevent_pywsgi_serves_curl(ported, port):
@@ -109,7 +109,7 @@ def test_gevent_pywsgi_serves_curl(ported, port):
     assert "class _wrefsocket(vsock_socket_class(_socket.socket)):" in (ported / "site" / "gevent" / "_socket3.py").read_text()
     done = served_to_curl(ported, "gevent_pywsgi", port)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "hello from gevent, client 1\n"
+    assert done.stdout == "hello from gevent, client 127.0.0.1\n"
 
 
 def test_uvicorn_standard_serves_curl(ported, port):
@@ -121,7 +121,7 @@ def test_uvicorn_standard_serves_curl(ported, port):
     assert "vsock_uvloop.EventLoopPolicy()" in (site / "uvicorn" / "loops" / "uvloop.py").read_text()
     done = served_to_curl(ported, "uvicorn_standard", port)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "hello from uvicorn[standard] (HttpToolsProtocol, _UnixSelectorEventLoop), client 1\n"
+    assert done.stdout == "hello from uvicorn[standard] (HttpToolsProtocol, _UnixSelectorEventLoop), client 127.0.0.1\n"
 
 
 def test_sanic_serves_curl(ported, port):
@@ -129,7 +129,7 @@ def test_sanic_serves_curl(ported, port):
     asyncio's loop by VS018), httptools."""
     done = served_to_curl(ported, "sanic_app", port)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "hello from sanic, client 1\n"
+    assert done.stdout == "hello from sanic, client 127.0.0.1\n"
 
 
 def test_prometheus_client_metrics_scraped_by_curl(ported, port):
@@ -269,14 +269,14 @@ def test_gunicorn_workers_serve_curl(ported, port):
     """gunicorn's arbiter binds, then forked sync workers accept on the inherited vsock socket."""
     done = served_to_curl(ported, "gunicorn_serve", port)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "gunicorn served 1\n"  # REMOTE_ADDR: socat's CID, as a host string
+    assert done.stdout == "gunicorn served 127.0.0.1\n"  # REMOTE_ADDR: socat's CID (1, the loopback: "127.0.0.1")
 
 
 def test_cheroot_serves_curl_and_httpx(ported, port):
     """cheroot checks the address getsockname() reports (a wildcard bind must read as 0.0.0.0); httpx,
     sync and async, is its client through httpcore and anyio."""
     done = served_to_curl(ported, "cheroot_serve", port, ready="cheroot ready")
-    assert (done.returncode, done.stdout) == (0, "cheroot served 1\n"), done.stderr
+    assert (done.returncode, done.stdout) == (0, "cheroot served 127.0.0.1\n"), done.stderr
     tcp_port = port + 6
     web = [sys.executable, "-m", "http.server", str(tcp_port), "--bind", "127.0.0.1", "--directory",
            str(ported / "programs")]
@@ -289,9 +289,9 @@ def test_cheroot_serves_curl_and_httpx(ported, port):
 def test_aiohttp_server_and_client(ported, port):
     """aiohttp (with its C speedups: the guest runs this interpreter) serves its own ClientSession
     and curl."""
-    assert run(ported, "aiohttp_app", port) == ["aiohttp ready", "200 aiohttp served 1"]
+    assert run(ported, "aiohttp_app", port) == ["aiohttp ready", "200 aiohttp served 127.0.0.1"]
     done = served_to_curl(ported, "aiohttp_app", port, ready="aiohttp ready", args=("60",))
-    assert (done.returncode, done.stdout) == (0, "aiohttp served 1"), done.stderr
+    assert (done.returncode, done.stdout) == (0, "aiohttp served 127.0.0.1"), done.stderr
 
 
 def test_kazoo_with_zookeeper(ported, port):

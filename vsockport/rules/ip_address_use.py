@@ -75,7 +75,7 @@ class IpAddressUse(Rule):
     ## What it does
     Ports `socket.inet_pton(family, address)` and `socket.inet_ntop(family, packed)` whose family is
     known only at run time (`sock.family`, a parameter) to the runtime's `vsock_inet_pton` and
-    `vsock_inet_ntop`, which also take the vsock family: a CID's digits packed as the kernel's 32-bit
+    `vsock_inet_ntop`, which also take the vsock family: a host as sockets report it packed as the kernel's 32-bit
     `svm_cid`, and back; and `socket.getnameinfo(sockaddr, flags)` to `vsock_getnameinfo`, which gives
     a ported socket's address back as it is (a CID has no name; a vsock port may exceed 65535).
     Reports, for review:
@@ -86,7 +86,8 @@ class IpAddressUse(Rule):
 
     ## Why
     A vsock peer is a CID, not an IP address. Ported sockets report addresses as TCP/IP code reads
-    them: `(host, port)` with the host a string ("" for any, else the CID's digits), so string
+    them: `(host, port)` with the host a string ("0.0.0.0" for any, "127.0.0.1" for the loopback CID, else the CID's
+    digits), so string
     handling (`':' in host`, `host.split('%')`, `host + ":" + str(port)`, logging, WSGI's
     `REMOTE_ADDR`) keeps working. Code that checks an address with the socket's own family before it
     connects (pika: `socket.inet_pton(sock.family, host)`) gets a vsock family there, which

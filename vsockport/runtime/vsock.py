@@ -18,8 +18,8 @@ the vsock family. For sockets of that family, and only those:
   - bind(), connect() and connect_ex() take TCP/IP-style addresses: ("", port), ("localhost", port),
     (name, port) mapped through VSOCK_CID_MAP; (CID, port) pairs of integers pass as they are;
   - getsockname(), getpeername(), accept() and recvfrom() report (host, port) with the host a plain
-    `str`: "0.0.0.0" for VMADDR_CID_ANY (what TCP programs recognise as a wildcard bind) and the CID's
-    decimal digits otherwise (a connected client's own CID is the one its peer sees, where the kernel
+    `str`: "0.0.0.0" for VMADDR_CID_ANY (what TCP programs recognise as a wildcard bind), "127.0.0.1" for
+    the loopback CID 1 (what they recognise as a local peer) and the CID's decimal digits otherwise (a connected client's own CID is the one its peer sees, where the kernel
     keeps the wildcard); handed back to connect() or bind() they are CIDs again;
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
     no meaning on vsock, are accepted, do nothing and read back as set (0 where never set);
@@ -609,7 +609,7 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     The entries look like the IP entries the program asked for, since its code decides by them
     (`{AF_INET: IPv4Address, AF_INET6: IPv6Address}[family]`): family AF_INET (AF_INET6 when only that was
     asked for, the vsock family when that was), protocol 0, and the address (host, port) with the host
-    the CID's digits (and the vsock port a HOST:PORT map entry gives). The program's sockets, made with
+    the CID as sockets report it (and the vsock port a HOST:PORT map entry gives). The program's sockets, made with
     vsock_socket(af, ...), are vsock ones, whose connect() and bind() read that host as the CID again.
     With AI_PASSIVE a None host is VMADDR_CID_ANY and port 0 VMADDR_PORT_ANY; AI_CANONNAME is honoured.
     AI_NUMERICHOST takes a CID or an IP literal, never a name; it is how programs check that a string is
@@ -660,14 +660,14 @@ def _ip_literal(host):
 
 
 def vsock_gethostbyname(host):
-    """socket.gethostbyname() for vsock: the host's CID as a string of digits, which connect() and
+    """socket.gethostbyname() for vsock: the host's CID as sockets report it, which connect() and
     bind() of a vsock socket read as that CID again."""
     cid = vsock_cid(host)
     return str(host) if isinstance(cid, _HybridPeer) else _host_out(cid)
 
 
 def vsock_gethostbyname_ex(host):
-    """socket.gethostbyname_ex() for vsock: (host, [], [the CID as a string of digits])."""
+    """socket.gethostbyname_ex() for vsock: (host, [], [the CID as sockets report it])."""
     return (str(host), [], [vsock_gethostbyname(host)])
 
 
@@ -682,18 +682,20 @@ def vsock_inet_pton(family, address):
     if not _is_vsock_family(family):
         return socket.inet_pton(family, address)
     text = address.decode("ascii", "replace") if isinstance(address, bytes) else str(address)
+    if text == _LOOPBACK_OUT or text == _WILDCARD_OUT:  # the hosts ported sockets report for CIDs 1 and any
+        return struct.pack("=I", VMADDR_CID_LOCAL if text == _LOOPBACK_OUT else VMADDR_CID_ANY)
     if not text.isdigit() or int(text) > 0xFFFFFFFF:
         raise OSError(errno.EINVAL, "illegal vsock address string passed to inet_pton: %r (a CID's digits)" % (address,))
     return struct.pack("=I", int(text))
 
 
 def vsock_inet_ntop(family, packed):
-    """socket.inet_ntop() that also takes the vsock family: 4 packed bytes -> the CID's digits."""
+    """socket.inet_ntop() that also takes the vsock family: 4 packed bytes -> the CID as sockets report it."""
     if not _is_vsock_family(family):
         return socket.inet_ntop(family, packed)
     if len(packed) != 4:
         raise ValueError("invalid length of packed vsock address string")
-    return str(struct.unpack("=I", bytes(packed))[0])
+    return _host_out(struct.unpack("=I", bytes(packed))[0])
 
 
 def vsock_getnameinfo(sockaddr, flags):
@@ -943,10 +945,17 @@ _hosts = {}  # cid -> its host string: a program meets a handful of CIDs, over a
 
 
 def _host_out(cid):
+    """How a CID reads as a host: "0.0.0.0" for the wildcard (what TCP programs recognise as a wildcard
+    bind), "127.0.0.1" for the loopback CID (what they recognise as a local peer: the tests that compare
+    a peer with the 127.0.0.1 they dialled, a check that a peer is local), the CID's digits otherwise.
+    connect() and bind() read each back as that CID."""
     host = _hosts.get(cid)
     if host is None:
-        host = _hosts[cid] = "0.0.0.0" if cid == VMADDR_CID_ANY else str(cid)
+        host = _hosts[cid] = _WILDCARD_OUT if cid == VMADDR_CID_ANY else _LOOPBACK_OUT if cid == VMADDR_CID_LOCAL else str(cid)
     return host
+
+
+_WILDCARD_OUT, _LOOPBACK_OUT = "0.0.0.0", "127.0.0.1"
 
 
 def _address_out(address):
