@@ -261,6 +261,20 @@ def test_options_without_meaning_on_vsock_do_nothing(rt, level, option):
         assert sock.getsockopt(level, option) == 1 and sock.getsockopt(level, option, 4) == struct.pack("i", 1)
 
 
+@pytest.mark.parametrize("peer, own, local", [
+    (1, 3, 1),                    # the loopback transport
+    (3, 3, 1),                    # one's own CID: loopback too
+    (2, 3, 3), (0, 3, 3),         # guest to host (or hypervisor): this guest's CID
+    (7, 3, 2), (7, 2, 2),         # host to guest: the host's CID (a guest that hosts guests too)
+    (2, 0xFFFFFFFF, 0xFFFFFFFF),  # no local CID known: the wildcard stays
+])
+def test_a_connected_clients_own_cid_is_the_transports(rt, peer, own, local):
+    """The kernel keeps the wildcard a client was bound to at connect(); its getsockname() reports the
+    local CID of the transport Linux picks for the peer (the loopback case runs for real in
+    tests/e2e/test_compatibility.py; the other transports exist only on a VM's two sides)."""
+    assert rt._local_cid_towards(peer, lambda: own) == local
+
+
 def test_options_that_vsock_accepts(rt):
     with vsock(rt) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

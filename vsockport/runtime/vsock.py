@@ -1170,14 +1170,21 @@ def _own_cid_when_connected(sock):
                 else _CSocket.getpeername(sock))[0]
     except OSError:
         return VMADDR_CID_ANY
+    return _local_cid_towards(peer, VMCISock_GetLocalCID)
+
+
+def _local_cid_towards(peer, local_cid):
+    """The local CID of the transport Linux picks for `peer` (vsock_assign_transport): loopback for CID 1
+    and for one's own CID, guest-to-host (this guest's CID, `local_cid()`) for CIDs 0-2, else
+    host-to-guest (the host's CID)."""
     if peer == VMADDR_CID_LOCAL:
-        return VMADDR_CID_LOCAL  # the loopback transport
-    own = VMCISock_GetLocalCID()
+        return VMADDR_CID_LOCAL
+    own = local_cid()
     if peer == own:
         return VMADDR_CID_LOCAL  # a connect to one's own CID takes the loopback transport too
     if peer <= VMADDR_CID_HOST or own == VMADDR_CID_ANY:
-        return own  # guest to host: this guest's CID
-    return VMADDR_CID_HOST  # host to guest: the host's CID
+        return own
+    return VMADDR_CID_HOST
 
 
 def _sock_getpeername(sock):
