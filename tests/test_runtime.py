@@ -484,6 +484,11 @@ def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):
     def numeric(host):
         return native.vsock_getaddrinfo(host, 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
     assert [entry[4] for entry in numeric("127.0.0.1")] == [("127.0.0.1", 0)]  # loopback: CID 1, read back as such
+    for blank in ("", " ", b""):  # no name at all, as socket.getaddrinfo says (tornado's is_valid_ip(" ") is False)
+        for call in (lambda: numeric(blank), lambda: native.vsock_getaddrinfo(blank, 80)):
+            with pytest.raises(socket.gaierror) as caught:
+                call()
+            assert caught.value.errno == socket.EAI_NONAME
     assert numeric("4.4.4.4") == socket.getaddrinfo("4.4.4.4", 0, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
                                                    socket.AI_NUMERICHOST)
     assert numeric("2001:db8::1")[0][0] == socket.AF_INET6

@@ -620,6 +620,9 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     if host is None:
         cid = VMADDR_CID_ANY if passive else VMADDR_CID_LOCAL
     else:
+        if isinstance(host, (str, bytes)) and not host.strip():
+            # socket.getaddrinfo's answer: "" is the wildcard for bind(), not a name (tornado's is_valid_ip(" "))
+            raise VsockAddressError(socket.EAI_NONAME, "Name or service not known: %r" % (host,))
         numeric = flags & socket.AI_NUMERICHOST
         if numeric and _as_int(host) is None and _host_name(host) not in _WILDCARD_HOSTS and _ip_literal(host) is None:
             raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICHOST: %r is neither a CID nor an IP address" % (host,))
