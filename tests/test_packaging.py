@@ -32,7 +32,7 @@ server.listen()
 assert server.getsockname()[0] == "0.0.0.0" and server.getsockname()[1] != 0 and type(server) is socket.socket
 server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 server.close()
-assert rt.vsock_getaddrinfo("localhost", 80)[0][4] == ("1", 80)
+assert rt.vsock_getaddrinfo("localhost", 80)[0][4] == ("127.0.0.1", 80)
 folder = tempfile.mkdtemp()
 path = os.path.join(folder, "vm.vsock")
 vmm = socket.socket(socket.AF_UNIX)
