@@ -108,6 +108,6 @@ def test_every_mutation_ports_something(kind):
     four places each, at least a fifth still do (dropping a statement often drops the socket code;
     the other mutations keep nearly all)."""
     porting = [seed for seed in SEEDS if _ports_something(seed)]
-    assert len(porting) >= len(SEEDS) // 2
+    assert len(porting) >= len(SEEDS) * 2 // 5  # (report-only rule examples are a growing share of the seeds)
     ported = sum(_ports_something(mutate(seed, "x = 1\n", choice, kind)) for seed in porting for choice in range(4))
     assert ported >= len(porting) * 4 // 5

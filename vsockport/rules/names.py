@@ -66,7 +66,8 @@ REEXPORTED = {
 _IMPORTERS = frozenset(["__import__", "importlib.import_module", "importlib.__import__", "builtins.__import__"])
 _FETCHED_MODULES = frozenset(["socket", "_socket", "socketserver", "ssl", "asyncio", "select", "selectors", "asyncore",
                               "asynchat", "http.client", "http.server", "xmlrpc.client", "xmlrpc.server", "urllib.request",
-                              "smtplib", "ftplib", "poplib", "imaplib", "nntplib", "telnetlib", "wsgiref.simple_server"])
+                              "smtplib", "ftplib", "poplib", "imaplib", "nntplib", "telnetlib", "wsgiref.simple_server",
+                              "smtpd"])
 _FETCH_CALL = re.compile(rb"\(\s*[\'\"](?:%s)[\'\"]\s*\)" % b"|".join(re.escape(m.encode()) for m in sorted(_FETCHED_MODULES)))
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"socket", "socketserver", "http", "xmlrpc",
                                                                   "asyncio", "ctypes", "ssl", "wsgiref", "urllib"}

@@ -58,7 +58,7 @@ class StdlibClients(ClassReferenceRule):
                 # alone are in many modules).
                 b"SocketHandler", b"DatagramHandler", b"SysLogHandler", b"HTTPHandler", b"SMTPHandler",
                 b"multiprocessing.connection", b"multiprocessing.managers", b"connection.Client",
-                b"connection.Listener", b"XmlListener", b"BaseManager")
+                b"connection.Listener", b"XmlListener", b"BaseManager", b"smtpd")
     references = CLIENT_CLASSES | frozenset(UNPORTED_STDLIB) | {"urllib.request.urlopen"}
     string_words = (b"logging.handlers.", b"smtpd.", b"multiprocessing.connection.")
     adapted = CLIENT_CLASSES
@@ -87,6 +87,11 @@ class StdlibClients(ClassReferenceRule):
         Example("from multiprocessing.connection import Listener\nlistener = Listener(('localhost', 6000))\n"
                 "local = Listener('/run/app.sock')\n", None, ("VS011",)),
         Example("from logging import handlers\nnet = handlers.SocketHandler('logs', 9020)\n", None, ("VS011",)),
+        # smtpd's asyncore servers, imported or fetched by name (CPython's tests: import_deprecated('smtpd')),
+        # and a class of the program's own derived from one.
+        Example("import smtpd\nserver = smtpd.DebuggingServer(('localhost', 0), None)\n", None, ("VS011",)),
+        Example("from test.support import warnings_helper\nsmtpd = warnings_helper.import_deprecated('smtpd')\n"
+                "class Sim(smtpd.SMTPServer):\n    pass\n", None, ("VS011",)),
         Example("from multiprocessing import connection\nc = connection.Client(('localhost', 6000))\n", None, ("VS011",)),
         Example("import logging.config\nlogging.config.dictConfig({'handlers': {'net': {\n"
                 "    'class': 'logging.handlers.SocketHandler', 'host': 'logs', 'port': 9020}}})\n", None, ("VS011",)),
