@@ -931,6 +931,29 @@ def test_a_mock_of_a_client_class_is_left_quietly(native):
         native.vsock_client_class(len)
 
 
+def test_a_client_module_whose_socket_was_replaced_connects_through_it(native, monkeypatch):
+    """CPython's own tests put a mock socket module in smtplib (`smtplib.socket = mock_socket`): the
+    adapted client connects through it, as the unported one does, instead of dialling vsock (75 of
+    test_smtplib's tests did). The real module and the runtime's stand-in for it (what the port writes
+    for `smtplib.socket = socket`) are no replacement."""
+    import smtplib
+    import types
+    from test import mock_socket
+
+    def no_vsock_connect(*args, **kwargs):  # (and none may be made from this machine)
+        raise AssertionError("dialled vsock despite the replaced module")
+
+    monkeypatch.setattr(native, "create_vsock_connection", no_vsock_connect)
+    monkeypatch.setattr(smtplib, "socket", mock_socket)
+    mock_socket.reply_with(b"220 Hola mundo")
+    client = native.vsock_client_class(smtplib.SMTP)("localhost", 25, local_hostname="localhost", timeout=3)
+    assert isinstance(client.sock, mock_socket.MockSocket)
+    client.close()
+    assert native._socket_replaced_in(smtplib)
+    for kept in (socket, native.vsock_socket_module):
+        assert not native._socket_replaced_in(types.SimpleNamespace(__dict__={"socket": kept}))
+
+
 def test_a_loop_server_on_a_taken_port_says_what_asyncio_says(native):
     """loop.create_server's bind error, worded as asyncio words it (programs and their tests match on
     "error while attempting to bind on address"), with vsock's explanation after it."""

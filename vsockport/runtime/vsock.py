@@ -1508,11 +1508,14 @@ def _client_namespace(cls):
     if issubclass(cls, http.client.HTTPConnection):
         def __init__(self, *args, **kwargs):
             cls.__init__(self, *args, **kwargs)
-            self._create_connection = create_vsock_connection
+            if not _socket_replaced_in(http.client):
+                self._create_connection = create_vsock_connection
 
         return {"__init__": __init__}
     if issubclass(cls, smtplib.SMTP):
         def _get_socket(self, host, port, timeout):
+            if _socket_replaced_in(smtplib):
+                return cls._get_socket(self, host, port, timeout)
             sock = create_vsock_connection((host, port), timeout, self.source_address)
             if isinstance(self, smtplib.SMTP_SSL):
                 sock = self.context.wrap_socket(sock, server_hostname=self._host)
@@ -1551,14 +1554,24 @@ def _client_namespace(cls):
         module = modules.get(module_name)
         base = getattr(module, base_name, None) if module is not None else None
         if base is not None and issubclass(cls, base):
-            return {"_create_socket": _tls_socket_factory(base_name, attribute)}
+            return {"_create_socket": _tls_socket_factory(cls, module, base_name, attribute)}
     return None
 
 
-def _tls_socket_factory(base_name, context_attribute):
+def _socket_replaced_in(module):
+    """Whether something replaced the socket module a standard-library client module connects through
+    (`smtplib.socket = mock_socket`, CPython's own tests): its client then connects through that, as it
+    would unported, since whoever replaced it wants its calls."""
+    value = module.__dict__.get("socket", socket)
+    return value is not socket and not isinstance(value, _SocketModule)
+
+
+def _tls_socket_factory(cls, module, base_name, context_attribute):
     """`_create_socket(self, timeout)` of poplib, imaplib and nntplib clients, over vsock, wrapped in TLS
     (checking the host name as written) for their _SSL classes."""
     def _create_socket(self, timeout=_GLOBAL_DEFAULT_TIMEOUT):
+        if _socket_replaced_in(module):
+            return cls._create_socket(self, timeout)
         if timeout is not None and not timeout and timeout is not _GLOBAL_DEFAULT_TIMEOUT:
             raise ValueError("Non-blocking socket (timeout=0) is not supported")
         sock = create_vsock_connection((self.host, self.port), timeout)
