@@ -94,7 +94,7 @@ PACKAGES = (
     Package("werkzeug", "werkzeug==3.1.3", ("tests/test_serving.py",), path=("src", "."),
             dependencies=("markupsafe==3.0.2",), harness=("ephemeral-port-reserve==1.1.4", "watchdog==6.0.0"),
             note=("the development server in a subprocess, reached by http.client (its unix-socket server hang fixed in "
-                 "ba9ab81). The gap: SERVER_NAME is the CID ('1' where the test wants 127.0.0.1), a documented limit")),
+                 "ba9ab81). No gap since the loopback CID reads as 127.0.0.1 (3d9ff33): SERVER_NAME was '1'")),
     Package("redis", "redis==6.4.0", ("tests/test_connection.py", "tests/test_connection_pool.py", "tests/test_pubsub.py"),
             peers=(Peer(("redis-server", "--port", "6379", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"), 6379),),
             note="connections, pools and pub/sub against redis-server (through a socat bridge); the same 11 tests "
@@ -110,11 +110,11 @@ PACKAGES = (
             dependencies=("greenlet==3.2.4", "dnspython==2.7.0"),
             note=("green sockets, its convenience servers and its WSGI server. eventlet makes its sockets with "
                  "eventlet.patcher.original('socket').socket, a module fetched by name: followed since 39cc71c (24 -> 137 "
-                 "passed), with the WSGI server's hang on idle connections (a shutdown() after the peer closed, b53d004). "
-                 "The gaps: a send after the peer closed is EPIPE at once (5), a listening socket cannot be shut down "
-                 "(2), peers are CIDs and TEST-NET addresses have none (3), no SO_REUSEPORT (1), two isolated tests that "
-                 "time out at 10 s (one mocks DNS), and 3 datagram tests whose green SOCK_DGRAM the port did not see "
-                 "(fixed since, not measured again)")),
+                 "passed), with the WSGI server's hang on idle connections (a shutdown() after the peer closed, b53d004); "
+                 "142 since the green SOCK_DGRAM and the loopback host. The gaps, each what vsock is (README): a send "
+                 "after the peer closed is EPIPE at once (4), a listening socket cannot be shut down (2), TEST-NET "
+                 "addresses have no CID (2), no SO_REUSEPORT (1); and three isolated programs that time out at 10 s "
+                 "in the guest (not diagnosed)")),
     Package("uvicorn", "uvicorn==0.35.0", ("tests/test_main.py", "tests/test_server.py", "tests/test_ssl.py"),
             dependencies=("click==8.2.1", "h11==0.16.0", "httpx==0.28.1", "httpcore==1.0.9", "anyio==4.10.0",
                           "sniffio==1.3.1", "idna==3.10", "certifi==2025.8.3", "websockets==15.0.1", "wsproto==1.2.0",
@@ -129,12 +129,12 @@ PACKAGES = (
                           "hyperlink==21.0.0", "attrs==25.3.0", "typing_extensions==4.14.1", "idna==3.10"),
             harness=("pyhamcrest==2.1.0",),
             note=("a networking subset, by its own runner (trial): TCP transports and their reactor tests, "
-                 "loopback, the web client against twisted.web. No hang any more. Gaps: 66 tests adopt a vsock port "
-                 "that the reactor's own tuple of supported families refused (UnsupportedAddressFamily: 40; VS002 "
-                 "ports such tuples since, not measured again), peers and hosts are CIDs (~25), an abort (SO_LINGER 0) "
-                 "reaches the peer as a clean close (12), a non-blocking connect to a closed port retried with "
-                 "connect_ex ends as a clean close instead of a refusal (5), and 5 EMFILE tests that hang 120 s: "
-                 "not diagnosed")),
+                 "loopback, the web client against twisted.web. 331 -> 356 (the reactor's family tuple, VS002, "
+                 "278e547) -> 399 (a connected client's own CID, TCP options read back, the loopback CID as 127.0.0.1: "
+                 "44d148f, 3d9ff33). The gaps, each what vsock is: IPv6 listeners whose addresses the tests want as "
+                 "IPv6Address (35: no IPv6 on vsock), an abort (SO_LINGER 0) reaches the peer as a clean close (10), "
+                 "a refused non-blocking connect polls without EPOLLIN, which the poll and epoll reactors take for a "
+                 "clean close (5, README), the resolver answers CIDs (2)")),
     Package("python-socks", "python-socks==2.7.1", tuple(f"tests/test_proxy_{name}.py" for name in (
         "sync", "sync_v2", "async_aio", "async_aio_v2", "async_anyio", "async_anyio_v2")),
             dependencies=("tiny-proxy==0.3.0", "anyio==4.10.0", "sniffio==1.3.1", "idna==3.10", "flask==3.1.1",
@@ -152,15 +152,18 @@ PACKAGES = (
         "tcpserver", "tcpclient", "iostream", "netutil", "httpserver", "simple_httpclient", "web", "websocket")),
             runner="tornado.test.runtests",
             note="its networking tests, by its own runner: TCP server and client, streams, HTTP server and client, "
-                 "web, websocket. Gaps: connection_refused (5; a closed vsock port was a reset: fixed since, ada5a5e), "
-                 "is_valid_ip and the X-Real-Ip tests (fixed since, 849da06), and what vsock is (README): peers are "
-                 "CIDs ('1' where a test wants '127.0.0.1'), its resolver answers CIDs, no IPv6, no SO_REUSEPORT"),
+                 "web, websocket. Gaps: is_valid_ip(' ') (a blank host was the wildcard: fixed since, the commit after "
+                 "cc12617), one stream test that timed out at 5 s, and what vsock is (README): its resolver answers "
+                 "CIDs, no IPv6 (3), no SO_REUSEPORT (2)"),
     Package("cpython", "stdlib", tuple(f"test.test_{name}" for name in (
         "socketserver", "httpservers", "xmlrpc", "ftplib", "smtplib")), runner="unittest",
             note="CPython 3.11's own tests of its servers and clients, with test.support, from this interpreter. Gaps: "
-                 "42 ftplib tests (VS011 reports ftplib: FTP data connections carry IP addresses), one socketserver "
-                 "test that wants OverflowError for a port above 65535 (vsock ports are 32-bit); test_smtplib did not "
-                 "import in either mode (the copy lacked mock_socket.py: the script copies it since)"),
+                 "40 ftplib tests (VS011 reports ftplib: FTP data connections carry IP addresses), one socketserver "
+                 "test that wants OverflowError for a port above 65535 (vsock ports are 32-bit), and 75 of "
+                 "test_smtplib's, measured for the first time: 21 put a mock socket module in smtplib, which the "
+                 "adapted client ignored (it honours it since), 54 serve with smtpd's asyncore servers, unported "
+                 "stdlib code that stays on TCP: a silent miss then (smtpd fetched by import_deprecated('smtpd')), "
+                 "VS011 reports them since"),
 )
 
 MARK = "CORPUS-RESULT "
