@@ -152,8 +152,8 @@ PACKAGES = (
         "tcpserver", "tcpclient", "iostream", "netutil", "httpserver", "simple_httpclient", "web", "websocket")),
             runner="tornado.test.runtests",
             note="its networking tests, by its own runner: TCP server and client, streams, HTTP server and client, "
-                 "web, websocket. Gaps: is_valid_ip(' ') (a blank host was the wildcard: fixed since, the commit after "
-                 "cc12617), one stream test that timed out at 5 s, and what vsock is (README): its resolver answers "
+                 "web, websocket. Gaps: is_valid_ip(' ') (a blank host was the wildcard: fixed since, 25c93e3), "
+                 "one stream test that timed out at 5 s, and what vsock is (README): its resolver answers "
                  "CIDs, no IPv6 (3), no SO_REUSEPORT (2)"),
     Package("cpython", "stdlib", tuple(f"test.test_{name}" for name in (
         "socketserver", "httpservers", "xmlrpc", "ftplib", "smtplib")), runner="unittest",
