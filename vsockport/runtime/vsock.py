@@ -19,8 +19,9 @@ the vsock family. For sockets of that family, and only those:
     (name, port) mapped through VSOCK_CID_MAP; (CID, port) pairs of integers pass as they are;
   - getsockname(), getpeername(), accept() and recvfrom() report (host, port) with the host a plain
     `str`: "0.0.0.0" for VMADDR_CID_ANY (what TCP programs recognise as a wildcard bind), "127.0.0.1" for
-    the loopback CID 1 (what they recognise as a local peer) and the CID's decimal digits otherwise (a connected client's own CID is the one its peer sees, where the kernel
-    keeps the wildcard); handed back to connect() or bind() they are CIDs again;
+    the loopback CID 1 (what they recognise as a local peer) and the CID's decimal digits otherwise (a
+    connected client's own CID is the one its peer sees, where the kernel keeps the wildcard); handed
+    back to connect() or bind() they are CIDs again;
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
     no meaning on vsock, are accepted, do nothing and read back as set (0 where never set);
   - errors keep their class and errno, with a message that starts with the system's words and says
@@ -954,7 +955,8 @@ def _host_out(cid):
     connect() and bind() read each back as that CID."""
     host = _hosts.get(cid)
     if host is None:
-        host = _hosts[cid] = _WILDCARD_OUT if cid == VMADDR_CID_ANY else _LOOPBACK_OUT if cid == VMADDR_CID_LOCAL else str(cid)
+        host = _WILDCARD_OUT if cid == VMADDR_CID_ANY else _LOOPBACK_OUT if cid == VMADDR_CID_LOCAL else str(cid)
+        _hosts[cid] = host
     return host
 
 
