@@ -950,8 +950,10 @@ def test_a_client_module_whose_socket_was_replaced_connects_through_it(native, m
     assert isinstance(client.sock, mock_socket.MockSocket)
     client.close()
     assert native._socket_replaced_in(smtplib)
-    for kept in (socket, native.vsock_socket_module):
-        assert not native._socket_replaced_in(types.SimpleNamespace(__dict__={"socket": kept}))
+    for kept, replaced in ((socket, False), (native.vsock_socket_module, False), (mock_socket, True)):
+        client_module = types.ModuleType("client_module")
+        client_module.socket = kept
+        assert native._socket_replaced_in(client_module) is replaced
 
 
 def test_a_loop_server_on_a_taken_port_says_what_asyncio_says(native):
