@@ -19,14 +19,14 @@ class GetAddrInfo(Rule):
     loopback CID, else its digits), which a vsock socket's `connect()` reads as that CID.
 
     ## Why
-    Client and server loops (`for family, type, proto, _, address in getaddrinfo(host, port): ...`)
-    take both the socket family and the address from `getaddrinfo`. CPython's knows only IP. The
-    runtime's version answers as an IPv4 resolver would, since such loops decide by the family
-    (`{AF_INET: IPv4Address, AF_INET6: IPv6Address}[family]`): family `AF_INET`, protocol 0, and the
-    address `(host, port)` with the host the CID as sockets report it (mapped through `VSOCK_CID_MAP`, which may
-    give the endpoint its own vsock port). The socket the loop makes, ported to
-    `vsock_socket(family, ...)`, is a vsock one, whose `connect()` reads that host as the CID again.
-    With `AI_PASSIVE`, a `None` host becomes `VMADDR_CID_ANY` and port 0 becomes `VMADDR_PORT_ANY`.
+    Client and server loops (`for family, type, proto, _, address in getaddrinfo(host, port): ...`) take
+    both the socket family and the address from `getaddrinfo`. CPython's knows only IP. The runtime's
+    version answers as an IPv4 resolver would, since such loops decide by the family (`{AF_INET:
+    IPv4Address, AF_INET6: IPv6Address}[family]`): family `AF_INET`, protocol 0, and the address `(host,
+    port)` with the host the CID as sockets report it (mapped through `VSOCK_CID_MAP`, which may give the
+    endpoint its own vsock port). The socket the loop makes, ported to `vsock_socket(family, ...)`, is a
+    vsock one, whose `connect()` reads that host as the CID again. With `AI_PASSIVE`, a `None` host
+    becomes `VMADDR_CID_ANY` and port 0 becomes `VMADDR_PORT_ANY`.
 
     ## Example
     ```python

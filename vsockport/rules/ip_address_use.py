@@ -73,11 +73,12 @@ class IpAddressUse(Rule):
     """Point out code that reads a socket address as an IP address; port the checks that pass it on.
 
     ## What it does
-    Ports `socket.inet_pton(family, address)` and `socket.inet_ntop(family, packed)` whose family is
-    known only at run time (`sock.family`, a parameter) to the runtime's `vsock_inet_pton` and
-    `vsock_inet_ntop`, which also take the vsock family: a host as sockets report it packed as the kernel's 32-bit
-    `svm_cid`, and back; and `socket.getnameinfo(sockaddr, flags)` to `vsock_getnameinfo`, which gives
-    a ported socket's address back as it is (a CID has no name; a vsock port may exceed 65535).
+    Ports `socket.inet_pton(family, address)` and `socket.inet_ntop(family, packed)` whose family is known
+    only at run time (`sock.family`, a parameter) to the runtime's `vsock_inet_pton` and
+    `vsock_inet_ntop`, which also take the vsock family: a host as sockets report it packed as the
+    kernel's 32-bit `svm_cid`, and back; and `socket.getnameinfo(sockaddr, flags)` to `vsock_getnameinfo`,
+    which gives a ported socket's address back as it is (a CID has no name; a vsock port may exceed
+    65535).
     Reports, for review:
     - `socket.inet_aton`/`inet_ntoa`/`gethostbyaddr`, and `inet_pton`/`inet_ntop` of `AF_INET` or
       `AF_INET6`;
@@ -85,15 +86,15 @@ class IpAddressUse(Rule):
       (`sock.getpeername()[0]`, `transport.get_extra_info("peername")[0]`).
 
     ## Why
-    A vsock peer is a CID, not an IP address. Ported sockets report addresses as TCP/IP code reads
-    them: `(host, port)` with the host a string ("0.0.0.0" for any, "127.0.0.1" for the loopback CID, else the CID's
-    digits), so string
-    handling (`':' in host`, `host.split('%')`, `host + ":" + str(port)`, logging, WSGI's
-    `REMOTE_ADDR`) keeps working. Code that checks an address with the socket's own family before it
-    connects (pika: `socket.inet_pton(sock.family, host)`) gets a vsock family there, which
+    A vsock peer is a CID, not an IP address. Ported sockets report addresses as TCP/IP code reads them:
+    `(host, port)` with the host a string ("0.0.0.0" for any, "127.0.0.1" for the loopback CID, else the
+    CID's digits), so string handling (`':' in host`, `host.split('%')`, `host + ":" + str(port)`,
+    logging, WSGI's `REMOTE_ADDR`) keeps working. Code that checks an address with the socket's own family
+    before it connects (pika: `socket.inet_pton(sock.family, host)`) gets a vsock family there, which
     `socket.inet_pton` refuses; a server that reads its bound address through `getnameinfo` (waitress)
-    gets a 32-bit vsock port, which `socket.getnameinfo` refuses. Parsing a host as an IP address, packing it as one, or looking it up
-    in DNS cannot work at all: what such code should do with a CID is for a person to decide.
+    gets a 32-bit vsock port, which `socket.getnameinfo` refuses. Parsing a host as an IP address, packing
+    it as one, or looking it up in DNS works for the wildcard and the loopback only, never for another
+    CID: what such code should do with a CID is for a person to decide.
 
     ## Example
     ```python
