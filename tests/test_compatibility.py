@@ -235,13 +235,48 @@ def test_stdlib_servers_serve_vsock(program_dir):
     """) == ["True", "True"] * 3
 
 
+def test_methods_read_from_the_class_still_pick_by_family(program_dir):
+    """A socket subclass that calls its base unbound (httplib2's SocksiPy: `_orgsocket = socket.socket`,
+    then `_orgsocket.connect(self, (host, port))`), a method kept from the class (`bind =
+    socket.socket.bind`), and a test's `mock.patch("socket.socket.connect", spec=True)`: the class's
+    method is a callable that takes the vsock family's addresses for vsock sockets, CPython's for others."""
+    assert run(program_dir, """
+        from unittest import mock
+
+        class Wrapper(socket.socket):
+            def bind(self, address):
+                socket.socket.bind(self, address)
+
+        wrapped = Wrapper(afVMCI, socket.SOCK_STREAM)
+        wrapped.bind(("0.0.0.0", 0))
+        kept = socket.socket.getsockname
+        print(kept(wrapped) == wrapped.getsockname(), kept(wrapped)[0], 49152 <= kept(wrapped)[1] <= 65535)
+        tcp = socket.socket()
+        socket.socket.bind(tcp, ("127.0.0.1", 0))
+        print(kept(tcp)[0], socket.socket.connect.__name__, callable(socket.socket.connect))
+        with mock.patch("socket.socket.connect", spec=True) as connect:
+            connect.side_effect = ConnectionRefusedError(111, "refused by the mock")
+            try:
+                vsock_socket(afVMCI, socket.SOCK_STREAM).connect(("localhost", 80))
+            except ConnectionRefusedError as refused:
+                print(refused.strerror.replace(" ", "-"))
+    """) == ["True", "0.0.0.0", "True", "127.0.0.1", "connect", "True", "refused-by-the-mock"]
+
+
 def test_other_families_meet_cpython_alone(program_dir):
     """A TCP socket's methods are CPython's own C methods (no runtime frame in their tracebacks, the same
-    errors and results), before and after the runtime taught socket.socket the vsock family."""
+    errors and results), before and after the runtime taught socket.socket the vsock family; called
+    unbound from the class, they give CPython's results and errors too."""
     assert run(program_dir, """
         import traceback
         tcp = socket.socket()
-        print(type(tcp.connect).__name__, socket.socket.connect is socket.SocketType.connect)
+        errors = []
+        for method in (socket.socket.bind, socket.SocketType.bind):
+            try:
+                method(tcp, ("256.1.1.1", 1))
+            except OSError as exc:
+                errors.append((type(exc), exc.args))
+        print(type(tcp.connect).__name__, len(errors) == 2 and errors[0] == errors[1])
         try:
             tcp.bind(("256.1.1.1", 1))
         except OSError as exc:

@@ -30,8 +30,9 @@ the vsock family. For sockets of that family, and only those:
     non-blocking connect's SO_ERROR;
   - a timeout set with settimeout() also becomes the kernel's vsock connect timeout (2 s by default).
 For every other family nothing changes: the method a TCP socket looks up is CPython's own C method
-(no frame of this file in its tracebacks, the same results and signatures). send/recv are never
-touched: the data path is CPython's.
+(no frame of this file in its tracebacks, the same results and signatures); read from the class and
+called unbound (`socket.socket.connect(sock, address)`), a method picks by the socket's family the same
+way. send/recv are never touched: the data path is CPython's.
 
 Host names have no meaning on vsock; peers are context IDs (CIDs). VSOCK_CID_MAP maps them at run time
 (see "Hosts, ports and the map"), and its entries can map a whole endpoint (HOST:PORT=CID:PORT), as an
@@ -865,7 +866,8 @@ def vsock_socket_type(cls):
 # Each method below replaces socket.socket's by a _FamilyMethod descriptor. Looked up on a socket of
 # the vsock family (or a hybrid one), it gives the vsock version; on any other socket, CPython's own
 # method itself (the C one, bound): the lookup runs a line of Python, the call none, so other families'
-# results, errors, tracebacks and signatures are CPython's. Installed once per process by the newest
+# results, errors, tracebacks and signatures are CPython's. Read from the class, the descriptor is a
+# callable that picks by its first argument the same way. Installed once per process by the newest
 # runtime copy; sendto/recvfrom only once the process makes a vsock datagram socket (VMware), and the
 # hybrid methods once it has a hybrid socket.
 
@@ -880,8 +882,9 @@ _socket_type = _SocketTypeStandIn("socket", (vsock_socket_class(_StdSocket),),
                                   {"__slots__": (), "__module__": __name__, "__qualname__": "socket"})
 
 
+# A socket.socket method: the vsock version for vsock sockets, CPython's for every other.
 class _FamilyMethod:
-    """A socket.socket method: the vsock version for vsock sockets, CPython's for every other."""
+    __doc__ = property(lambda self: self.original.__doc__)
 
     __slots__ = ("original", "vsock", "vsockport_version")
 
@@ -889,9 +892,24 @@ class _FamilyMethod:
         self.original, self.vsock, self.vsockport_version = original, vsock, VSOCKPORT_RUNTIME_VERSION
 
     def __get__(self, sock, owner=None):
-        if sock is not None and (_family_of(sock) == _af_value or (_hybrid_sockets.data and sock in _hybrid_sockets)):
-            return _MethodType(self.vsock, sock)
-        return self.original.__get__(sock, owner)
+        if sock is not None:
+            if _family_of(sock) == _af_value or (_hybrid_sockets.data and sock in _hybrid_sockets):
+                return _MethodType(self.vsock, sock)
+            return self.original.__get__(sock, owner)
+        # Read from the class (`socket.socket.connect`): itself, a callable that still picks by family, for
+        # a subclass that calls its base unbound (SocksiPy's `_orgsocket.connect(self, address)`) and for
+        # mock.patch(..., spec=True), which makes a non-callable mock of a non-callable original.
+        return self
+
+    def __call__(self, sock, *args, **kwargs):
+        if _family_of(sock) == _af_value or (_hybrid_sockets.data and sock in _hybrid_sockets):
+            return self.vsock(sock, *args, **kwargs)
+        return self.original(sock, *args, **kwargs)
+
+    def __getattr__(self, name):  # __name__, __qualname__, __doc__ ... as the original method has them
+        if name in ("original", "vsock", "vsockport_version"):  # an unset slot (a copy being made)
+            raise AttributeError(name)
+        return getattr(self.original, name)
 
 
 def _original_method(cls, name):
