@@ -754,6 +754,23 @@ def test_client_classes(rt):
         assert rt.vsock_server_class(dict) is dict
 
 
+def test_a_class_fetched_by_name_comes_back_adapted(native, recwarn):
+    """vsock_getattr (the port of `getattr(http.client, name)`): clients and TCP/IP servers adapted,
+    everything else (a Unix server, a dict, a default) as getattr gives it, without a warning."""
+    import http.client
+    import socketserver
+
+    assert native.vsock_getattr(http.client, "HTTP" + "Connection") is native.vsock_client_class(http.client.HTTPConnection)
+    assert native.vsock_getattr(socketserver, "TCP" + "Server") is native.vsock_server_class(socketserver.TCPServer)
+    assert native.vsock_getattr(socketserver, "UnixStreamServer") is socketserver.UnixStreamServer
+    assert native.vsock_getattr(http.client, "responses") is http.client.responses
+    assert native.vsock_getattr(http.client, "HTTPResponse") is http.client.HTTPResponse
+    assert native.vsock_getattr(http.client, "missing", 7) == 7
+    with pytest.raises(AttributeError):
+        native.vsock_getattr(http.client, "missing")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_asyncio_server_helpers_listen_on_vsock(rt):
     import asyncio
 

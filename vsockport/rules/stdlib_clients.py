@@ -20,6 +20,8 @@ class StdlibClients(ClassReferenceRule):
       `xmlrpc.client.ServerProxy`, `Transport` and `SafeTransport` are wrapped in
       `vsock_client_class(...)` where they are called, subclassed, passed or assigned.
     - `urllib.request.urlopen` becomes `vsock_urlopen`, called or kept as a value.
+    - A client class fetched from its module by a name (`getattr(http.client, scheme.upper() +
+      "Connection")`) is fetched with `vsock_getattr`, which adapts it when the name is known.
     - Standard-library socket users the runtime cannot adapt are reported wherever they are used:
       `ftplib` (its data connections carry IP addresses), `telnetlib`, `urllib.request.build_opener`,
       `logging.handlers`' socket, datagram and syslog handlers, and multiprocessing's listeners,
@@ -101,6 +103,14 @@ class StdlibClients(ClassReferenceRule):
             "conn = vsock_client_class(HTTPConnection)('localhost', 80)\n",
             ("VS011",),
         ),
+        # A class fetched by a name known only at run time (cheroot's test client), or named by a literal.
+        Example(
+            "import http.client\ndef connection(scheme):\n    return getattr(http.client, scheme.upper() + 'Connection')\n",
+            "import http.client\nfrom vsock_runtime import vsock_getattr\ndef connection(scheme):\n"
+            "    return vsock_getattr(http.client, scheme.upper() + 'Connection')\n",
+            ("VS011",),
+        ),
+        Example("import http.client\nreasons = getattr(http.client, 'responses')\n"),
         # A package's own class of that name (httpcore's `.connection.HTTPConnection`) is not the stdlib's.
         Example("from .connection import HTTPConnection\nconn = HTTPConnection(origin)\n"),
         Example("import http.client\nok = isinstance(conn, (http.client.HTTPConnection, http.client.HTTPSConnection))\n"),

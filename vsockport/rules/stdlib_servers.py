@@ -17,7 +17,9 @@ class StdlibServers(ClassReferenceRule):
     `MultiPathXMLRPCServer`, `DocXMLRPCServer` and `wsgiref.simple_server.WSGIServer` in
     `vsock_server_class(...)` wherever the class is used as a value: a base class, a call, an argument
     (`server_class=...`), an assigned or returned value, a default, either side of `A if threaded else
-    B`. `wsgiref.simple_server.make_server(...)` becomes `vsock_make_server(...)`. The UDP servers stay
+    B`. A server class fetched from its module by a name (`getattr(socketserver, kind + "TCPServer")`) is
+    fetched with `vsock_getattr`, which adapts it when the name is known.
+    `wsgiref.simple_server.make_server(...)` becomes `vsock_make_server(...)`. The UDP servers stay
     on IP (VS012 reports them) unless `--vmci-datagrams` asks for VMware's vsock datagrams.
 
     ## Why
@@ -83,6 +85,11 @@ class StdlibServers(ClassReferenceRule):
             "def serve(threaded, server_class=vsock_server_class(HTTPServer)):\n"
             "    cls = vsock_server_class(ThreadingHTTPServer) if threaded else server_class\n    return cls\n",
             ("VS010", "VS010"),
+        ),
+        Example(
+            "import socketserver\nServer = getattr(socketserver, kind + 'TCPServer')\n",
+            "import socketserver\nfrom vsock_runtime import vsock_getattr\nServer = vsock_getattr(socketserver, kind + 'TCPServer')\n",
+            ("VS010",),
         ),
         Example("import socketserver\nok = isinstance(server, socketserver.TCPServer)\n"),
         Example("import http.server\ndef start(self, *a):\n    super(http.server.HTTPServer, self).__init__(*a)\n"

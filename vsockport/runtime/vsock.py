@@ -123,6 +123,7 @@ __all__ = [
     "vsock_server_class",
     "vsock_make_server",
     "vsock_client_class",
+    "vsock_getattr",
     "vsock_urlopen",
     "vsock_open_connection",
     "vsock_start_server",
@@ -1516,6 +1517,23 @@ def vsock_client_class(cls):
     namespace.update(_vsockport_client=True, __module__=cls.__module__)
     made = _client_classes[cls] = type("Vsock" + cls.__name__, (cls,), namespace)
     return made
+
+
+def vsock_getattr(module, name, *default):
+    """getattr(module, name[, default]) for an attribute of a standard-library module fetched by a name
+    known only at run time (`getattr(http.client, scheme.upper() + "Connection")`): a TCP/IP server class
+    comes back as vsock_server_class() makes it, a client class as vsock_client_class() does, anything
+    else as it is."""
+    value = getattr(module, name, *default)
+    if isinstance(value, type):
+        import socketserver
+
+        if issubclass(value, socketserver.BaseServer):
+            if getattr(value, "address_family", None) in _IP_FAMILIES:
+                return vsock_server_class(value)
+        elif value in _client_classes or _client_namespace(value) is not None:
+            return vsock_client_class(value)
+    return value
 
 
 def _client_namespace(cls):
