@@ -754,6 +754,18 @@ def test_client_classes(rt):
         assert rt.vsock_server_class(dict) is dict
 
 
+def test_a_client_is_bound_to_a_port_of_the_dynamic_range_before_connect(rt):
+    """What connect() does first (the connect itself needs the sandbox: tests/e2e/test_compatibility.py):
+    an unbound vsock socket gets a 16-bit port; a bound one keeps its own, quietly."""
+    bind = rt._libc_bind if rt.vsock_backend() == "ctypes" else rt._CSocket.bind
+    with rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM) as client:
+        rt._bind_client_port(client, bind)
+        host, port = client.getsockname()
+        assert host == "0.0.0.0" and 49152 <= port <= 65535
+        rt._bind_client_port(client, bind)  # bound already: EINVAL, kept
+        assert client.getsockname()[1] == port
+
+
 def test_a_class_fetched_by_name_comes_back_adapted(native, recwarn):
     """vsock_getattr (the port of `getattr(http.client, name)`): clients and TCP/IP servers adapted,
     everything else (a Unix server, a dict, a default) as getattr gives it, without a warning."""

@@ -184,6 +184,29 @@ def test_gevent_stream_server_serves(folder, port):
     """) == ["gevent", "green", "True"]
 
 
+def test_a_subclass_that_connects_through_its_base_unbound(folder, port):
+    """httplib2's SocksiPy: `class socksocket(socket.socket)` whose connect() calls
+    `_orgsocket.connect(self, (host, port))`, the class's method read from the class."""
+    assert run(folder, port, """
+        _orgsocket = socket.socket
+
+        class Wrapping(socket.socket):
+            def connect(self, address):
+                _orgsocket.connect(self, address)
+
+        listener = listening()
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                conn.sendall(b"base " + conn.recv(16))
+        threading.Thread(target=serve).start()
+        with Wrapping(afVMCI, socket.SOCK_STREAM) as client:
+            client.connect(("localhost", PORT))
+            client.sendall(b"unbound")
+            print(client.recv(64).decode(), client.getpeername() == ("127.0.0.1", PORT))
+    """) == ["base", "unbound", "True"]
+
+
 def test_an_accepted_descriptor_adopted_as_the_port_writes_it(folder, port):
     """`socket.fromfd(fd, AF_INET, SOCK_STREAM)`, ported to vsock_fromfd, keeps the vsock family."""
     assert run(folder, port, """
@@ -266,7 +289,10 @@ def test_what_vsock_does_differently(folder, port):
         except BrokenPipeError:
             print("EPIPE")
         print(peer[0], client.getpeername()[0])
-        print(peer[1] > 0xFFFF)  # the kernel's own choice at connect(): 32 bits (below 65536: 1 in 65,000)
+        print(49152 <= peer[1] <= 65535)  # bound before connect(): a port of the dynamic range, as TCP gives
+        unported = socket.socket(afVMCI, socket.SOCK_STREAM)
+        socket.SocketType.connect(unported, (VMADDR_CID_LOCAL, PORT))  # CPython's own connect: a peer not ported
+        print(listener.accept()[1][1] > 0xFFFF)  # the kernel's choice, 32 bits (below 65536: 1 in 65,000)
         wide = vsock_socket(afVMCI, socket.SOCK_STREAM)
         wide.bind((VMADDR_CID_ANY, 70000 + PORT))
         print(wide.getsockname()[1] == 70000 + PORT)
@@ -280,7 +306,7 @@ def test_what_vsock_does_differently(folder, port):
             listener.shutdown(socket.SHUT_RDWR)
         except OSError as exc:
             print(errno.errorcode[exc.errno])
-    """) == ["True", "EPIPE", "127.0.0.1", "127.0.0.1", "True", "True", "EADDRINUSE", "ENOTCONN"]
+    """) == ["True", "EPIPE", "127.0.0.1", "127.0.0.1", "True", "True", "True", "EADDRINUSE", "ENOTCONN"]
 
 
 def test_a_connected_clients_own_address_is_the_one_its_peer_sees(folder, port):
@@ -300,7 +326,14 @@ def test_a_connected_clients_own_address_is_the_one_its_peer_sees(folder, port):
         print(other.getsockname() == listener.accept()[1])
         import ipaddress
         print(ipaddress.ip_address(peer[0]).is_loopback)  # the loopback CID reads as TCP names the loopback
-    """) == ["True", "True", "True", "('127.0.0.1',", "%d)" % (port + 1), "True", "True"]
+        import errno
+        # An unbound client's own port fits where TCP programs put it (a SOCKS5 reply's two bytes),
+        # through the common path and the non-blocking one.
+        print(len(other.getsockname()[1].to_bytes(2, "big")), 49152 <= other.getsockname()[1] <= 65535)
+        waiting = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        waiting.setblocking(False)
+        print(waiting.connect_ex(("localhost", PORT)) in (0, errno.EINPROGRESS), 49152 <= waiting.getsockname()[1] <= 65535)
+    """) == ["True", "True", "True", "('127.0.0.1',", "%d)" % (port + 1), "True", "True", "2", "True", "True", "True"]
 
 
 def test_a_refused_non_blocking_connect_polls_without_input(folder, port):

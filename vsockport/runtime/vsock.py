@@ -1055,6 +1055,24 @@ def _bind_ephemeral(sock, cid):
         raise _explain_bind(exc, (cid, VMADDR_PORT_ANY)) from None
 
 
+# A client's own port is the kernel's choice at connect(), anywhere in 32 bits; TCP programs pack the
+# port of a connection's end into two bytes (a SOCKS5 reply's BND.PORT, a PROXY protocol header) and
+# check it below 65536. A vsock client is bound to a port of the dynamic range first, as TCP gives it:
+# the kernel's autobind does the same work, so new connections per second stay as they were (docs/speed.md).
+_next_client_port = __import__("itertools").count(int.from_bytes(os.urandom(2), "little")).__next__
+_DYNAMIC_FIRST, _DYNAMIC_COUNT = _EPHEMERAL_PORTS[0], _EPHEMERAL_PORTS[1] - _EPHEMERAL_PORTS[0] + 1
+
+
+def _bind_client_port(sock, bind):
+    for _ in range(8):
+        try:
+            return bind(sock, (VMADDR_CID_ANY, _DYNAMIC_FIRST + _next_client_port() % _DYNAMIC_COUNT))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return None  # bound already (EINVAL), or anything else: connect() decides as it would
+    return None  # eight ports in use: the kernel's own choice
+
+
 def _sock_connect(sock, address):
     # The common case in one frame: an address connected to before under the same VSOCK_CID_MAP (a
     # client dials the same ("localhost", port) or (cid, port) again and again), CPython's own call, no
@@ -1065,6 +1083,7 @@ def _sock_connect(sock, address):
         except TypeError:  # an unhashable part: the full path says what is wrong with it
             known = None
         if known is not None and known[0] is (_environ.get(_ENV_KEY) if _environ is not None else None):
+            _bind_client_port(sock, _CSocket.bind)
             try:
                 return _CSocket.connect(sock, known[1])
             except OSError as exc:
@@ -1099,6 +1118,7 @@ def _connect(sock, address, report_errno):
     if _environ is not None:  # (where the map is read through os.environ's own dict)
         _remember_target(given, address)
     timeout = _apply_connect_timeout(sock)
+    _bind_client_port(sock, _libc_bind if _backend_name() == "ctypes" else _CSocket.bind)
     try:
         if _backend_name() == "ctypes":
             code = _libc_connect(sock, address, report_errno=report_errno)
@@ -1380,6 +1400,7 @@ def vsock_connect(sock, address, flags=0):
     if isinstance(cid, _HybridPeer):
         return sock.connect((cid, port))  # the VMM routes: no svm_flags to give
     timeout = _apply_connect_timeout(sock)
+    _bind_client_port(sock, _libc_bind)
     try:
         _libc_connect(sock, (cid, port), flags)
     except OSError as exc:
