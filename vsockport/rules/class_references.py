@@ -7,7 +7,7 @@ isinstance/issubclass/super() calls, comparisons, as the object of an attribute
 (`HTTPServer.protocol_version`), as a class's `metaclass=`, or inside an adapter call already (so a
 second run changes nothing).
 
-A class fetched from the standard-library module by a name (`getattr(http.client, scheme.upper() +
+A class fetched from its standard-library module by a name (`getattr(http.client, scheme.upper() +
 "Connection")`, or a literal naming an adapted class) becomes `vsock_getattr(module, name)`, which adapts
 what it fetches at run time.
 """
