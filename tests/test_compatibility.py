@@ -238,8 +238,9 @@ def test_stdlib_servers_serve_vsock(program_dir):
 def test_methods_read_from_the_class_still_pick_by_family(program_dir):
     """A socket subclass that calls its base unbound (httplib2's SocksiPy: `_orgsocket = socket.socket`,
     then `_orgsocket.connect(self, (host, port))`), a method kept from the class (`bind =
-    socket.socket.bind`), and a test's `mock.patch("socket.socket.connect", spec=True)`: the class's
-    method is a callable that takes the vsock family's addresses for vsock sockets, CPython's for others."""
+    socket.socket.bind`), and a test's `mock.patch("socket.socket.connect", spec=True)` (here bind's):
+    the class's method is a callable that takes the vsock family's addresses for vsock sockets,
+    CPython's for others."""
     assert run(program_dir, """
         from unittest import mock
 
@@ -254,13 +255,14 @@ def test_methods_read_from_the_class_still_pick_by_family(program_dir):
         tcp = socket.socket()
         socket.socket.bind(tcp, ("127.0.0.1", 0))
         print(kept(tcp)[0], socket.socket.connect.__name__, callable(socket.socket.connect))
-        with mock.patch("socket.socket.connect", spec=True) as connect:
-            connect.side_effect = ConnectionRefusedError(111, "refused by the mock")
+        # bind, not connect: should the mock not apply, nothing on this machine is dialled
+        with mock.patch("socket.socket.bind", spec=True) as bind:
+            bind.side_effect = OSError(98, "in use, says the mock")
             try:
-                vsock_socket(afVMCI, socket.SOCK_STREAM).connect(("localhost", 80))
-            except ConnectionRefusedError as refused:
+                vsock_socket(afVMCI, socket.SOCK_STREAM).bind(("0.0.0.0", 0))
+            except OSError as refused:
                 print(refused.strerror.replace(" ", "-"))
-    """) == ["True", "0.0.0.0", "True", "127.0.0.1", "connect", "True", "refused-by-the-mock"]
+    """) == ["True", "0.0.0.0", "True", "127.0.0.1", "connect", "True", "in-use,-says-the-mock"]
 
 
 def test_other_families_meet_cpython_alone(program_dir):
