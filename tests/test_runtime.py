@@ -766,6 +766,16 @@ def test_a_client_is_bound_to_a_port_of_the_dynamic_range_before_connect(rt):
         assert client.getsockname()[1] == port
 
 
+def test_shutdown_of_a_closed_socket_is_ebadf_as_cpythons(rt):
+    """eventlet's shutdown_safe() catches OSError around shutdown() of a socket it may have closed: the
+    vsock shutdown raised ValueError there (its peer check polled descriptor -1)."""
+    for made in (rt.vsock_socket(rt.VMCISock_GetAFValue(), socket.SOCK_STREAM), socket.socket()):
+        made.close()
+        with pytest.raises(OSError) as raised:
+            made.shutdown(socket.SHUT_RDWR)
+        assert raised.value.errno == errno.EBADF
+
+
 def test_a_class_fetched_by_name_comes_back_adapted(native, recwarn):
     """vsock_getattr (the port of `getattr(http.client, name)`): clients and TCP/IP servers adapted,
     everything else (a Unix server, a dict, a default) as getattr gives it, without a warning."""

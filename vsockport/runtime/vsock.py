@@ -1332,8 +1332,8 @@ def _sock_shutdown(sock, how):
 def _peer_has_closed(sock):
     """Whether a vsock stream's peer has closed (or reset) it, with nothing left to read: asked without
     waiting, whatever the socket's timeout (readable and writable first, then a peek and an empty send)."""
-    if not hasattr(select, "poll"):
-        return False  # (the quirk is Linux's)
+    if not hasattr(select, "poll") or _CSocket.fileno(sock) < 0:
+        return False  # (the quirk is Linux's; a closed socket: shutdown() raises EBADF, as CPython's does)
     poller = select.poll()
     poller.register(sock, select.POLLIN | select.POLLOUT)
     ready = poller.poll(0)
