@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -294,6 +295,26 @@ def test_aiohttp_server_and_client(ported, port):
     assert (done.returncode, done.stdout) == (0, "aiohttp served 127.0.0.1"), done.stderr
 
 
+def wait_for_zookeeper(port: int, timeout: float) -> None:
+    """Poll until ZooKeeper serves sessions, not only accepts: it listens before its data is loaded and
+    closes each connection until then, and kazoo's reconnects back off to a minute apart (a CI run whose
+    guest was slower lost its whole budget so). Its `srvr` command says "Mode:" once it serves."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+                probe.sendall(b"srvr")
+                reply = b"".join(iter(lambda: probe.recv(4096), b""))
+            if b"Mode:" in reply:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"ZooKeeper on TCP 127.0.0.1:{port} did not serve within {timeout} s")
+
+
 def test_kazoo_with_zookeeper(ported, port):
     """kazoo (ZooKeeper's Python client, its threading handler) against a real ZooKeeper server, a JVM
     reached through a socat bridge: an ephemeral node written and read back."""
@@ -302,13 +323,13 @@ def test_kazoo_with_zookeeper(ported, port):
     shutil.rmtree(work, ignore_errors=True)
     (work / "data").mkdir(parents=True)
     (work / "zoo.cfg").write_text(f"tickTime=2000\ndataDir={work / 'data'}\nclientPort={zk_port}\n"
-                                  "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n")
+                                  "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n")
     server = subprocess.Popen([program("zkServer.sh"), "start-foreground", str(work / "zoo.cfg")],
                               env={**os.environ, "ZOO_LOG_DIR": str(work)}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     bridge = socat(f"VSOCK-LISTEN:{port},reuseaddr,fork", f"TCP:127.0.0.1:{zk_port}")
     try:
-        wait_for_tcp(zk_port, timeout=400)  # a JVM: seconds natively, minutes under the guest's emulation
+        wait_for_zookeeper(zk_port, timeout=600)  # a JVM: seconds natively, minutes under the guest's emulation
         wait_for_vsock_listener(port)
         assert run(ported, "kazoo_node", port) == ["zookeeper over vsock"]
     finally:
