@@ -754,6 +754,39 @@ def test_client_classes(rt):
         assert rt.vsock_server_class(dict) is dict
 
 
+def test_log_shippers(rt, tmp_path):
+    """logging's SocketHandler and HTTPHandler adapted (their records over vsock: the e2e suite): an
+    HTTP connection made to connect over vsock, a Unix-path SocketHandler as it was (a record arrives
+    here), and the handlers the runtime cannot adapt left as they are, with a warning."""
+    import logging
+    import logging.handlers
+    import pickle
+    import struct
+
+    web = rt.vsock_client_class(logging.handlers.HTTPHandler)("logs:8080", "/log")
+    connection = web.getConnection("logs:8080", secure=False)
+    assert connection._create_connection is rt.create_vsock_connection and (connection.host, connection.port) == ("logs", 8080)
+    with socket.socket(socket.AF_UNIX) as collector:
+        collector.bind(str(tmp_path / "log.sock"))
+        collector.listen()
+        shipper = rt.vsock_client_class(logging.handlers.SocketHandler)(str(tmp_path / "log.sock"), None)
+        assert isinstance(shipper, logging.handlers.SocketHandler)
+        shipper.emit(logging.makeLogRecord({"msg": "over the unix socket"}))
+        conn = collector.accept()[0]
+        size = struct.unpack(">L", conn.recv(4))[0]
+        assert pickle.loads(conn.recv(size))["msg"] == "over the unix socket"
+        conn.close()
+        shipper.close()
+
+    class OwnSocket(logging.handlers.SocketHandler):
+        def makeSocket(self, timeout=1):
+            return socket.socket(socket.AF_UNIX)
+
+    for cls in (logging.handlers.DatagramHandler, OwnSocket):
+        with pytest.warns(RuntimeWarning, match="does not know how it connects; left as it is"):
+            assert rt.vsock_client_class(cls) is cls
+
+
 def test_a_client_is_bound_to_a_port_of_the_dynamic_range_before_connect(rt):
     """What connect() does first (the connect itself needs the sandbox: tests/e2e/test_compatibility.py):
     an unbound vsock socket gets a 16-bit port; a bound one keeps its own, quietly."""

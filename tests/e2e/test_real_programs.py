@@ -110,6 +110,14 @@ def test_xmlrpc_server_and_client(ported, port, backend):
     assert done.stdout.split() == ["1024", "kcosv"]
 
 
+def test_log_records_shipped_to_collectors(ported, port, backend):
+    """logging's SocketHandler and HTTPHandler, as a guest ships its logs to the host, to a socketserver
+    and an http.server collector: both records arrive, over vsock."""
+    done = python("log_shipping.py", str(port), cwd=ported / "programs", backend=backend)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["shipped", "over", "vsock"] * 2 + ["AF_VSOCK", "AF_VSOCK"]
+
+
 def test_asyncio_start_server_and_open_connection(ported, port, backend):
     done = python("asyncio_echo.py", str(port), cwd=ported / "programs", backend=backend)
     assert done.returncode == 0, done.stderr

@@ -17,16 +17,18 @@ class StdlibClients(ClassReferenceRule):
     ## What it does
     - References to `http.client.HTTPConnection`, `HTTPSConnection`, `smtplib.SMTP`, `SMTP_SSL`,
       `LMTP`, `poplib.POP3(_SSL)`, `imaplib.IMAP4(_SSL)`, `nntplib.NNTP(_SSL)`,
-      `xmlrpc.client.ServerProxy`, `Transport` and `SafeTransport` are wrapped in
-      `vsock_client_class(...)` where they are called, subclassed, passed or assigned.
+      `xmlrpc.client.ServerProxy`, `Transport`, `SafeTransport`, and the log shippers
+      `logging.handlers.SocketHandler` and `HTTPHandler` are wrapped in `vsock_client_class(...)`
+      where they are called, subclassed, passed or assigned.
     - `urllib.request.urlopen` becomes `vsock_urlopen`, called or kept as a value.
     - A client class fetched from its module by a name (`getattr(http.client, scheme.upper() +
       "Connection")`) is fetched with `vsock_getattr`, which adapts it when the name is known.
     - Standard-library socket users the runtime cannot adapt are reported wherever they are used:
       `ftplib` (its data connections carry IP addresses), `telnetlib`, `urllib.request.build_opener`,
-      `logging.handlers`' socket, datagram and syslog handlers, and multiprocessing's listeners,
+      `logging.handlers`' datagram, syslog and SMTP handlers, and multiprocessing's listeners,
       clients and managers given an IP address (or one known only at run time), `smtpd`'s servers;
-      also where a string names one (`"class": "logging.handlers.SocketHandler"` in a `dictConfig`).
+      also where a string names one (`"class": "logging.handlers.SocketHandler"` in a `dictConfig`:
+      the configuration makes the class as it is, adapted or not).
 
     ## Why
     These clients open their connections inside the standard library (`socket.create_connection()`),
@@ -88,7 +90,16 @@ class StdlibClients(ClassReferenceRule):
         Example("import ftplib\nftp = ftplib.FTP('files.internal')\n", None, ("VS011",)),
         Example("from multiprocessing.connection import Listener\nlistener = Listener(('localhost', 6000))\n"
                 "local = Listener('/run/app.sock')\n", None, ("VS011",)),
-        Example("from logging import handlers\nnet = handlers.SocketHandler('logs', 9020)\n", None, ("VS011",)),
+        # Log shippers (a guest's or an enclave's logs to a collector on the host); UDP stays reported.
+        Example(
+            "from logging import handlers\nnet = handlers.SocketHandler('logs', 9020)\n"
+            "web = handlers.HTTPHandler('logs:8080', '/log')\n",
+            "from logging import handlers\nfrom vsock_runtime import vsock_client_class\n"
+            "net = vsock_client_class(handlers.SocketHandler)('logs', 9020)\n"
+            "web = vsock_client_class(handlers.HTTPHandler)('logs:8080', '/log')\n",
+            ("VS011", "VS011"),
+        ),
+        Example("from logging import handlers\nudp = handlers.DatagramHandler('logs', 9021)\n", None, ("VS011",)),
         # smtpd's asyncore servers, imported or fetched by name (CPython's tests: import_deprecated('smtpd')),
         # and a class of the program's own derived from one.
         Example("import smtpd\nserver = smtpd.DebuggingServer(('localhost', 0), None)\n", None, ("VS011",)),
@@ -119,8 +130,15 @@ class StdlibClients(ClassReferenceRule):
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
         """A class named in configuration data: `"class": "logging.handlers.SocketHandler"`."""
         named = literal_string(node)
-        if named is not None and named.removeprefix("ext://") in UNPORTED_STDLIB:
-            self.report(node, f"{named} (named here) stays on TCP/IP: {UNPORTED_STDLIB[named.removeprefix('ext://')]}")
+        if named is None:
+            return
+        qualified = named.removeprefix("ext://")
+        if qualified in UNPORTED_STDLIB:
+            self.report(node, f"{named} (named here) stays on TCP/IP: {UNPORTED_STDLIB[qualified]}")
+        elif qualified in CLIENT_CLASSES and qualified.startswith("logging.handlers."):
+            self.report(node, f"{named} (named here) stays on TCP/IP: the logging configuration makes it as it is; "
+                              f"name a class of your own, `class Vsock{qualified.rsplit('.', 1)[1]}"
+                              f"(vsock_client_class({qualified})): pass`")
 
     def reference(self, node: cst.BaseExpression, qualified: str) -> None:
         if qualified == "urllib.request.urlopen":

@@ -51,6 +51,7 @@ CLIENT_CLASSES = frozenset([
     "http.client.HTTPConnection", "http.client.HTTPSConnection", "smtplib.SMTP", "smtplib.SMTP_SSL", "smtplib.LMTP",
     "xmlrpc.client.ServerProxy", "xmlrpc.client.Server", "xmlrpc.client.Transport", "xmlrpc.client.SafeTransport",
     "poplib.POP3", "poplib.POP3_SSL", "imaplib.IMAP4", "imaplib.IMAP4_SSL", "nntplib.NNTP", "nntplib.NNTP_SSL",
+    "logging.handlers.SocketHandler", "logging.handlers.HTTPHandler",
 ])
 # Standard-library socket users the runtime cannot adapt: reported wherever they are used.
 UNPORTED_STDLIB = {
@@ -58,10 +59,8 @@ UNPORTED_STDLIB = {
     "ftplib.FTP_TLS": "FTP data connections carry IP addresses (PASV/PORT)",
     "telnetlib.Telnet": "it opens its own TCP connection (open one with create_vsock_connection and speak Telnet on it)",
     "urllib.request.build_opener": "its handlers open TCP connections (use vsock_urlopen for http/https)",
-    "logging.handlers.SocketHandler": "it opens its own TCP connection to the log server",
     "logging.handlers.DatagramHandler": "it sends UDP datagrams to the log server",
     "logging.handlers.SysLogHandler": "it reaches syslog over UDP or TCP when given a (host, port)",
-    "logging.handlers.HTTPHandler": "it posts log records through its own http.client connection",
     "logging.handlers.SMTPHandler": "it mails log records through its own smtplib connection",
     "smtpd.SMTPServer": "an asyncore SMTP server that makes its own IP socket (use aiosmtpd, which is ported)",
     "smtpd.DebuggingServer": "an asyncore SMTP server that makes its own IP socket (use aiosmtpd, which is ported)",

@@ -1518,8 +1518,9 @@ _client_classes = {}
 def vsock_client_class(cls):
     """A subclass of a standard-library client class that connects over vsock instead of TCP/IP:
     http.client.HTTPConnection/HTTPSConnection, smtplib.SMTP/SMTP_SSL/LMTP, poplib.POP3/POP3_SSL,
-    imaplib.IMAP4/IMAP4_SSL, nntplib.NNTP/NNTP_SSL, xmlrpc.client.ServerProxy and Transport/SafeTransport
-    (and their subclasses). Hosts map as vsock_address() says; TLS checks the host name as written.
+    imaplib.IMAP4/IMAP4_SSL, nntplib.NNTP/NNTP_SSL, xmlrpc.client.ServerProxy and Transport/SafeTransport,
+    logging.handlers.SocketHandler and HTTPHandler (and their subclasses). Hosts map as vsock_address()
+    says; TLS checks the host name as written.
     Any other class is given back as it is, with a RuntimeWarning."""
     made = _client_classes.get(cls)
     if made is not None:
@@ -1608,6 +1609,25 @@ def _client_namespace(cls):
             return conn
 
         return {"make_connection": make_connection}
+    handlers = modules.get("logging.handlers")
+    if handlers is not None and issubclass(cls, handlers.SocketHandler) and not issubclass(cls, handlers.DatagramHandler):
+        if cls.makeSocket is not handlers.SocketHandler.makeSocket:
+            return None  # a subclass that makes its own socket: how, only it knows
+
+        def makeSocket(self, timeout=1):
+            if self.port is None or _socket_replaced_in(handlers):  # port None: a Unix socket path
+                return cls.makeSocket(self, timeout)
+            return create_vsock_connection(self.address, timeout=timeout)
+
+        return {"makeSocket": makeSocket}
+    if handlers is not None and issubclass(cls, handlers.HTTPHandler):
+        def getConnection(self, host, secure):
+            connection = cls.getConnection(self, host, secure)
+            if isinstance(connection, http.client.HTTPConnection) and not _socket_replaced_in(http.client):
+                connection._create_connection = create_vsock_connection  # as vsock_client_class(HTTPConnection)
+            return connection
+
+        return {"getConnection": getConnection}
     for module_name, base_name, attribute in (("poplib", "POP3", "context"), ("imaplib", "IMAP4", "ssl_context"),
                                               ("nntplib", "NNTP", "ssl_context")):
         module = modules.get(module_name)
