@@ -477,6 +477,40 @@ def test_getaddrinfo_errors(native, monkeypatch):
     assert native.vsock_getaddrinfo(3, 80, flags=socket.AI_CANONNAME)[0][3] == "3"
 
 
+def test_a_replaced_resolver_answers_the_names_no_cid_is_known_for(native, monkeypatch):
+    """A resolver that replaced socket's (a test's mock of a proxy's name, eventlet's green resolver) answers
+    what the map cannot, as it would have answered the program unported; names the map knows, CIDs and
+    loopback hosts never reach it, and when it fails too, or CPython's own is in place, the map's error
+    stands (CPython's would look the name up on a network vsock cannot reach)."""
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    answer = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 1080))]
+    asked = []
+
+    def resolver(host, port, *rest):
+        asked.append(host)
+        if host == "gone.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return answer
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    monkeypatch.setattr(socket, "gethostbyname", lambda host: "0.0.1.1")
+    monkeypatch.setattr(socket, "gethostbyname_ex", lambda host: (host, [], ["0.0.1.1"]))
+    assert native.vsock_getaddrinfo("proxy.example", 1080) == answer
+    assert native.vsock_gethostbyname("test-host1.") == "0.0.1.1"
+    assert native.vsock_gethostbyname_ex("test-host1.") == ("test-host1.", [], ["0.0.1.1"])
+    assert native.vsock_getaddrinfo("localhost", 80)[0][4] == ("127.0.0.1", 80)
+    assert native.vsock_getaddrinfo("3", 80)[0][4] == ("3", 80) and native.vsock_gethostbyname("3") == "3"
+    with pytest.raises(socket.gaierror, match="no name resolution: no CID for gone.example"):
+        native.vsock_getaddrinfo("gone.example", 80)
+    assert asked == ["proxy.example", "gone.example"]
+    monkeypatch.undo()
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    for lookup in (lambda: native.vsock_getaddrinfo("proxy.example", 80), lambda: native.vsock_gethostbyname("proxy.example"),
+                   lambda: native.vsock_gethostbyname_ex("proxy.example")):
+        with pytest.raises(socket.gaierror, match="no name resolution"):
+            lookup()
+
+
 def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):
     """AI_NUMERICHOST is how programs check that a string is an IP address (tornado's is_valid_ip, before
     it trusts a proxy's X-Real-Ip): an IP literal is valid whether or not it maps to a CID, a name is not."""

@@ -634,6 +634,8 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         except VsockAddressError:
             if numeric and _as_int(host) is None and family in (0, socket.AF_INET, getattr(socket, "AF_INET6", None)):
                 return _CGetaddrinfo(host, port, family, type, proto, flags)
+            if not numeric:
+                return _ask_replaced_resolver("getaddrinfo", host, port, family, type, proto, flags)
             raise
     af = VMCISock_GetAFValue()
     inet6 = getattr(socket, "AF_INET6", None)
@@ -649,6 +651,22 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
 
 
 _CGetaddrinfo = socket.getaddrinfo
+
+
+def _ask_replaced_resolver(name, host, *args):
+    """For a name no CID is known for: what socket.<name> answers when something replaced it (a test's
+    mock, eventlet's or gevent's green resolver, a DNS cache), as it would have answered the program
+    unported; the addresses it gives map to CIDs at connect() as any IP address does. Else, or when it
+    fails too, the map's error, which names the entry to add. Called from the except clause that caught
+    that error."""
+    error = sys.exc_info()[1]
+    resolver = getattr(socket, name, None)
+    if resolver is None or getattr(resolver, "__module__", None) in ("socket", "_socket"):
+        raise error  # CPython's own resolver: the name means nothing on vsock
+    try:
+        return resolver(host, *args)
+    except OSError:
+        raise error from None
 
 
 def _ip_literal(host):
@@ -667,14 +685,23 @@ def _ip_literal(host):
 
 def vsock_gethostbyname(host):
     """socket.gethostbyname() for vsock: the host's CID as sockets report it, which connect() and
-    bind() of a vsock socket read as that CID again."""
-    cid = vsock_cid(host)
+    bind() of a vsock socket read as that CID again. A name no CID is known for goes to a resolver that
+    replaced socket.gethostbyname (a mock, a green resolver), if one did."""
+    try:
+        cid = vsock_cid(host)
+    except VsockAddressError:
+        return _ask_replaced_resolver("gethostbyname", host)
     return str(host) if isinstance(cid, _HybridPeer) else _host_out(cid)
 
 
 def vsock_gethostbyname_ex(host):
-    """socket.gethostbyname_ex() for vsock: (host, [], [the CID as sockets report it])."""
-    return (str(host), [], [vsock_gethostbyname(host)])
+    """socket.gethostbyname_ex() for vsock: (host, [], [the CID as sockets report it]), or what a
+    resolver that replaced socket.gethostbyname_ex answers for a name no CID is known for."""
+    try:
+        cid = vsock_cid(host)
+    except VsockAddressError:
+        return _ask_replaced_resolver("gethostbyname_ex", host)
+    return (str(host), [], [str(host) if isinstance(cid, _HybridPeer) else _host_out(cid)])
 
 
 def _is_vsock_family(family):
