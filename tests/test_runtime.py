@@ -479,34 +479,41 @@ def test_getaddrinfo_errors(native, monkeypatch):
 
 def test_a_replaced_resolver_answers_the_names_no_cid_is_known_for(native, monkeypatch):
     """A resolver that replaced socket's (a test's mock of a proxy's name, eventlet's green resolver) answers
-    what the map cannot, as it would have answered the program unported; names the map knows, CIDs and
-    loopback hosts never reach it, and when it fails too, or CPython's own is in place, the map's error
-    stands (CPython's would look the name up on a network vsock cannot reach)."""
+    what the map cannot, as it would have answered the program unported: at connect() (the loopback
+    address it gives is the loopback CID) and in vsock_getaddrinfo/gethostbyname, which pass on an
+    address that means no CID as it is (connect() refuses it, naming it). Names the map knows, CIDs and
+    loopback hosts never reach it; when it fails too, when it falls back to the ported resolver for other
+    names (python-socks' mock), or when CPython's own is in place, the map's error stands."""
     monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
-    answer = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 1080))]
     asked = []
 
     def resolver(host, port, *rest):
         asked.append(host)
-        if host == "gone.example":
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return answer
+        if host == "proxy.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        if host == "test-host1.":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("0.0.1.1", port))]
+        return native.vsock_getaddrinfo(host, port, *rest)  # the ported fallback of a mock
 
     monkeypatch.setattr(socket, "getaddrinfo", resolver)
     monkeypatch.setattr(socket, "gethostbyname", lambda host: "0.0.1.1")
     monkeypatch.setattr(socket, "gethostbyname_ex", lambda host: (host, [], ["0.0.1.1"]))
-    assert native.vsock_getaddrinfo("proxy.example", 1080) == answer
+    assert native.vsock_address(("proxy.example", 1080)) == (1, 1080)
+    assert native.vsock_getaddrinfo("proxy.example", 1080)[0][4] == ("127.0.0.1", 1080)
+    assert native.vsock_getaddrinfo("test-host1.", 80) == [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("0.0.1.1", 80))]
     assert native.vsock_gethostbyname("test-host1.") == "0.0.1.1"
     assert native.vsock_gethostbyname_ex("test-host1.") == ("test-host1.", [], ["0.0.1.1"])
+    with pytest.raises(socket.gaierror, match="no CID for test-host1."):
+        native.vsock_address(("test-host1.", 80))
     assert native.vsock_getaddrinfo("localhost", 80)[0][4] == ("127.0.0.1", 80)
     assert native.vsock_getaddrinfo("3", 80)[0][4] == ("3", 80) and native.vsock_gethostbyname("3") == "3"
     with pytest.raises(socket.gaierror, match="no name resolution: no CID for gone.example"):
         native.vsock_getaddrinfo("gone.example", 80)
-    assert asked == ["proxy.example", "gone.example"]
+    assert set(asked) == {"proxy.example", "test-host1.", "gone.example"}
     monkeypatch.undo()
     monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
     for lookup in (lambda: native.vsock_getaddrinfo("proxy.example", 80), lambda: native.vsock_gethostbyname("proxy.example"),
-                   lambda: native.vsock_gethostbyname_ex("proxy.example")):
+                   lambda: native.vsock_gethostbyname_ex("proxy.example"), lambda: native.vsock_address(("proxy.example", 80))):
         with pytest.raises(socket.gaierror, match="no name resolution"):
             lookup()
 
@@ -1082,6 +1089,21 @@ def test_a_loop_server_on_a_taken_port_says_what_asyncio_says(native):
         assert raised.value.errno == errno.EADDRINUSE
     finally:
         taken.close()
+
+
+def test_a_socket_asked_for_as_ipv6_reports_ipv6_shaped_addresses(rt):
+    """Programs that make AF_INET6 sockets unpack four fields and build IPv6 addresses from them (a
+    dual-stack server binding "::", Twisted's IPv6 ports): such a socket reports (host, port, 0, 0) with
+    "::" for the wildcard CID; an AF_INET one keeps two fields. Peers and accepted sockets, which need a
+    connection: tests/e2e/test_compatibility.py."""
+    with rt.vsock_socket(socket.AF_INET6, socket.SOCK_STREAM) as six, rt.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as four:
+        six.bind(("::", 0))
+        four.bind(("0.0.0.0", 0))
+        host, port, flowinfo, scope_id = six.getsockname()
+        assert (host, flowinfo, scope_id) == ("::", 0, 0) and 49152 <= port <= 65535 and six.family == socket.AF_VSOCK
+        assert four.getsockname()[0] == "0.0.0.0" and len(four.getsockname()) == 2
+    [(family, _, _, _, address)] = rt.vsock_getaddrinfo("::1", 80, socket.AF_INET6, socket.SOCK_STREAM)
+    assert (family, address) == (socket.AF_INET6, ("::1", 80, 0, 0))
 
 
 def test_an_ip_datagram_socket_stays_on_ip_at_run_time(rt):

@@ -309,6 +309,26 @@ def test_what_vsock_does_differently(folder, port):
     """) == ["True", "EPIPE", "127.0.0.1", "127.0.0.1", "True", "True", "True", "EADDRINUSE", "ENOTCONN"]
 
 
+def test_a_program_that_asks_for_ipv6_reads_ipv6_shaped_addresses(folder, port):
+    """A dual-stack server's AF_INET6 socket bound to "::", and an AF_INET6 client of "::1": the accepted
+    peer, the accepted socket's own address and the client's are (host, port, 0, 0), "::1" for the
+    loopback CID, as the program unpacks them; the data flows over vsock."""
+    assert run(folder, port, """
+        listener = vsock_socket(socket.AF_INET6, socket.SOCK_STREAM)
+        listener.bind(("::", PORT))
+        listener.listen()
+        client = vsock_socket(socket.AF_INET6, socket.SOCK_STREAM)
+        client.connect(("::1", PORT))
+        conn, peer = listener.accept()
+        host, client_port, flowinfo, scope_id = peer
+        print(host, flowinfo, scope_id, conn.family == client.family == afVMCI)
+        print(conn.getsockname() == ("::1", PORT, 0, 0), conn.getpeername() == peer)
+        print(client.getpeername() == ("::1", PORT, 0, 0), client.getsockname() == ("::1", client_port, 0, 0))
+        client.sendall(b"six")
+        print(conn.recv(3).decode())
+    """) == ["::1", "0", "0", "True", "True", "True", "True", "True", "six"]
+
+
 def test_a_connected_clients_own_address_is_the_one_its_peer_sees(folder, port):
     """The kernel keeps the wildcard CID it bound a client to at connect(); TCP reports the address the
     connection uses, and programs read it (FTP's PORT, a SOCKS reply, Twisted's getHost() compared with

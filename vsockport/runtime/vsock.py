@@ -21,7 +21,8 @@ the vsock family. For sockets of that family, and only those:
     `str`: "0.0.0.0" for VMADDR_CID_ANY (what TCP programs recognise as a wildcard bind), "127.0.0.1" for
     the loopback CID 1 (what they recognise as a local peer) and the CID's decimal digits otherwise (a
     connected client's own CID is the one its peer sees, where the kernel keeps the wildcard); handed
-    back to connect() or bind() they are CIDs again;
+    back to connect() or bind() they are CIDs again; a socket asked for as AF_INET6, and what it
+    accepts, report (host, port, 0, 0) instead, with "::" and "::1" for those two CIDs;
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
     no meaning on vsock, are accepted, do nothing and read back as set (0 where never set);
   - errors keep their class and errno, with a message that starts with the system's words and says
@@ -141,7 +142,7 @@ __all__ = [
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 9
+VSOCKPORT_RUNTIME_VERSION = 10
 
 
 # ===================================================================================================
@@ -475,6 +476,8 @@ def _resolve(host, port, bind=False):
             return _mapped("*", star, host, port, bind)  # a hybrid "*" is the host side of one VM: everything
     cid = _builtin(name, number, host, bind)
     if cid is None:
+        cid = _cid_by_replaced_resolver(host, port, bind)
+    if cid is None:
         raise VsockAddressError(
             socket.EAI_NONAME,
             "vsock has no name resolution: no CID for %s port %s; add %s=CID (or %s:%s=CID:PORT) to %s, or "
@@ -643,7 +646,10 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         entry_family, address = af, (cid, vsock_port)
     else:
         entry_family = inet6 if family == inet6 else socket.AF_INET
-        shown = str(cid) if isinstance(cid, _HybridPeer) else _host_out(cid)
+        if isinstance(cid, _HybridPeer):
+            shown = str(cid)
+        else:
+            shown = _host6_out(cid) if entry_family == inet6 else _host_out(cid)
         address = (shown, vsock_port, 0, 0) if entry_family == inet6 else (shown, vsock_port)
     canonname = str(host) if (flags & socket.AI_CANONNAME and host is not None) else ""
     kinds = [socket.SOCK_STREAM] if type == 0 else [type]
@@ -660,13 +666,45 @@ def _ask_replaced_resolver(name, host, *args):
     fails too, the map's error, which names the entry to add. Called from the except clause that caught
     that error."""
     error = sys.exc_info()[1]
+    answer = _replaced_resolver_answer(name, host, *args)
+    if answer is None:
+        raise error
+    return answer
+
+
+_resolver_calls = __import__("threading").local()
+
+
+def _replaced_resolver_answer(name, host, *args):
+    """What socket.<name> answers for `host` where something replaced it; None where CPython's own is in
+    place (the name means nothing on vsock), where it fails, and inside a call of it (a mock that falls
+    back to the ported resolver for other names would ask itself again, forever)."""
     resolver = getattr(socket, name, None)
     if resolver is None or getattr(resolver, "__module__", None) in ("socket", "_socket"):
-        raise error  # CPython's own resolver: the name means nothing on vsock
+        return None
+    if getattr(_resolver_calls, "active", False):
+        return None
+    _resolver_calls.active = True
     try:
         return resolver(host, *args)
     except OSError:
-        raise error from None
+        return None
+    finally:
+        _resolver_calls.active = False
+
+
+def _cid_by_replaced_resolver(host, port, bind):
+    """The CID of the first address a replaced socket.getaddrinfo gives for a name the map does not
+    know, where that address means one without the map (a loopback address, a CID), else None."""
+    answers = _replaced_resolver_answer("getaddrinfo", host, port, 0, socket.SOCK_STREAM)
+    for entry in answers or ():
+        address = entry[4] if isinstance(entry, tuple) and len(entry) == 5 else None
+        if isinstance(address, tuple) and address and isinstance(address[0], str):
+            name = _host_name(address[0])
+            cid = _builtin(name, _as_int(name), address[0], bind)
+            if cid is not None:
+                return cid
+    return None
 
 
 def _ip_literal(host):
@@ -777,9 +815,12 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
         # SOCK_STREAM), and an IP family or none given at run time.
         proto = 0 if proto in _IP_PROTOCOLS or proto == -1 else proto
         try:
-            return _StdSocket(_af_stream, _SOCK_STREAM, proto)
+            made = _StdSocket(_af_stream, _SOCK_STREAM, proto)
         except OSError as exc:
             raise _explain_create(exc, _af_stream, _SOCK_STREAM, proto) from None
+        if family == _AF_INET6:
+            _inet6_sockets.add(made)
+        return made
     af = _family_value()  # which also covers socket classes defined since the last call
     if fileno is not None:
         detected = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
@@ -806,6 +847,8 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
         raise _explain_create(exc, af, kind, proto) from None
     if kind & 0xF == getattr(socket, "SOCK_DGRAM", 2):
         _install_layer(_DATAGRAM_METHODS)
+    if family == _AF_INET6:
+        _inet6_sockets.add(made)
     return made
 
 
@@ -1007,11 +1050,24 @@ def _host_out(cid):
 
 
 _WILDCARD_OUT, _LOOPBACK_OUT = "0.0.0.0", "127.0.0.1"
+_AF_INET6 = getattr(socket, "AF_INET6", None)
+# Sockets a program asked for as AF_INET6 (a dual-stack server binding "::", Twisted's IPv6 ports): what
+# they report is IPv6-shaped, (host, port, flowinfo, scope_id) with "::" and "::1" for the wildcard and
+# loopback CIDs, since the program unpacks four fields and builds IPv6 addresses from them.
+_inet6_sockets = __import__("weakref").WeakSet()
 
 
-def _address_out(address):
-    """(cid, port) from the kernel as TCP/IP code reads it: (host string, port)."""
+def _host6_out(cid):
+    """How a CID reads as an IPv6 host: "::" for the wildcard, "::1" for the loopback CID, else its digits."""
+    return "::" if cid == VMADDR_CID_ANY else "::1" if cid == VMADDR_CID_LOCAL else str(cid)
+
+
+def _address_out(address, sock=None):
+    """(cid, port) from the kernel as TCP/IP code reads it: (host string, port), or the IPv6 shape for
+    a socket the program asked for as AF_INET6."""
     if type(address) is tuple and len(address) == 2 and type(address[0]) is int:
+        if _inet6_sockets.data and sock in _inet6_sockets:
+            return (_host6_out(address[0]), address[1], 0, 0)
         return (_host_out(address[0]), address[1])
     return address
 
@@ -1195,6 +1251,8 @@ def _sock_accept(sock):
         fd, _ = _CSocket._accept(sock)
         return fd, _hybrid_sockets[sock].accepted
     fd, address = _libc_accept(sock) if _backend == "ctypes" else _CSocket._accept(sock)
+    if _inet6_sockets.data and sock in _inet6_sockets:
+        return fd, (_host6_out(address[0]), address[1], 0, 0)
     return fd, (_hosts.get(address[0]) or _host_out(address[0]), address[1])
 
 
@@ -1214,6 +1272,9 @@ def _sock_accept_socket(sock):
     made = socket.socket(_af_value, _type_of(sock), _proto_of(sock), fd)
     if _getdefaulttimeout() is None and _CSocket.gettimeout(sock):
         made.setblocking(True)
+    if _inet6_sockets.data and sock in _inet6_sockets:
+        _inet6_sockets.add(made)  # accepted from an IPv6-shaped listener: IPv6-shaped too
+        return made, (_host6_out(address[0]), address[1], 0, 0)
     return made, (_hosts.get(address[0]) or _host_out(address[0]), address[1])
 
 
@@ -1227,7 +1288,7 @@ def _sock_getsockname(sock):
         address = _CSocket.getsockname(sock)
     if address[0] == VMADDR_CID_ANY:
         address = (_own_cid_when_connected(sock), address[1])
-    return _address_out(address)
+    return _address_out(address, sock)
 
 
 def _own_cid_when_connected(sock):
@@ -1265,8 +1326,8 @@ def _sock_getpeername(sock):
             raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
         return hybrid.peername
     if _backend_name() == "ctypes":
-        return _address_out(_libc_name(sock, _get_libc().getpeername))
-    return _address_out(_CSocket.getpeername(sock))
+        return _address_out(_libc_name(sock, _get_libc().getpeername), sock)
+    return _address_out(_CSocket.getpeername(sock), sock)
 
 
 def _without_meaning(level, option):
@@ -2110,6 +2171,8 @@ def _hybrid_accept(sock):
         made.setblocking(True)
     if listener is not None:
         _hybrid_sockets[made] = _Hybrid(listener.sockname, address)
+    elif _inet6_sockets.data and sock in _inet6_sockets:
+        _inet6_sockets.add(made)
     return made, address
 
 
