@@ -518,6 +518,30 @@ def test_a_replaced_resolver_answers_the_names_no_cid_is_known_for(native, monke
             lookup()
 
 
+def test_a_mocked_resolver_or_socket_class_gets_the_programs_own_call(native, monkeypatch):
+    """Tests that mock socket.getaddrinfo assert the one call they expect (websocket-client's proxy host),
+    and tests that mock socket.socket expect the code under test to get the mock (paramiko's connect
+    error path): the ported calls give them that. A class that replaced socket.socket for real (gevent's)
+    is no mock: vsock_socket still makes a vsock socket."""
+    from unittest import mock
+
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    answer = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 8080))]
+    with mock.patch("socket.getaddrinfo", return_value=answer) as getaddrinfo:
+        assert native.vsock_getaddrinfo("proxy.example", 8080, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP) == answer
+    getaddrinfo.assert_called_once_with("proxy.example", 8080, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP, 0)
+    with mock.patch("socket.socket") as mocket:
+        assert native.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) is mocket.return_value
+    mocket.assert_called_once_with(socket.AF_INET, socket.SOCK_STREAM, -1, None)
+
+    class Green(socket.socket):
+        pass
+
+    monkeypatch.setattr(socket, "socket", Green)
+    with native.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as made:
+        assert made.family == socket.AF_VSOCK
+
+
 def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):
     """AI_NUMERICHOST is how programs check that a string is an IP address (tornado's is_valid_ip, before
     it trusts a proxy's X-Real-Ip): an IP literal is valid whether or not it maps to a CID, a name is not."""
@@ -1102,8 +1126,15 @@ def test_a_socket_asked_for_as_ipv6_reports_ipv6_shaped_addresses(rt):
         host, port, flowinfo, scope_id = six.getsockname()
         assert (host, flowinfo, scope_id) == ("::", 0, 0) and 49152 <= port <= 65535 and six.family == socket.AF_VSOCK
         assert four.getsockname()[0] == "0.0.0.0" and len(four.getsockname()) == 2
-    [(family, _, _, _, address)] = rt.vsock_getaddrinfo("::1", 80, socket.AF_INET6, socket.SOCK_STREAM)
-    assert (family, address) == (socket.AF_INET6, ("::1", 80, 0, 0))
+    for asked in (socket.AF_INET6, 0):  # asked for, or an IPv6 literal with no family (Twisted's _resolveIPv6)
+        [(family, _, _, _, address)] = rt.vsock_getaddrinfo("::1", 80, asked, socket.SOCK_STREAM)
+        assert (family, address) == (socket.AF_INET6, ("::1", 80, 0, 0))
+    with pytest.raises(socket.gaierror, match="AI_NUMERICSERV"):
+        rt.vsock_getaddrinfo("localhost", "http", 0, 0, 0, socket.AI_NUMERICSERV)
+    with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as raw:  # adopted as IPv6 (Twisted's adoptStreamPort)
+        raw.bind((rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))
+        with rt.vsock_fromfd(raw.fileno(), socket.AF_INET6, socket.SOCK_STREAM) as adopted:
+            assert adopted.getsockname() == ("::", raw.getsockname()[1], 0, 0)
 
 
 def test_an_ip_datagram_socket_stays_on_ip_at_run_time(rt):

@@ -614,14 +614,18 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
 
     The entries look like the IP entries the program asked for, since its code decides by them
     (`{AF_INET: IPv4Address, AF_INET6: IPv6Address}[family]`): family AF_INET (AF_INET6 when only that was
-    asked for, the vsock family when that was), protocol 0, and the address (host, port) with the host
+    asked for or the host is an IPv6 literal, with "::1"/"::" for the loopback and wildcard CIDs; the vsock
+    family when that was asked for), protocol 0, and the address (host, port) with the host
     the CID as sockets report it (and the vsock port a HOST:PORT map entry gives). The program's sockets, made with
     vsock_socket(af, ...), are vsock ones, whose connect() and bind() read that host as the CID again.
-    With AI_PASSIVE a None host is VMADDR_CID_ANY and port 0 VMADDR_PORT_ANY; AI_CANONNAME is honoured.
+    With AI_PASSIVE a None host is VMADDR_CID_ANY and port 0 VMADDR_PORT_ANY; AI_CANONNAME and
+    AI_NUMERICSERV are honoured.
     AI_NUMERICHOST takes a CID or an IP literal, never a name; it is how programs check that a string is
     an IP address (tornado's is_valid_ip, before it trusts X-Real-Ip), so an IP literal that maps to no
     CID is answered as socket.getaddrinfo parses it (a vsock socket's connect() still refuses it)."""
     passive = bool(flags & socket.AI_PASSIVE)
+    if flags & getattr(socket, "AI_NUMERICSERV", 0) and isinstance(port, (str, bytes)) and _as_int(port) is None:
+        raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICSERV: %r is not a port number" % (port,))
     vsock_port = _vsock_port(0 if port is None else port, passive)
     if host is None:
         cid = VMADDR_CID_ANY if passive else VMADDR_CID_LOCAL
@@ -633,7 +637,7 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
         if numeric and _as_int(host) is None and _host_name(host) not in _WILDCARD_HOSTS and _ip_literal(host) is None:
             raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICHOST: %r is neither a CID nor an IP address" % (host,))
         try:
-            cid, vsock_port = vsock_address((host, vsock_port), bind=passive)
+            cid, vsock_port = _map_only(vsock_address, (host, vsock_port), passive)
         except VsockAddressError:
             if numeric and _as_int(host) is None and family in (0, socket.AF_INET, getattr(socket, "AF_INET6", None)):
                 return _CGetaddrinfo(host, port, family, type, proto, flags)
@@ -645,7 +649,9 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     if family == af and af != -1 and not isinstance(cid, _HybridPeer):
         entry_family, address = af, (cid, vsock_port)
     else:
-        entry_family = inet6 if family == inet6 else socket.AF_INET
+        # IPv6 entries where the program asked for them, or wrote an IPv6 literal ("::1") with no family
+        six = family == inet6 or (family == 0 and host is not None and _ip_literal(host) == inet6)
+        entry_family = inet6 if six else socket.AF_INET
         if isinstance(cid, _HybridPeer):
             shown = str(cid)
         else:
@@ -673,6 +679,17 @@ def _ask_replaced_resolver(name, host, *args):
 
 
 _resolver_calls = __import__("threading").local()
+
+
+def _map_only(function, *args):
+    """function(*args) without asking a replaced resolver at connect(): the caller, a resolver function
+    itself, asks it once, with the program's own arguments (a test asserts the one call it expects)."""
+    asking = getattr(_resolver_calls, "active", False)
+    _resolver_calls.active = True
+    try:
+        return function(*args)
+    finally:
+        _resolver_calls.active = asking
 
 
 def _replaced_resolver_answer(name, host, *args):
@@ -726,7 +743,7 @@ def vsock_gethostbyname(host):
     bind() of a vsock socket read as that CID again. A name no CID is known for goes to a resolver that
     replaced socket.gethostbyname (a mock, a green resolver), if one did."""
     try:
-        cid = vsock_cid(host)
+        cid = _map_only(vsock_cid, host)
     except VsockAddressError:
         return _ask_replaced_resolver("gethostbyname", host)
     return str(host) if isinstance(cid, _HybridPeer) else _host_out(cid)
@@ -736,7 +753,7 @@ def vsock_gethostbyname_ex(host):
     """socket.gethostbyname_ex() for vsock: (host, [], [the CID as sockets report it]), or what a
     resolver that replaced socket.gethostbyname_ex answers for a name no CID is known for."""
     try:
-        cid = vsock_cid(host)
+        cid = _map_only(vsock_cid, host)
     except VsockAddressError:
         return _ask_replaced_resolver("gethostbyname_ex", host)
     return (str(host), [], [str(host) if isinstance(cid, _HybridPeer) else _host_out(cid)])
@@ -788,6 +805,7 @@ _IP_FAMILIES = frozenset([socket.AF_INET, getattr(socket, "AF_INET6", socket.AF_
 _IP_PROTOCOLS = frozenset([getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "IPPROTO_UDP", 17),
                            getattr(socket, "IPPROTO_IP", 0)])
 _CSocket = socket.SocketType  # the C type: its methods, without socket.socket's Python layer
+_type_of_value = type  # vsock_socket's `type` is the socket type
 _SOCK_DGRAM = getattr(socket, "SOCK_DGRAM", 2)
 _SOCK_STREAM = socket.SOCK_STREAM
 
@@ -808,7 +826,10 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     IP protocol numbers mean 0 on vsock. An adopted `fileno` keeps the family it has (a vsock fd passed
     in by socket activation or a parent process stays vsock, a TCP one TCP). A datagram socket of an IP
     family stays on IP, as the port keeps the ones it sees (VS012). Where this machine has no
-    vsock, raises EAFNOSUPPORT with the reason, where socket.socket(-1) would quietly make AF_INET."""
+    vsock, raises EAFNOSUPPORT with the reason, where socket.socket(-1) would quietly make AF_INET.
+    Where a test replaced socket.socket with a mock, the mock's call (it makes no connection)."""
+    if socket.socket is not _StdSocket and _type_of_value(socket.socket).__module__ == "unittest.mock":
+        return socket.socket(family, type, proto, fileno)  # a test's mock of socket.socket wants its calls
     if fileno is None and (type == _SOCK_STREAM or type == -1) and _af_known and (
             family == _af_stream or family in _IP_FAMILIES or family == -1):
         # A stream socket once the family is known, in one step: the port's own vsock_socket(afVMCI,
@@ -824,7 +845,10 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     af = _family_value()  # which also covers socket classes defined since the last call
     if fileno is not None:
         detected = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
-        return _StdSocket(detected, type, proto, fileno)
+        made = _StdSocket(detected, type, proto, fileno)
+        if family == _AF_INET6 and _family_of(made) == af:
+            _inet6_sockets.add(made)  # an adopted vsock descriptor the program takes for IPv6 (Twisted's adoptStreamPort)
+        return made
     if family != -1 and family not in _IP_FAMILIES and (family != af or af == -1):
         return _StdSocket(family, type, proto)
     if type != -1 and type & 0xF == _SOCK_DGRAM and (family != af or af == -1):
