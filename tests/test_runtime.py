@@ -529,7 +529,7 @@ def test_a_mocked_resolver_or_socket_class_gets_the_programs_own_call(native, mo
     answer = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 8080))]
     with mock.patch("socket.getaddrinfo", return_value=answer) as getaddrinfo:
         assert native.vsock_getaddrinfo("proxy.example", 8080, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP) == answer
-    getaddrinfo.assert_called_once_with("proxy.example", 8080, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP, 0)
+    getaddrinfo.assert_called_once_with("proxy.example", 8080, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     with mock.patch("socket.socket") as mocket:
         assert native.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) is mocket.return_value
     mocket.assert_called_once_with(socket.AF_INET, socket.SOCK_STREAM, -1, None)
@@ -1131,10 +1131,18 @@ def test_a_socket_asked_for_as_ipv6_reports_ipv6_shaped_addresses(rt):
         assert (family, address) == (socket.AF_INET6, ("::1", 80, 0, 0))
     with pytest.raises(socket.gaierror, match="AI_NUMERICSERV"):
         rt.vsock_getaddrinfo("localhost", "http", 0, 0, 0, socket.AI_NUMERICSERV)
-    with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as raw:  # adopted as IPv6 (Twisted's adoptStreamPort)
+    with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as raw:  # adopted as IPv6
         raw.bind((rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))
         with rt.vsock_fromfd(raw.fileno(), socket.AF_INET6, socket.SOCK_STREAM) as adopted:
             assert adopted.getsockname() == ("::", raw.getsockname()[1], 0, 0)
+    with rt.vsock_socket(socket.AF_INET6, socket.SOCK_STREAM) as six:  # its own descriptor, adopted by its family
+        six.bind(("::", 0))  # (Twisted's adoptStreamPort(sock.fileno(), sock.family, ...))
+        with rt.vsock_fromfd(six.fileno(), six.family, socket.SOCK_STREAM) as adopted:
+            assert adopted.getsockname() == six.getsockname() and len(six.getsockname()) == 4
+    with rt.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as four:
+        four.bind(("0.0.0.0", 0))
+        with rt.vsock_fromfd(four.fileno(), four.family, socket.SOCK_STREAM) as adopted:
+            assert adopted.getsockname() == four.getsockname() and len(four.getsockname()) == 2
 
 
 def test_an_ip_datagram_socket_stays_on_ip_at_run_time(rt):

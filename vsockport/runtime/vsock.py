@@ -642,7 +642,10 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
             if numeric and _as_int(host) is None and family in (0, socket.AF_INET, getattr(socket, "AF_INET6", None)):
                 return _CGetaddrinfo(host, port, family, type, proto, flags)
             if not numeric:
-                return _ask_replaced_resolver("getaddrinfo", host, port, family, type, proto, flags)
+                given = [family, type, proto, flags]
+                while given and given[-1] == 0:
+                    given.pop()  # as programs call it, without the defaults (a mock asserts the call it expects)
+                return _ask_replaced_resolver("getaddrinfo", host, port, *given)
             raise
     af = VMCISock_GetAFValue()
     inet6 = getattr(socket, "AF_INET6", None)
@@ -840,14 +843,14 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
         except OSError as exc:
             raise _explain_create(exc, _af_stream, _SOCK_STREAM, proto) from None
         if family == _AF_INET6:
-            _inet6_sockets.add(made)
+            _mark_inet6(made)
         return made
     af = _family_value()  # which also covers socket classes defined since the last call
     if fileno is not None:
         detected = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
         made = _StdSocket(detected, type, proto, fileno)
-        if family == _AF_INET6 and _family_of(made) == af:
-            _inet6_sockets.add(made)  # an adopted vsock descriptor the program takes for IPv6 (Twisted's adoptStreamPort)
+        if _family_of(made) == af and (family == _AF_INET6 or _is_inet6_descriptor(fileno)):
+            _mark_inet6(made)  # an adopted vsock descriptor the program takes for IPv6 (Twisted's adoptStreamPort)
         return made
     if family != -1 and family not in _IP_FAMILIES and (family != af or af == -1):
         return _StdSocket(family, type, proto)
@@ -872,7 +875,7 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     if kind & 0xF == getattr(socket, "SOCK_DGRAM", 2):
         _install_layer(_DATAGRAM_METHODS)
     if family == _AF_INET6:
-        _inet6_sockets.add(made)
+        _mark_inet6(made)
     return made
 
 
@@ -1079,6 +1082,30 @@ _AF_INET6 = getattr(socket, "AF_INET6", None)
 # they report is IPv6-shaped, (host, port, flowinfo, scope_id) with "::" and "::1" for the wildcard and
 # loopback CIDs, since the program unpacks four fields and builds IPv6 addresses from them.
 _inet6_sockets = __import__("weakref").WeakSet()
+
+
+_inet6_descriptors = __import__("weakref").WeakValueDictionary()  # socket inode -> its IPv6-shaped socket
+
+
+def _mark_inet6(sock):
+    _inet6_sockets.add(sock)
+    try:
+        _inet6_descriptors[os.fstat(_CSocket.fileno(sock)).st_ino] = sock
+    except OSError:
+        pass
+
+
+def _is_inet6_descriptor(fd):
+    """Whether `fd` is (a duplicate of) an open IPv6-shaped socket's descriptor: a program that adopts
+    its own socket's descriptor (`fromfd(sock.fileno(), sock.family, ...)`, Twisted's adoptStreamPort)
+    passes the vsock family, not AF_INET6."""
+    if not _inet6_descriptors:
+        return False
+    try:
+        original = _inet6_descriptors.get(os.fstat(fd).st_ino)
+    except OSError:
+        return False
+    return original is not None and _CSocket.fileno(original) != -1
 
 
 def _host6_out(cid):
@@ -1297,7 +1324,7 @@ def _sock_accept_socket(sock):
     if _getdefaulttimeout() is None and _CSocket.gettimeout(sock):
         made.setblocking(True)
     if _inet6_sockets.data and sock in _inet6_sockets:
-        _inet6_sockets.add(made)  # accepted from an IPv6-shaped listener: IPv6-shaped too
+        _mark_inet6(made)  # accepted from an IPv6-shaped listener: IPv6-shaped too
         return made, (_host6_out(address[0]), address[1], 0, 0)
     return made, (_hosts.get(address[0]) or _host_out(address[0]), address[1])
 
@@ -2196,7 +2223,7 @@ def _hybrid_accept(sock):
     if listener is not None:
         _hybrid_sockets[made] = _Hybrid(listener.sockname, address)
     elif _inet6_sockets.data and sock in _inet6_sockets:
-        _inet6_sockets.add(made)
+        _mark_inet6(made)
     return made, address
 
 
