@@ -72,8 +72,9 @@ PACKAGES = (
                  "(peers and listen addresses are CIDs, families are vsock: 13). Last stop it hung: fixture scripts "
                  "inside its tests package died at the relative runtime import (f5dc4af)"),
     Package("websocket-client", "websocket-client==1.9.2", ("websocket/tests",),
-            note="the gap: a test that mocks socket.getaddrinfo to see the proxy's host asked for; the port "
-                 "calls vsock_getaddrinfo"),
+            note="no gap since 2bf191d: a test that mocks socket.getaddrinfo to see the proxy's host asked for "
+                 "failed, since the port calls vsock_getaddrinfo; a resolver that replaced socket's now answers "
+                 "the names no CID is known for, asked as the program asks it"),
     Package("pymemcache", "pymemcache==4.0.0", ("pymemcache/test",),
             pytest_args=("-m", "unit or integration", "--ignore=pymemcache/test/test_compression.py"),
             peers=(Peer(("memcached", "-u", "root", "-l", "127.0.0.1", "-p", "11211"), 11211),),
@@ -103,8 +104,9 @@ PACKAGES = (
             dependencies=("bcrypt==4.3.0", "pynacl==1.5.0", "invoke==2.2.0"),
             harness=("icecream==2.1.5", "executing==2.2.0", "asttokens==3.0.0", "colorama==0.4.6",
                      "pytest-relaxed==2.0.2", "decorator==5.2.1"),
-            note="SSH client against its own server over real sockets; the gap: a test that mocks "
-                 "socket.getaddrinfo (the port calls vsock_getaddrinfo), a documented limit"),
+            note="SSH client against its own server over real sockets. No gap since 94f5430: a test that mocks "
+                 "socket.getaddrinfo and socket.socket failed (the port calls vsock_getaddrinfo and vsock_socket, "
+                 "which now hand a name no CID is known for to a replaced resolver, and a call to a mocked class)"),
     Package("eventlet", "eventlet==0.40.3", ("tests/greenio_test.py", "tests/convenience_test.py", "tests/wsgi_test.py",
                                               "tests/socket_test.py"),
             dependencies=("greenlet==3.2.4", "dnspython==2.7.0"),
@@ -132,10 +134,11 @@ PACKAGES = (
             note=("a networking subset, by its own runner (trial): TCP transports and their reactor tests, "
                  "loopback, the web client against twisted.web. 331 -> 356 (the reactor's family tuple, VS002, "
                  "278e547) -> 399 (a connected client's own CID, TCP options read back, the loopback CID as 127.0.0.1: "
-                 "44d148f, 3d9ff33). The gaps, each what vsock is: IPv6 listeners whose addresses the tests want as "
-                 "IPv6Address (35: no IPv6 on vsock), an abort (SO_LINGER 0) reaches the peer as a clean close (10), "
-                 "a refused non-blocking connect polls without EPOLLIN, which the poll and epoll reactors take for a "
-                 "clean close (5, README), the resolver answers CIDs (2)")),
+                 "44d148f, 3d9ff33) -> 436 (sockets asked for as AF_INET6 report IPv6-shaped addresses, adopted "
+                 "descriptors included; IPv6 literals and AI_NUMERICSERV in the resolver: 0d81051..2bf191d). The "
+                 "gaps, each what vsock is: an abort (SO_LINGER 0) reaches the peer as a clean close (10), a refused "
+                 "non-blocking connect polls without EPOLLIN, which the poll and epoll reactors take for a clean "
+                 "close (5, README)")),
     Package("python-socks", "python-socks==2.7.1", tuple(f"tests/test_proxy_{name}.py" for name in (
         "sync", "sync_v2", "async_aio", "async_aio_v2", "async_anyio", "async_anyio_v2")),
             dependencies=("tiny-proxy==0.3.0", "anyio==4.10.0", "sniffio==1.3.1", "idna==3.10", "flask==3.1.1",
@@ -151,8 +154,10 @@ PACKAGES = (
                  "Ported, tiny-proxy's SOCKS5 reply packs its outgoing connection's own port into two bytes: the "
                  "kernel's 32-bit choice raised OverflowError, every SOCKS5 test failed and the half-open connections "
                  "it left wedged the HTTPS target (68 passed); since ca2b9a1 a client is bound to a 16-bit port first. "
-                 "(trio, unported from this interpreter before, is ported with the rest now.) The gap: 6 tests mock "
-                 "socket.getaddrinfo for their proxy's host name; the port calls vsock_getaddrinfo, a documented limit")),
+                 "(trio, unported from this interpreter before, is ported with the rest now.) 6 tests mocked "
+                 "socket.getaddrinfo for their proxy's host name, which the port's resolver ignored: 4 pass since "
+                 "0d81051 (a replaced resolver answers the names no CID is known for, at connect() too); the gap: "
+                 "2 asyncio tests patch their loop's getaddrinfo, which a vsock connect never asks")),
     Package("tornado", "tornado==6.6.1", tuple(f"tornado.test.{name}_test" for name in (
         "tcpserver", "tcpclient", "iostream", "netutil", "httpserver", "simple_httpclient", "web", "websocket")),
             runner="tornado.test.runtests",
