@@ -67,10 +67,11 @@ class Peer:
 
 PACKAGES = (
     Package("waitress", "waitress==3.0.2", ("tests",), path=("src", "."),
-            note="the gaps are what vsock is (README): a send after the peer closed is EPIPE at once (33 "
+            note="the gaps are what vsock is (README): a send after the peer closed is EPIPE at once (27 "
                  "functional tests send again after the server closed), no MSG_OOB (4), and IP-shaped asserts "
-                 "(peers and listen addresses are CIDs, families are vsock: 13). Last stop it hung: fixture scripts "
-                 "inside its tests package died at the relative runtime import (f5dc4af)"),
+                 "(peers and listen addresses are CIDs, families are vsock: 8; 13 before the IPv6-shaped addresses "
+                 "and the resolver changes of 0d81051..2bf191d: 739 -> 750). Before f5dc4af it hung: fixture "
+                 "scripts inside its tests package died at the relative runtime import"),
     Package("websocket-client", "websocket-client==1.9.2", ("websocket/tests",),
             note="no gap since 2bf191d: a test that mocks socket.getaddrinfo to see the proxy's host asked for "
                  "failed, since the port calls vsock_getaddrinfo; a resolver that replaced socket's now answers "
@@ -169,11 +170,10 @@ PACKAGES = (
         "socketserver", "httpservers", "xmlrpc", "ftplib", "smtplib")), runner="unittest",
             note="CPython 3.11's own tests of its servers and clients, with test.support, from this interpreter. Gaps: "
                  "40 ftplib tests (VS011 reports ftplib: FTP data connections carry IP addresses), one socketserver "
-                 "test that wants OverflowError for a port above 65535 (vsock ports are 32-bit), and 75 of "
-                 "test_smtplib's, measured for the first time: 21 put a mock socket module in smtplib, which the "
-                 "adapted client ignored (it honours it since), 54 serve with smtpd's asyncore servers, unported "
-                 "stdlib code that stays on TCP: a silent miss then (smtpd fetched by import_deprecated('smtpd')), "
-                 "VS011 reports them since"),
+                 "test that wants OverflowError for a port above 65535 (vsock ports are 32-bit), and 54 of "
+                 "test_smtplib's, which serve with smtpd's asyncore servers, unported stdlib code that stays on TCP "
+                 "(a silent miss once: smtpd fetched by import_deprecated('smtpd'); VS011 reports them). 241 -> 262: "
+                 "21 tests put a mock socket module in smtplib, which the adapted client ignored, and honours now"),
     Package("httplib2", "httplib2==0.22.0", ("tests",), path=("python3", "."),
             dependencies=("pyparsing==3.2.3", "six==1.17.0"), harness=("pytest-timeout==2.4.0",),
             pytest_args=("-p", "pytest_timeout", "--timeout=17", "--ignore=tests/_TODO_legacy"),
