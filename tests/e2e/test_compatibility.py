@@ -271,9 +271,10 @@ def test_a_client_waiting_for_its_server_retries_on_a_refusal(folder, port):
 def test_what_vsock_does_differently(folder, port):
     """The transport's own differences that README lists (no port can hide them): a send on a connection
     the peer closed fails at once; no out-of-band data; peers are CIDs and ports are 32-bit; a second
-    listener on a port is refused, SO_REUSEPORT or not; a listening socket cannot be shut down."""
+    listener on a port is refused, SO_REUSEPORT or not; an abortive close reaches the peer as an orderly
+    one; a listening socket cannot be shut down."""
     assert run(folder, port, """
-        import errno
+        import errno, struct
         listener = listening()
         client = vsock_socket(afVMCI, socket.SOCK_STREAM)
         client.connect((VMADDR_CID_LOCAL, PORT))
@@ -302,11 +303,17 @@ def test_what_vsock_does_differently(folder, port):
             second.bind((VMADDR_CID_ANY, PORT))
         except OSError as exc:
             print(errno.errorcode[exc.errno])
+        aborted = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        aborted.connect((VMADDR_CID_LOCAL, PORT))
+        aborting = listener.accept()[0]
+        aborting.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        aborting.close()  # TCP sends a reset: the peer's recv() raises ConnectionResetError
+        print(aborted.recv(1))
         try:
             listener.shutdown(socket.SHUT_RDWR)
         except OSError as exc:
             print(errno.errorcode[exc.errno])
-    """) == ["True", "EPIPE", "127.0.0.1", "127.0.0.1", "True", "True", "True", "EADDRINUSE", "ENOTCONN"]
+    """) == ["True", "EPIPE", "127.0.0.1", "127.0.0.1", "True", "True", "True", "EADDRINUSE", "b''", "ENOTCONN"]
 
 
 def test_a_program_that_asks_for_ipv6_reads_ipv6_shaped_addresses(folder, port):
