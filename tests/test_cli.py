@@ -139,7 +139,7 @@ def test_bad_config_is_a_clear_error(cli, tmp_path):
 
 
 def test_findings_needing_review_keep_exit_1_after_rewrite(cli, tmp_path):
-    (tmp_path / "f.py").write_text("import ftplib\nftp = ftplib.FTP('files.internal')\n")
+    (tmp_path / "f.py").write_text("import logging.handlers\nudp = logging.handlers.DatagramHandler('logs', 9021)\n")
     result = cli("rewrite", str(tmp_path))
     assert result.returncode == 1
     assert "f.py:2:7: VS011" in result.stderr and "[needs-review]" in result.stderr

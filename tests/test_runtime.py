@@ -852,6 +852,44 @@ def test_log_shippers(rt, tmp_path):
             assert rt.vsock_client_class(cls) is cls
 
 
+def test_ftp_clients_and_smtpd_servers(rt):
+    """ftplib's clients and smtpd's asyncore servers, adapted (their traffic over vsock: CPython's
+    test_ftplib and test_smtplib in the corpus, and the e2e suite). Here, where nothing may connect: an
+    FTP client's active-mode listener is a vsock socket whose port its PORT command carries (the control
+    connection is TCP on 127.0.0.1); ftplib's socket functions are the vsock ones only inside the
+    adapted client's methods; an smtpd server listens on vsock."""
+    import ftplib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import smtpd
+
+    ftp = rt.vsock_client_class(ftplib.FTP)(timeout=10)
+    assert isinstance(ftp, ftplib.FTP) and rt.vsock_client_class(ftplib.FTP_TLS).ntransfercmd.__name__ == "ntransfercmd"
+    with socket.create_server(("127.0.0.1", 0)) as control:  # the control connection: TCP here, never vsock
+        ftp.sock = socket.create_connection(control.getsockname())
+        server_end = control.accept()[0]
+    ftp.file, ftp.af = ftp.sock.makefile("r", encoding="utf-8"), socket.AF_INET
+    with server_end:
+        server_end.sendall(b"200 PORT command successful\r\n")
+        with ftp.makeport() as listener:
+            assert listener.family == rt.VMCISock_GetAFValue() and listener.getsockname()[0] == "0.0.0.0"
+            high, low = server_end.recv(100).decode().strip().split(",")[-2:]
+            assert int(high) * 256 + int(low) == listener.getsockname()[1]
+    ftp.sock.close()
+    ftp.file.close()
+    assert ftplib.socket.create_connection is socket.create_connection  # unported code's, outside the client
+
+    server = rt.vsock_server_class(smtpd.SMTPServer)(("0.0.0.0", 0), None)
+    try:
+        assert isinstance(server, smtpd.SMTPServer) and server.socket.family == rt.VMCISock_GetAFValue()
+        assert 49152 <= server.socket.getsockname()[1] <= 65535
+        assert rt.vsock_server_class(type(server)) is type(server)
+    finally:
+        server.close()
+
+
 def test_a_client_is_bound_to_a_port_of_the_dynamic_range_before_connect(rt):
     """What connect() does first (the connect itself needs the sandbox: tests/e2e/test_compatibility.py):
     an unbound vsock socket gets a 16-bit port; a bound one keeps its own, quietly."""

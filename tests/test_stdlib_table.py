@@ -47,7 +47,7 @@ NEITHER = {
     "socketserver.ForkingUnixStreamServer": "AF_UNIX",
     "socketserver.ForkingUnixDatagramServer": "AF_UNIX",
     "webbrowser.Grail": "an AF_UNIX socket to a local browser",
-    "ftplib.FTP_TLS": "ftplib.FTP's subclass, reported with it (VS011)",
+    "ftplib.FTP_TLS": "adapted with ftplib.FTP (VS011)",
     "logging.handlers.SysLogHandler": "reported (VS011)",
     "logging.handlers.DatagramHandler": "reported (VS011)",
     "urllib.request.HTTPHandler": "urllib.request's handlers: vsock_urlopen gives vsock ones; build_opener is reported",
@@ -73,7 +73,7 @@ NEITHER = {
     "asyncio.unix_events._UnixDefaultEventLoopPolicy": "makes event loops (see the loops)",
     "asyncio.windows_events.WindowsProactorEventLoopPolicy": "makes event loops (see the loops)",
     "imaplib.IMAP4_stream": "talks to a command through pipes: no socket",
-    "smtpd.SMTPChannel": "smtpd's connection objects, made by its servers (reported)",
+    "smtpd.SMTPChannel": "smtpd's connection objects, made by its servers (adapted, VS010)",
     "logging.config.DictConfigurator": "makes the handlers its configuration names: VS011 reports those names",
 }
 

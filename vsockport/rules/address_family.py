@@ -30,7 +30,7 @@ class AddressFamily(Rule):
     - `socket.fromfd(fd, family, type)` becomes `vsock_fromfd(...)`, which keeps the descriptor's real
       family (a vsock descriptor stays vsock where the program says AF_INET).
     - asyncore's `self.create_socket(AF_INET, ...)` (or no family, its default) gets `afVMCI`; a family
-      known only at run time gets `vsock_family(family)`.
+      known only at run time gets `vsock_family(family)` (asyncore imported, or fetched by its name).
     - A reference to `socket.socket` used as a value (`factory=socket.socket`,
       `partial(socket.socket, AF_INET)`) becomes `vsock_socket`; one bound to a name
       (`_original_socket = socket.socket`), which may be used as the class too
@@ -117,6 +117,15 @@ class AddressFamily(Rule):
             "        self.create_socket(afVMCI, socket.SOCK_STREAM)\n        self.create_socket(vsock_family(family))\n",
             ("VS001", "VS001"),
         ),
+        # asyncore fetched by name (CPython's tests: import_deprecated('asyncore')), its family a parameter
+        Example(
+            "from test.support import warnings_helper\nasyncore = warnings_helper.import_deprecated('asyncore')\n"
+            "class Server(asyncore.dispatcher):\n    def __init__(self, af):\n        self.create_socket(af, 1)\n",
+            "from test.support import warnings_helper\nfrom vsock_runtime import vsock_family\n"
+            "asyncore = warnings_helper.import_deprecated('asyncore')\n"
+            "class Server(asyncore.dispatcher):\n    def __init__(self, af):\n        self.create_socket(vsock_family(af), 1)\n",
+            ("VS001",),
+        ),
         Example(
             "import ctypes\nAF_INET = 2\nfd = libc.socket(AF_INET, 1, 0)\n",
             "import ctypes\nfrom vsock_runtime import VMCISock_GetAFValue\nafVMCI = VMCISock_GetAFValue()\n"
@@ -198,7 +207,8 @@ class AddressFamily(Rule):
     def _create_socket(self, call: cst.Call) -> None:
         """asyncore.dispatcher.create_socket(family=AF_INET, type=SOCK_STREAM)."""
         family = family_argument(call)
-        uses_asyncore = any(m.split(".")[0] in ("asyncore", "asynchat") for ms in self.names.bindings.values() for m in ms)
+        modules = [m for ms in self.names.bindings.values() for m in ms] + list(self.names.fetch_guesses.values())
+        uses_asyncore = any(m.split(".")[0] in ("asyncore", "asynchat") for m in modules)
         if family is None:
             if uses_asyncore and not call.args:
                 self.report(call, "create_socket() defaults to AF_INET -> create_socket(afVMCI)",

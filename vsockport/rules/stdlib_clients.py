@@ -12,29 +12,32 @@ _MULTIPROCESSING = ("multiprocessing.connection.Listener", "multiprocessing.conn
 
 
 class StdlibClients(ClassReferenceRule):
-    """Connect over vsock with the standard library's HTTP, SMTP, POP3, IMAP, NNTP and XML-RPC clients.
+    """Connect over vsock with the standard library's HTTP, SMTP, POP3, IMAP, NNTP, FTP, Telnet and XML-RPC clients.
 
     ## What it does
     - References to `http.client.HTTPConnection`, `HTTPSConnection`, `smtplib.SMTP`, `SMTP_SSL`,
       `LMTP`, `poplib.POP3(_SSL)`, `imaplib.IMAP4(_SSL)`, `nntplib.NNTP(_SSL)`,
-      `xmlrpc.client.ServerProxy`, `Transport`, `SafeTransport`, and the log shippers
+      `xmlrpc.client.ServerProxy`, `Transport`, `SafeTransport`, `ftplib.FTP(_TLS)`,
+      `telnetlib.Telnet`, and the log shippers
       `logging.handlers.SocketHandler` and `HTTPHandler` are wrapped in `vsock_client_class(...)`
       where they are called, subclassed, passed or assigned.
     - `urllib.request.urlopen` becomes `vsock_urlopen`, called or kept as a value.
     - A client class fetched from its module by a name (`getattr(http.client, scheme.upper() +
       "Connection")`) is fetched with `vsock_getattr`, which adapts it when the name is known.
     - Standard-library socket users the runtime cannot adapt are reported wherever they are used:
-      `ftplib` (its data connections carry IP addresses), `telnetlib`, `urllib.request.build_opener`,
-      `logging.handlers`' datagram, syslog and SMTP handlers, and multiprocessing's listeners,
-      clients and managers given an IP address (or one known only at run time), `smtpd`'s servers;
-      also where a string names one (`"class": "logging.handlers.SocketHandler"` in a `dictConfig`:
+      `urllib.request.build_opener`, `logging.handlers`' datagram, syslog and SMTP handlers, and
+      multiprocessing's listeners, clients and managers given an IP address (or one known only at run
+      time); also where a string names one (`"class": "logging.handlers.SocketHandler"` in a `dictConfig`:
       the configuration makes the class as it is, adapted or not).
 
     ## Why
     These clients open their connections inside the standard library (`socket.create_connection()`),
     so porting the calling program alone would leave them on TCP/IP. `vsock_client_class(X)` is a
     subclass of `X` that opens its connection with `create_vsock_connection`; an xmlrpc `ServerProxy`
-    given a transport of its caller's gets that transport ported too. Hosts map to CIDs at run time
+    given a transport of its caller's gets that transport ported too. FTP's data connections go to the
+    control connection's peer (passive mode, ftplib's default: the address a PASV reply carries is
+    ignored, as ftplib ignores it unless told to trust it); active mode's PORT carries the host as the
+    control socket reads it ("127.0.0.1" on the loopback CID), which only a ported server understands. Hosts map to CIDs at run time
     (`VSOCK_CID_MAP`); URLs, HTTP `Host:` headers and TLS server names keep the host name, so
     certificates are checked for the name the program asked for.
 
@@ -87,7 +90,12 @@ class StdlibClients(ClassReferenceRule):
             "body = vsock_urlopen('http://localhost:8000/').read()\n",
             ("VS011",),
         ),
-        Example("import ftplib\nftp = ftplib.FTP('files.internal')\n", None, ("VS011",)),
+        Example(
+            "import ftplib\nftp = ftplib.FTP('files.internal')\n",
+            "import ftplib\nfrom vsock_runtime import vsock_client_class\n"
+            "ftp = vsock_client_class(ftplib.FTP)('files.internal')\n",
+            ("VS011",),
+        ),
         Example("from multiprocessing.connection import Listener\nlistener = Listener(('localhost', 6000))\n"
                 "local = Listener('/run/app.sock')\n", None, ("VS011",)),
         # Log shippers (a guest's or an enclave's logs to a collector on the host); UDP stays reported.
@@ -100,11 +108,6 @@ class StdlibClients(ClassReferenceRule):
             ("VS011", "VS011"),
         ),
         Example("from logging import handlers\nudp = handlers.DatagramHandler('logs', 9021)\n", None, ("VS011",)),
-        # smtpd's asyncore servers, imported or fetched by name (CPython's tests: import_deprecated('smtpd')),
-        # and a class of the program's own derived from one.
-        Example("import smtpd\nserver = smtpd.DebuggingServer(('localhost', 0), None)\n", None, ("VS011",)),
-        Example("from test.support import warnings_helper\nsmtpd = warnings_helper.import_deprecated('smtpd')\n"
-                "class Sim(smtpd.SMTPServer):\n    pass\n", None, ("VS011",)),
         Example("from multiprocessing import connection\nc = connection.Client(('localhost', 6000))\n", None, ("VS011",)),
         Example("import logging.config\nlogging.config.dictConfig({'handlers': {'net': {\n"
                 "    'class': 'logging.handlers.SocketHandler', 'host': 'logs', 'port': 9020}}})\n", None, ("VS011",)),

@@ -9,12 +9,13 @@ from vsockport.rules.vocabulary import STREAM_SERVERS, UDP_SERVERS
 
 
 class StdlibServers(ClassReferenceRule):
-    """Serve vsock with the standard library's socketserver-based servers.
+    """Serve vsock with the standard library's socketserver-based servers, and smtpd's.
 
     ## What it does
     Wraps references to `socketserver.TCPServer`, `ThreadingTCPServer`, `ForkingTCPServer`,
     `http.server.HTTPServer`, `ThreadingHTTPServer`, `xmlrpc.server.SimpleXMLRPCServer`,
-    `MultiPathXMLRPCServer`, `DocXMLRPCServer` and `wsgiref.simple_server.WSGIServer` in
+    `MultiPathXMLRPCServer`, `DocXMLRPCServer`, `wsgiref.simple_server.WSGIServer` and smtpd's asyncore
+    servers `SMTPServer`, `DebuggingServer` and `PureProxy` (Python 3.11 and older) in
     `vsock_server_class(...)` wherever the class is used as a value: a base class, a call, an argument
     (`server_class=...`), an assigned or returned value, a default, either side of `A if threaded else
     B`. A server class fetched from its module by a name (`getattr(socketserver, kind + "TCPServer")`) is
@@ -27,7 +28,8 @@ class StdlibServers(ClassReferenceRule):
     `address_family` is the vsock one, so the socket it makes is a vsock socket; its `("", 8000)`-style
     server address binds `VMADDR_CID_ANY`, `client_address` is a `(host string, port)` pair as WSGI's
     `REMOTE_ADDR` and log lines expect, and `SO_REUSEPORT` and handlers' `TCP_NODELAY` do nothing.
-    Request handlers, `serve_forever()` and `shutdown()` are unchanged.
+    Request handlers, `serve_forever()` and `shutdown()` are unchanged. For smtpd's servers the socket
+    their `create_socket()` is asked for with an IP family is a vsock one.
 
     ## Example
     ```python
@@ -49,7 +51,7 @@ class StdlibServers(ClassReferenceRule):
 
     code = "VS010"
     name = "stdlib-servers"
-    triggers = (b"Server", b"make_server")
+    triggers = (b"Server", b"make_server", b"PureProxy")
     references = STREAM_SERVERS | UDP_SERVERS | {"wsgiref.simple_server.make_server"}
     why = "serves TCP/IP"
     adapter = "vsock_server_class"
@@ -90,6 +92,16 @@ class StdlibServers(ClassReferenceRule):
             "import socketserver\nServer = getattr(socketserver, kind + 'TCPServer')\n",
             "import socketserver\nfrom vsock_runtime import vsock_getattr\nServer = vsock_getattr(socketserver, kind + 'TCPServer')\n",
             ("VS010",),
+        ),
+        # smtpd's asyncore servers, imported or fetched by name (CPython's tests: import_deprecated('smtpd')).
+        Example(
+            "from test.support import warnings_helper\nsmtpd = warnings_helper.import_deprecated('smtpd')\n"
+            "class Sim(smtpd.SMTPServer):\n    pass\nserver = smtpd.DebuggingServer(('localhost', 0), None)\n",
+            "from test.support import warnings_helper\nfrom vsock_runtime import vsock_server_class\n"
+            "smtpd = warnings_helper.import_deprecated('smtpd')\n"
+            "class Sim(vsock_server_class(smtpd.SMTPServer)):\n    pass\n"
+            "server = vsock_server_class(smtpd.DebuggingServer)(('localhost', 0), None)\n",
+            ("VS010", "VS010"),
         ),
         Example("import socketserver\nok = isinstance(server, socketserver.TCPServer)\n"),
         Example("import http.server\ndef start(self, *a):\n    super(http.server.HTTPServer, self).__init__(*a)\n"

@@ -39,11 +39,13 @@ LOOP_METHODS = {"create_connection": "vsock_loop_create_connection", "create_ser
                 "getaddrinfo": "vsock_loop_getaddrinfo"}
 LOOP_FACTORIES = frozenset(["asyncio.get_event_loop", "asyncio.get_running_loop", "asyncio.new_event_loop"])
 
-# The standard library's servers: socketserver-based, adapted by the runtime's vsock_server_class().
+# The standard library's servers: socketserver-based (and smtpd's), adapted by the runtime's vsock_server_class().
 STREAM_SERVERS = frozenset([
     "socketserver.TCPServer", "socketserver.ThreadingTCPServer", "socketserver.ForkingTCPServer",
     "http.server.HTTPServer", "http.server.ThreadingHTTPServer", "xmlrpc.server.SimpleXMLRPCServer",
     "xmlrpc.server.MultiPathXMLRPCServer", "xmlrpc.server.DocXMLRPCServer", "wsgiref.simple_server.WSGIServer",
+    # asyncore servers (Python 3.11 and older), adapted in create_socket()
+    "smtpd.SMTPServer", "smtpd.DebuggingServer", "smtpd.PureProxy",
 ])
 UDP_SERVERS = frozenset(["socketserver.UDPServer", "socketserver.ThreadingUDPServer", "socketserver.ForkingUDPServer"])
 # The standard library's clients that the runtime's vsock_client_class() adapts.
@@ -51,20 +53,14 @@ CLIENT_CLASSES = frozenset([
     "http.client.HTTPConnection", "http.client.HTTPSConnection", "smtplib.SMTP", "smtplib.SMTP_SSL", "smtplib.LMTP",
     "xmlrpc.client.ServerProxy", "xmlrpc.client.Server", "xmlrpc.client.Transport", "xmlrpc.client.SafeTransport",
     "poplib.POP3", "poplib.POP3_SSL", "imaplib.IMAP4", "imaplib.IMAP4_SSL", "nntplib.NNTP", "nntplib.NNTP_SSL",
-    "logging.handlers.SocketHandler", "logging.handlers.HTTPHandler",
+    "logging.handlers.SocketHandler", "logging.handlers.HTTPHandler", "ftplib.FTP", "ftplib.FTP_TLS", "telnetlib.Telnet",
 ])
 # Standard-library socket users the runtime cannot adapt: reported wherever they are used.
 UNPORTED_STDLIB = {
-    "ftplib.FTP": "FTP data connections carry IP addresses (PASV/PORT)",
-    "ftplib.FTP_TLS": "FTP data connections carry IP addresses (PASV/PORT)",
-    "telnetlib.Telnet": "it opens its own TCP connection (open one with create_vsock_connection and speak Telnet on it)",
     "urllib.request.build_opener": "its handlers open TCP connections (use vsock_urlopen for http/https)",
     "logging.handlers.DatagramHandler": "it sends UDP datagrams to the log server",
     "logging.handlers.SysLogHandler": "it reaches syslog over UDP or TCP when given a (host, port)",
     "logging.handlers.SMTPHandler": "it mails log records through its own smtplib connection",
-    "smtpd.SMTPServer": "an asyncore SMTP server that makes its own IP socket (use aiosmtpd, which is ported)",
-    "smtpd.DebuggingServer": "an asyncore SMTP server that makes its own IP socket (use aiosmtpd, which is ported)",
-    "smtpd.PureProxy": "an asyncore SMTP server that makes its own IP socket (use aiosmtpd, which is ported)",
     "multiprocessing.connection.XmlListener": "its 'AF_INET' listeners serve TCP",
     "multiprocessing.connection.Listener": "its 'AF_INET' listeners serve TCP (use an 'AF_UNIX' address, or a vsock listener of your own)",
     "multiprocessing.connection.Client": "its 'AF_INET' clients connect over TCP",

@@ -142,7 +142,7 @@ __all__ = [
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 10
+VSOCKPORT_RUNTIME_VERSION = 11
 
 
 # ===================================================================================================
@@ -1609,13 +1609,16 @@ _server_classes = {}
 def vsock_server_class(cls):
     """A subclass of the socketserver-style server `cls` (TCPServer, HTTPServer, SimpleXMLRPCServer,
     WSGIServer, ...) that serves vsock: its `address_family` is the vsock one, so the socket it makes
-    is a vsock socket, and ("", 8000)-style server addresses bind as section 4 says. Anything that is
-    not a socketserver server is given back as it is, with a RuntimeWarning."""
+    is a vsock socket, and ("", 8000)-style server addresses bind as section 4 says. An asyncore server
+    (smtpd.SMTPServer, DebuggingServer, PureProxy) makes its socket vsock in create_socket(). Anything
+    else is given back as it is, with a RuntimeWarning."""
     import socketserver
 
     made = _server_classes.get(cls)
     if made is not None:
         return made
+    if _is_dispatcher(cls):
+        return cls if getattr(cls, "_vsockport_server", False) else _dispatcher_server_class(cls)
     if not (isinstance(cls, type) and issubclass(cls, socketserver.BaseServer)):
         _warn_once(("server", cls), "vsock_server_class(%r): not a socketserver server; left as it is" % (cls,))
         return cls
@@ -1641,6 +1644,29 @@ def vsock_server_class(cls):
     return made
 
 
+def _is_dispatcher(cls):
+    """Whether `cls` is an asyncore dispatcher (smtpd's servers; asyncore's copy in CPython's test.support)."""
+    return isinstance(cls, type) and any(k.__name__ == "dispatcher" and k.__module__.endswith("asyncore")
+                                         for k in cls.__mro__)
+
+
+def _dispatcher_server_class(cls):
+    """An asyncore server (smtpd.SMTPServer, DebuggingServer, PureProxy) that serves vsock: the socket its
+    create_socket() is asked for with an IP family is a vsock one, and the server address it resolves
+    itself in __init__ (smtpd: socket.getaddrinfo(*localaddr)) resolves as vsock_getaddrinfo() does."""
+    def create_socket(self, family=socket.AF_INET, type=socket.SOCK_STREAM):
+        if family in _IP_FAMILIES and VMCISock_GetAFValue() != -1:
+            family = VMCISock_GetAFValue()
+        cls.create_socket(self, family, type)
+
+    namespace = {"create_socket": create_socket, "_vsockport_server": True, "__module__": cls.__module__}
+    smtpd = sys.modules.get("smtpd")
+    if smtpd is not None and issubclass(cls, smtpd.SMTPServer):
+        namespace.update(_switched_methods(cls, smtpd, ("__init__",)))
+    made = _server_classes[cls] = type("Vsock" + cls.__name__, (cls,), namespace)
+    return made
+
+
 def vsock_make_server(host, port, app, server_class=None, handler_class=None):
     """wsgiref.simple_server.make_server() over vsock."""
     from wsgiref import simple_server
@@ -1658,7 +1684,9 @@ def vsock_client_class(cls):
     """A subclass of a standard-library client class that connects over vsock instead of TCP/IP:
     http.client.HTTPConnection/HTTPSConnection, smtplib.SMTP/SMTP_SSL/LMTP, poplib.POP3/POP3_SSL,
     imaplib.IMAP4/IMAP4_SSL, nntplib.NNTP/NNTP_SSL, xmlrpc.client.ServerProxy and Transport/SafeTransport,
-    logging.handlers.SocketHandler and HTTPHandler (and their subclasses). Hosts map as vsock_address()
+    ftplib.FTP/FTP_TLS (data connections to the control connection's peer; PORT carries the host as
+    getsockname() reads it; abort() sends ABOR in band, as FTP_TLS does), telnetlib.Telnet, logging.handlers.SocketHandler and HTTPHandler (and
+    their subclasses). Hosts map as vsock_address()
     says; TLS checks the host name as written.
     Any other class is given back as it is, with a RuntimeWarning."""
     made = _client_classes.get(cls)
@@ -1767,6 +1795,34 @@ def _client_namespace(cls):
             return connection
 
         return {"getConnection": getConnection}
+    ftplib = modules.get("ftplib")
+    if ftplib is not None and issubclass(cls, ftplib.FTP):
+        def connect(self, *args, **kwargs):
+            welcome = switched_connect(self, *args, **kwargs)
+            if _is_vsock(self.sock):
+                # The commands of the family the program dialled, as over TCP: PASV and PORT for a name or
+                # an IPv4 address, EPSV and EPRT for an IPv6 one. Either way the data connection goes to
+                # the control connection's peer (ftplib's default: whatever address a PASV reply carries).
+                self.af = _AF_INET6 if _ip_literal(self.host) == _AF_INET6 else socket.AF_INET
+            return welcome
+
+        def abort(self):
+            if cls.abort is not ftplib.FTP.abort or not _is_vsock(self.sock):
+                return cls.abort(self)
+            # In band, as FTP_TLS sends it: vsock has no urgent data (MSG_OOB is EOPNOTSUPP).
+            self.sock.sendall(b"ABOR" + ftplib.B_CRLF)
+            resp = self.getmultiline()
+            if resp[:3] not in {"426", "225", "226"}:
+                raise ftplib.error_proto(resp)
+            return resp
+
+        namespace = _switched_methods(cls, ftplib, ("makeport", "ntransfercmd"))
+        switched_connect = _switched_methods(cls, ftplib, ("connect",))["connect"]
+        namespace.update(connect=connect, abort=abort)
+        return namespace
+    telnetlib = modules.get("telnetlib")
+    if telnetlib is not None and issubclass(cls, telnetlib.Telnet):
+        return _switched_methods(cls, telnetlib, ("open",))
     for module_name, base_name, attribute in (("poplib", "POP3", "context"), ("imaplib", "IMAP4", "ssl_context"),
                                               ("nntplib", "NNTP", "ssl_context")):
         module = modules.get(module_name)
@@ -1774,6 +1830,34 @@ def _client_namespace(cls):
         if base is not None and issubclass(cls, base):
             return {"_create_socket": _tls_socket_factory(cls, module, base_name, attribute)}
     return None
+
+
+def _switched_methods(cls, module, names):
+    """Methods of a standard-library class that open their sockets deep inside its own code, under any
+    subclass's override (ftplib.FTP_TLS.ntransfercmd wraps FTP's in TLS): each runs as `cls` has it, with
+    the socket module that `module` (the standard-library module, never the program's) sees switched to
+    the vsock functions for this thread until it returns (_SwitchedSocketModule). A module whose socket
+    something else replaced (a test's mock) keeps it: the methods then run as they are."""
+    switch = module.__dict__.get("socket")
+    if switch is socket:
+        switch = module.socket = _SwitchedSocketModule(socket.__name__, socket.__doc__)
+    calls = getattr(switch, "_vsock_calls", None)  # any runtime copy's switch: one per module, its state shared
+    methods = {}
+    for name in names:
+        original = getattr(cls, name)
+
+        def method(self, *args, _original=original, **kwargs):
+            if calls is None:
+                return _original(self, *args, **kwargs)
+            calls.depth = getattr(calls, "depth", 0) + 1
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                calls.depth -= 1
+
+        method.__name__, method.__qualname__, method.__doc__ = name, cls.__qualname__ + "." + name, original.__doc__
+        methods[name] = method
+    return methods
 
 
 def _socket_replaced_in(module):
@@ -1976,6 +2060,26 @@ class _SocketModule(types.ModuleType):
 
     def __dir__(self):
         return sorted(set(dir(socket)) | set(self.__dict__))
+
+
+class _SwitchedSocketModule(_SocketModule):
+    """The socket module as a standard-library module sees it once one of its classes was adapted by
+    _switched_methods() (ftplib, telnetlib, smtpd): the socket module itself, except on a thread running
+    an adapted method, where its socket factories and resolvers are vsock_socket_module's. Unported code
+    that uses the same module gets the socket module's own functions."""
+
+    def __init__(self, name, doc=None):
+        super().__init__(name, doc)
+        self._vsock_calls = __import__("threading").local()  # .depth: adapted methods running on this thread
+
+    def __getattr__(self, name):
+        if name in _SWITCHED_NAMES and getattr(self._vsock_calls, "depth", 0):
+            return getattr(vsock_socket_module, name)
+        return getattr(socket, name)
+
+
+_SWITCHED_NAMES = frozenset(["create_connection", "create_server", "getaddrinfo", "gethostbyname",
+                             "gethostbyname_ex"])
 
 
 # ===================================================================================================
