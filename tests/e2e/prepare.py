@@ -72,6 +72,8 @@ DISTRIBUTIONS = (
     "pika==1.3.2", "stomp.py==8.2.0",
     # kazoo against ZooKeeper (its threading handler; gevent and eventlet are above).
     "kazoo==2.10.0",
+    # pyftpdlib, an FTP server for ftplib's client.
+    "pyftpdlib==2.2.0",
 )
 # Not ported: moto's server plays AWS (STS over HTTPS, and the instance metadata service) in the guest.
 PEER_DISTRIBUTIONS = ("moto==5.0.28", "flask==3.0.3", "flask-cors==5.0.0")
@@ -215,10 +217,12 @@ def unpack(archives: Path, site: Path) -> None:
         if archive.suffix == ".whl":
             with zipfile.ZipFile(archive) as wheel:
                 wheel.extractall(site)
-        elif archive.name.endswith(".tar.gz"):  # an sdist with a src/ layout (paho-mqtt)
+        elif archive.name.endswith(".tar.gz"):  # an sdist: a src/ layout (paho-mqtt) or a flat one (pyftpdlib)
             with tarfile.open(archive) as sdist, tempfile.TemporaryDirectory() as scratch:
                 sdist.extractall(scratch, filter="data")
-                for package in Path(scratch).glob("*/src/*"):
+                packages = list(Path(scratch).glob("*/src/*")) or [
+                    p.parent for p in Path(scratch).glob("*/*/__init__.py") if p.parent.name not in ("tests", "test", "docs")]
+                for package in packages:
                     if package.is_dir() and not package.name.endswith(".egg-info"):
                         shutil.copytree(package, site / package.name)
 

@@ -3,8 +3,8 @@ real traffic over vsock with real peers: curl, redis-server, mosquitto and a pla
 reached through socat, and each other.
 
 The third-party libraries (redis-py 5.0.1, paho-mqtt 1.6.1, uvicorn 0.29.0, requests 2.32.3 with
-urllib3 2.2.3, websockets 13.1) are the released code from PyPI, unpacked into site/ and ported along
-with the programs that use them.
+urllib3 2.2.3, websockets 13.1, pyftpdlib 2.2.0) are the released code from PyPI, unpacked into site/
+and ported along with the programs that use them.
 """
 
 from __future__ import annotations
@@ -116,6 +116,23 @@ def test_log_records_shipped_to_collectors(ported, port, backend):
     done = python("log_shipping.py", str(port), cwd=ported / "programs", backend=backend)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["shipped", "over", "vsock"] * 2 + ["AF_VSOCK", "AF_VSOCK"]
+
+
+def test_files_moved_by_ftplib_to_a_pyftpdlib_server(ported, port, backend):
+    """ftplib's client and pyftpdlib's server, both ported: a file stored and fetched in passive (PASV),
+    active (PORT) and extended passive (EPSV, dialled as ::1) mode, the folder listed and ABOR sent
+    (in band: vsock has no urgent data), with the server listening on vsock."""
+    done = python("ftp_transfer.py", str(port), cwd=ported / "programs", backend=backend, site=ported / "site")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["stored-by-pasv", "stored-by-port", "stored-by-epsv", "epsv", "pasv", "port",
+                                   "225", "AF_VSOCK"]
+
+
+def test_mail_sent_by_smtplib_to_an_smtpd_server(ported, port, backend):
+    """smtpd's asyncore server (Python 3.11), adapted, receives smtplib's message over vsock."""
+    done = python("smtpd_mail.py", str(port), cwd=ported / "programs", backend=backend)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["guest@vm", "host@vm", "over", "vsock", "AF_VSOCK"]
 
 
 def test_asyncio_start_server_and_open_connection(ported, port, backend):
