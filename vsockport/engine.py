@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
-from vsockport import cache, compiled
+from vsockport import cache, compiled, libraries
 from vsockport.config import Config, ConfigError, ConfigResolver
 from vsockport.files import ChangedOnDisk, atomic_write, discover, is_stale_temporary, is_writable
 from vsockport.results import FileResult, Finding, PortResult, RunResult, State
@@ -225,6 +225,8 @@ def run(
         left = f" ({len(governed)} file{'s' if len(governed) != 1 else ''} left unported)" if governed else ""
         errors.append((where, f"bad configuration: {message}{left}"))
     results = _execute_cached(paths, work, jobs, progress) if use_cache else _execute(work, jobs, progress)
+    if any(rule.code == libraries.CODE for rule in rules):
+        _report_libraries(results, work, paths, resolver, rules, use_cache)
     results.extend(refused)
     results.extend(inject.runtime_results(results))
     notes = _stale_temporaries(discovery.temporaries, remove=write)
@@ -232,6 +234,84 @@ def run(
     if write:
         _write(results, errors)
     return RunResult(results, len(discovery.files), errors, notes)
+
+
+_verdicts: libraries.Verdicts | None = None  # the outermost run's, shared by the runs it makes of libraries
+
+
+def _report_libraries(results: list[FileResult], work: list[_Job], roots: Sequence[Path], resolver: ConfigResolver,
+                      rules: Sequence[RuleEntry], use_cache: bool) -> None:
+    """VS019: a finding at each import of a library outside the run that would still change if ported."""
+    global _verdicts
+
+    def port_library(location: Path) -> tuple[int, list[str]]:
+        inner = run([location], resolver, write=False, rules=rules, jobs=1, use_cache=use_cache)
+        changing = sum(1 for r in inner.files if r.changed and not r.is_runtime)
+        through = sorted({f.message.partition(" ")[0] for r in inner.files for f in r.findings
+                          if f.code == libraries.CODE and f.counts})
+        return changing, through
+
+    outermost = _verdicts is None
+    if outermost:
+        _verdicts = libraries.Verdicts(port_library)
+    try:
+        where = [Path(os.path.realpath(root)) for root in roots]  # (realpath: a symlink loop is the run's error)
+        jobs = {job.path: job for job in work if not job.compiled and job.path.suffix == ".py"}
+        if not outermost:  # a library run: only what importing the library runs can make it need another
+            needed = {Path(os.path.realpath(p)) for root in where for p in libraries.import_time_files(root)}
+            jobs = {path: job for path, job in jobs.items() if Path(os.path.realpath(path)) in needed}
+        located: dict[tuple[str, Path], Path | None] = {}
+        for result in results:
+            job = jobs.get(result.path)
+            if job is None or result.error or not any(rule.code == libraries.CODE for rule in job.rules):
+                continue
+            try:
+                data = result.old if result.old is not None else job.path.read_bytes()
+            except OSError:
+                continue
+            runtime = job.options.runtime_import.lstrip(".").rpartition(".")[2]
+            outside = {}
+            for name in libraries.imported_names(data):
+                if libraries.skipped(name, runtime):
+                    continue
+                key = (name, job.path.parent)
+                if key not in located:
+                    located[key] = libraries.locate(name, job.path)
+                location = located[key]
+                if location is not None and not libraries.is_within(location, where) \
+                        and not libraries.is_stdlib(location) and not libraries.carries_runtime(location, runtime):
+                    outside[name] = location
+            if not outside:
+                continue
+            sites = libraries.import_sites(data, set(outside))
+            # A library needs what importing it runs; a program, what it may call too. An import tried for an
+            # optional library is a note: whether it is there where the program runs, only its user knows.
+            counted = (libraries.REQUIRED,) if not outermost else (libraries.REQUIRED, libraries.LAZY, libraries.OPTIONAL)
+            sites = [site for site in sites if site[3] in counted]
+            found = {}
+            for name in {site[0] for site in sites}:
+                verdict = _verdicts.of(outside[name])
+                if verdict is not None:
+                    found[name] = libraries.message(name, outside[name], *verdict)
+            if found:
+                _add_library_findings(result, data, [site for site in sites if site[0] in found], found)
+    finally:
+        if outermost:
+            _verdicts = None
+
+
+def _add_library_findings(result: FileResult, data: bytes, sites: list, found: dict[str, str]) -> None:
+    ported = libraries.import_sites(result.new, set(found)) if result.new is not None else []
+    ported = [site for site in ported if (site[0], site[3]) in {(s[0], s[3]) for s in sites}]
+    if len(ported) != len(sites):
+        ported = []  # (the port never touches these imports: the same ones, in the same order)
+    findings = [
+        Finding(libraries.CODE, libraries.NAME,
+                ("an optional import (tried; used where it is installed): " if kind == libraries.OPTIONAL else "") + found[name],
+                line, column, line, column + 1, State.NOTE if kind == libraries.OPTIONAL else State.NEEDS_REVIEW,
+                ported_at=(ported[i][1], ported[i][2], ported[i][1], ported[i][2] + 1) if ported else None)
+        for i, (name, line, column, kind) in enumerate(sites)]
+    result.findings = tuple(sorted((*result.findings, *findings), key=lambda f: (f.line, f.column)))
 
 
 def _stale_temporaries(temporaries: list[Path], *, remove: bool) -> list[tuple[Path, str]]:

@@ -1,0 +1,225 @@
+"""Libraries a ported module imports from outside the run that vsockport has not ported (VS019).
+
+A program's own files are only half of it: `import requests` in a ported module reaches requests'
+code in site-packages, which opens its TCP connections unless it is ported too. After the files are
+ported, each `import X` / `from X import ...` of a module that is neither the standard library's nor
+in the run is looked up where the program would find it: a folder beside the importing file or above
+it (a sibling package in the same site-packages, a project's own package), then vsockport's own
+`sys.path` (where PYTHONPATH points, or the virtual environment vsockport runs in). A library found
+there is ported in memory, never written, with the result cache (a second run reads nothing): when a
+file of it would change, or it imports such a library itself, the import gets a finding that names the
+library's folder and the command that ports it. A library vsockport ported (its import root holds the
+runtime it wrote), or one that never touches sockets, gets none. Imports of modules found nowhere are not guessed at.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.machinery
+import os
+import re
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Callable
+
+CODE, NAME = "VS019", "unported-library"
+# `import a, b.c` and `from a.b import c` at the start of a line: the cheap pass over every file's bytes;
+# a file with a candidate name is then read with ast (a docstring's "import x" is no import).
+_IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)|import[ \t]+([A-Za-z_][\w. \t,]*))", re.M)
+_NEVER = frozenset(getattr(sys, "stdlib_module_names", ())) | {"__future__", "__main__", "vsockport", "_pytest",
+                                                               "pytest"}
+
+
+def imported_names(data: bytes) -> set[str]:
+    """Top-level module names a module's bytes seem to import (a superset: the cheap pass)."""
+    names = set()
+    for match in _IMPORT_LINE.finditer(data):
+        if match.group(1):
+            names.add(match.group(1).decode("ascii", "replace"))
+        else:
+            for part in match.group(2).split(b","):
+                names.add(part.strip().split(b".")[0].split()[0].decode("ascii", "replace") if part.strip() else "")
+    names.discard("")
+    return names
+
+
+# How an import runs: always (at module level), when its function is called, only if the library is
+# there (in a `try` that handles its absence), or never (under `if TYPE_CHECKING:`).
+REQUIRED, LAZY, OPTIONAL, TYPING = "required", "lazy", "optional", "typing"
+
+
+def import_sites(data: bytes, wanted: set[str]) -> list[tuple[str, int, int, str]]:
+    """(top-level name, line, column, how it runs) of the first absolute import of each wanted name
+    that runs in the strongest way (required over lazy over optional over typing)."""
+    unindented = _unindented_imports(data, wanted)
+    if set(unindented) == wanted:  # each at module level, where it always runs: no need to parse
+        return sorted(unindented.values(), key=lambda s: (s[1], s[2]))
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return []
+    sites = []
+
+    def visit(node: ast.AST, kind: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                sites.extend((alias.name.split(".")[0], child.lineno, child.col_offset + 1, kind) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                sites.append((child.module.split(".")[0], child.lineno, child.col_offset + 1, kind))
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                visit(child, kind if kind != REQUIRED else LAZY)
+            elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.dump(child.test):
+                visit(child, TYPING)
+            elif isinstance(child, ast.Try) and child.handlers:
+                for part in child.body:
+                    visit(ast.Module(body=[part], type_ignores=[]), TYPING if kind == TYPING else OPTIONAL)
+                for part in (*child.handlers, *child.orelse, *child.finalbody):
+                    visit(part if not isinstance(part, ast.stmt) else ast.Module(body=[part], type_ignores=[]), kind)
+            else:
+                visit(child, kind)
+
+    visit(tree, REQUIRED)
+    strength = {REQUIRED: 0, LAZY: 1, OPTIONAL: 2, TYPING: 3}
+    first: dict[str, tuple[str, int, int, str]] = {}
+    for site in sorted(sites, key=lambda s: (strength[s[3]], s[1], s[2])):
+        if site[0] in wanted:
+            first.setdefault(site[0], site)
+    return sorted(first.values(), key=lambda s: (s[1], s[2]))
+
+
+_UNINDENTED = re.compile(rb"^(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import\b|import[ \t]+([A-Za-z_][\w. \t,]*))", re.M)
+
+
+def _unindented_imports(data: bytes, wanted: set[str]) -> dict[str, tuple[str, int, int, str]]:
+    """The first module-level (unindented) import of each wanted name, read from the bytes alone."""
+    found: dict[str, tuple[str, int, int, str]] = {}
+    for match in _UNINDENTED.finditer(data):
+        modules = [match.group(1)] if match.group(1) else [m.strip().split()[0] for m in match.group(2).split(b",") if m.strip()]
+        for module in modules:
+            name = module.split(b".")[0].decode("ascii", "replace")
+            if name in wanted and name not in found:
+                found[name] = (name, data.count(b"\n", 0, match.start()) + 1, 1, REQUIRED)
+    return found
+
+
+def import_time_files(location: Path) -> set[Path]:
+    """The files of a library that importing it runs: its module, or its package's __init__.py and the
+    modules of the package that it imports in turn at module level (not in a function, not tried).
+    A library's other modules (a CLI, a Sphinx extension) import what they like without it needing it."""
+    if not location.is_dir():
+        return {location}
+    package = location.name
+    seen: set[Path] = set()
+    pending = [location / "__init__.py"]
+    while pending:
+        path = pending.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        here = path.parent
+        for match in _IMPORT_TIME.finditer(data):  # module level: unindented
+            dots, module, names, plain = match.groups()
+            if plain is not None:
+                pending += [_module_file(location, m.split(b".")[1:]) for m in
+                            (p.strip().split()[0] for p in plain.split(b",") if p.strip())
+                            if m.split(b".")[0] == package.encode()]
+                continue
+            if dots:
+                base = here
+                for _ in range(len(dots) - 1):
+                    base = base.parent
+                parts = module.split(b".") if module else []
+            elif module and module.split(b".")[0] == package.encode():
+                base, parts = location, module.split(b".")[1:]
+            else:
+                continue
+            pending.append(_module_file(base, parts))
+            imported = names.strip(b"( \t\\").split(b",")
+            pending += [_module_file(base, [*parts, n.strip().split()[0]]) for n in imported if n.strip() and
+                        n.strip().split()[0].decode("ascii", "replace").isidentifier()]  # submodules imported by name
+    return seen
+
+
+_IMPORT_TIME = re.compile(rb"^(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+([^\n#;]*)|import[ \t]+([\w. \t,]+))", re.M)
+
+
+def _module_file(base: Path, parts: list[bytes]) -> Path:
+    target = base.joinpath(*(p.decode("ascii", "replace") for p in parts))
+    return target / "__init__.py" if target.is_dir() else target.with_name(target.name + ".py")
+
+
+def locate(name: str, importer: Path) -> Path | None:
+    """Where `importer` would find the top-level module `name`: its package folder or its file."""
+    for folder in Path(os.path.realpath(importer)).parents:
+        if (folder / name / "__init__.py").is_file():
+            return folder / name
+        if (folder / f"{name}.py").is_file():
+            return folder / f"{name}.py"
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin in (None, "built-in", "frozen"):
+        return None  # a namespace package, or no module of that name here
+    origin = Path(spec.origin)
+    if origin.suffix != ".py":
+        return None  # an extension module: VS017's, when its folder is ported
+    return origin.parent if origin.name == "__init__.py" else origin
+
+
+class Verdicts:
+    """Whether each library found needs porting, asked once per run however many modules import it."""
+
+    def __init__(self, port_library: Callable[[Path], tuple[int, list[str]]]) -> None:
+        self._port_library = port_library  # folder -> (files that would change, libraries it imports unported)
+        self._known: dict[Path, tuple[int, list[str]] | None] = {}
+
+    def of(self, location: Path) -> tuple[int, list[str]] | None:
+        """(files that would change, unported libraries it imports), or None when it needs nothing."""
+        if location in self._known:
+            return self._known[location]
+        self._known[location] = None  # an import cycle asks again while this one runs: nothing, for now
+        changing, through = self._port_library(location)
+        verdict = (changing, through) if changing or through else None
+        self._known[location] = verdict
+        return verdict
+
+
+def message(name: str, location: Path, changing: int, through: list[str]) -> str:
+    what = (f"{changing} of its files would change" if changing
+            else f"it imports {', '.join(through)}, which vsockport has not ported")
+    return (f"{name} is imported from {location}, outside this run, and vsockport has not ported it ({what}): "
+            f"its connections stay on TCP/IP. Port it too: vsockport rewrite {location}")
+
+
+def carries_runtime(location: Path, runtime: str) -> bool:
+    """Whether vsockport ported the library: its import root holds the runtime it wrote (a package), or
+    the module imports it (a single-module library beside its runtime). Read as the porter left it: a
+    library ported by an older vsockport is checked again by `vsockport diff` on its folder."""
+    if location.is_dir():
+        return (location / f"{runtime}.py").is_file()
+    try:
+        return (location.parent / f"{runtime}.py").is_file() and runtime.encode() in location.read_bytes()
+    except OSError:
+        return False
+
+
+_STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+def is_stdlib(location: Path) -> bool:
+    """The standard library's own folder (its `test` package is not in sys.stdlib_module_names)."""
+    return _STDLIB in location.parents and "site-packages" not in location.parts and "dist-packages" not in location.parts
+
+
+def is_within(location: Path, roots: list[Path]) -> bool:
+    return any(location == root or root in location.parents for root in roots)
+
+
+def skipped(name: str, runtime_module: str) -> bool:
+    return name in _NEVER or name == runtime_module or name.startswith("vsock_runtime")
