@@ -67,7 +67,7 @@ def load(cache_key: str) -> PortResult | None:
 
 
 def store(cache_key: str, result: PortResult) -> None:
-    _write_quietly(_entry(cache_key), json.dumps(result.to_json()))
+    write_quietly(_entry(cache_key), json.dumps(result.to_json()))
 
 
 def _diff_entry(cache_key: str) -> Path:
@@ -84,10 +84,10 @@ def load_diff(cache_key: str) -> str | None:
 
 
 def store_diff(cache_key: str, hunks: str) -> None:
-    _write_quietly(_diff_entry(cache_key), hunks)
+    write_quietly(_diff_entry(cache_key), hunks)
 
 
-def _write_quietly(target: Path, text: str) -> None:
+def write_quietly(target: Path, text: str) -> None:
     """Write atomically (temporary file, then rename); a cache that cannot be written only costs speed."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -139,4 +139,4 @@ class StatIndex:
     def save(self) -> None:
         if not self._dirty:
             return
-        _write_quietly(self._file, json.dumps(self._entries))
+        write_quietly(self._file, json.dumps(self._entries))

@@ -261,17 +261,19 @@ def _report_libraries(results: list[FileResult], work: list[_Job], roots: Sequen
             needed = {Path(os.path.realpath(p)) for root in where for p in libraries.import_time_files(root)}
             jobs = {path: job for path, job in jobs.items() if Path(os.path.realpath(path)) in needed}
         located: dict[tuple[str, Path], Path | None] = {}
+        index = libraries.ImportIndex(roots) if use_cache else None
         for result in results:
             job = jobs.get(result.path)
             if job is None or result.error or not any(rule.code == libraries.CODE for rule in job.rules):
                 continue
+            read = (lambda result=result, job=job: result.old if result.old is not None else job.path.read_bytes())
             try:
-                data = result.old if result.old is not None else job.path.read_bytes()
+                names = index.names(job.path, read) if index is not None else libraries.imported_names(read())
             except OSError:
                 continue
             runtime = job.options.runtime_import.lstrip(".").rpartition(".")[2]
             outside = {}
-            for name in libraries.imported_names(data):
+            for name in names:
                 if libraries.skipped(name, runtime):
                     continue
                 key = (name, job.path.parent)
@@ -282,6 +284,10 @@ def _report_libraries(results: list[FileResult], work: list[_Job], roots: Sequen
                         and not libraries.is_stdlib(location) and not libraries.carries_runtime(location, runtime):
                     outside[name] = location
             if not outside:
+                continue
+            try:
+                data = read()
+            except OSError:
                 continue
             sites = libraries.import_sites(data, set(outside))
             # A library needs what importing it runs; a program, what it may call too. An import tried for an
@@ -295,6 +301,8 @@ def _report_libraries(results: list[FileResult], work: list[_Job], roots: Sequen
                     found[name] = libraries.message(name, outside[name], *verdict)
             if found:
                 _add_library_findings(result, data, [site for site in sites if site[0] in found], found)
+        if index is not None:
+            index.save()
     finally:
         if outermost:
             _verdicts = None

@@ -15,7 +15,9 @@ runtime it wrote), or one that never touches sockets, gets none. Imports of modu
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.machinery
+import json
 import os
 import re
 import sys
@@ -47,6 +49,43 @@ def imported_names(data: bytes) -> set[str]:
 # How an import runs: always (at module level), when its function is called, only if the library is
 # there (in a `try` that handles its absence), or never (under `if TYPE_CHECKING:`).
 REQUIRED, LAZY, OPTIONAL, TYPING = "required", "lazy", "optional", "typing"
+
+
+class ImportIndex:
+    """path -> [signature, the names it imports that are not the standard library's] for the files of
+    one set of command-line paths, as cache.StatIndex keeps results: a warm run reads no unchanged file
+    to learn what it imports."""
+
+    def __init__(self, roots) -> None:
+        from vsockport import cache
+
+        self._cache = cache
+        name = hashlib.sha256("\0".join(sorted(os.path.realpath(r) for r in roots)).encode()).hexdigest()
+        self._file = cache.cache_dir() / "imports" / f"{name}.json"
+        try:
+            self._entries: dict[str, list] = json.loads(self._file.read_text())
+            if not isinstance(self._entries, dict):
+                raise ValueError
+        except (OSError, ValueError):
+            self._entries = {}
+        self._dirty = False
+
+    def names(self, path: Path, read: Callable[[], bytes]) -> set[str]:
+        try:
+            sig = self._cache.signature(path)
+        except OSError:
+            return set()
+        entry = self._entries.get(str(path))
+        if entry and entry[0] == sig:
+            return set(entry[1])
+        found = {n for n in imported_names(read()) if n not in _NEVER}
+        self._entries[str(path)] = [sig, sorted(found)]
+        self._dirty = True
+        return found
+
+    def save(self) -> None:
+        if self._dirty:
+            self._cache.write_quietly(self._file, json.dumps(self._entries))
 
 
 def import_sites(data: bytes, wanted: set[str]) -> list[tuple[str, int, int, str]]:
