@@ -477,6 +477,32 @@ def test_getaddrinfo_errors(native, monkeypatch):
     assert native.vsock_getaddrinfo(3, 80, flags=socket.AI_CANONNAME)[0][3] == "3"
 
 
+def test_green_threads_each_ask_a_replaced_resolver(native, monkeypatch):
+    """Green threads share one OS thread: while one waits in a green resolver (eventlet's, which yields
+    to its hub), the next one's lookup must reach the resolver too, not take the first one's call for its
+    own (a thread-local guard did: eventlet's test_dns_methods_are_green, names resolved concurrently)."""
+    import greenlet
+
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    waiting = []
+
+    def green_resolver(host):
+        waiting.append(greenlet.getcurrent())
+        greenlet.getcurrent().parent.switch()  # waits for its answer, as a green resolver yields to the hub
+        return "0.0.1." + host[-1]
+
+    monkeypatch.setattr(socket, "gethostbyname", green_resolver)
+    answers = {}
+    lookups = [greenlet.greenlet(lambda name=name: answers.setdefault(name, native.vsock_gethostbyname(name)))
+               for name in ("test-host1", "test-host2")]
+    for lookup in lookups:
+        lookup.switch()  # each starts, and waits inside the resolver
+    assert len(waiting) == 2
+    for lookup in lookups:
+        lookup.switch()  # each gets its answer
+    assert answers == {"test-host1": "0.0.1.1", "test-host2": "0.0.1.2"}
+
+
 def test_a_replaced_resolver_answers_the_names_no_cid_is_known_for(native, monkeypatch):
     """A resolver that replaced socket's (a test's mock of a proxy's name, eventlet's green resolver) answers
     what the map cannot, as it would have answered the program unported: at connect() (the loopback

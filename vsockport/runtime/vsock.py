@@ -681,18 +681,29 @@ def _ask_replaced_resolver(name, host, *args):
     return answer
 
 
-_resolver_calls = __import__("threading").local()
+def _context():
+    """What a call runs in: its thread, or its greenlet where green threads (eventlet, gevent) share one
+    OS thread, each of them waiting in a green resolver or socket while the next one runs."""
+    greenlet = sys.modules.get("greenlet")
+    getcurrent = getattr(greenlet, "getcurrent", None) if greenlet is not None else None
+    return id(getcurrent()) if getcurrent is not None else _get_ident()
+
+
+_get_ident = __import__("threading").get_ident
+_asking_resolver = set()  # contexts inside a call of a replaced resolver, or resolving for the map only
 
 
 def _map_only(function, *args):
     """function(*args) without asking a replaced resolver at connect(): the caller, a resolver function
     itself, asks it once, with the program's own arguments (a test asserts the one call it expects)."""
-    asking = getattr(_resolver_calls, "active", False)
-    _resolver_calls.active = True
+    context = _context()
+    if context in _asking_resolver:
+        return function(*args)
+    _asking_resolver.add(context)
     try:
         return function(*args)
     finally:
-        _resolver_calls.active = asking
+        _asking_resolver.discard(context)
 
 
 def _replaced_resolver_answer(name, host, *args):
@@ -702,15 +713,16 @@ def _replaced_resolver_answer(name, host, *args):
     resolver = getattr(socket, name, None)
     if resolver is None or getattr(resolver, "__module__", None) in ("socket", "_socket"):
         return None
-    if getattr(_resolver_calls, "active", False):
+    context = _context()
+    if context in _asking_resolver:
         return None
-    _resolver_calls.active = True
+    _asking_resolver.add(context)
     try:
         return resolver(host, *args)
     except OSError:
         return None
     finally:
-        _resolver_calls.active = False
+        _asking_resolver.discard(context)
 
 
 def _cid_by_replaced_resolver(host, port, bind):
@@ -1849,11 +1861,14 @@ def _switched_methods(cls, module, names):
         def method(self, *args, _original=original, **kwargs):
             if calls is None:
                 return _original(self, *args, **kwargs)
-            calls.depth = getattr(calls, "depth", 0) + 1
+            context = _context()
+            calls[context] = calls.get(context, 0) + 1
             try:
                 return _original(self, *args, **kwargs)
             finally:
-                calls.depth -= 1
+                calls[context] -= 1
+                if not calls[context]:
+                    del calls[context]
 
         method.__name__, method.__qualname__, method.__doc__ = name, cls.__qualname__ + "." + name, original.__doc__
         methods[name] = method
@@ -2070,10 +2085,10 @@ class _SwitchedSocketModule(_SocketModule):
 
     def __init__(self, name, doc=None):
         super().__init__(name, doc)
-        self._vsock_calls = __import__("threading").local()  # .depth: adapted methods running on this thread
+        self._vsock_calls = {}  # context (thread or greenlet, _context()) -> adapted methods running in it
 
     def __getattr__(self, name):
-        if name in _SWITCHED_NAMES and getattr(self._vsock_calls, "depth", 0):
+        if name in _SWITCHED_NAMES and self._vsock_calls and _context() in self._vsock_calls:
             return getattr(vsock_socket_module, name)
         return getattr(socket, name)
 
