@@ -106,20 +106,24 @@ def signature(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
+def load_index(kind: str, roots: Sequence[Path]) -> tuple[Path, dict[str, list]]:
+    """(file, entries) of a per-file index of `kind` for one set of command-line paths; {} if unreadable."""
+    name = hashlib.sha256("\0".join(sorted(os.path.realpath(r) for r in roots)).encode()).hexdigest()
+    file = cache_dir() / kind / f"{name}.json"
+    try:
+        entries = json.loads(file.read_text())
+    except (OSError, ValueError):
+        entries = {}
+    return file, entries if isinstance(entries, dict) else {}
+
+
 class StatIndex:
     """path -> [signature, settings key, result key ("" = nothing to port)] for the files of one set of
     command-line paths. A warm run then skips reading unchanged files at all, as black and ruff do;
     a changed signature falls back to reading the file and to the content-keyed cache."""
 
     def __init__(self, roots: Sequence[Path]) -> None:
-        name = hashlib.sha256("\0".join(sorted(os.path.realpath(r) for r in roots)).encode()).hexdigest()
-        self._file = cache_dir() / "stat" / f"{name}.json"
-        try:
-            self._entries: dict[str, list] = json.loads(self._file.read_text())
-            if not isinstance(self._entries, dict):
-                raise ValueError
-        except (OSError, ValueError):
-            self._entries = {}
+        self._file, self._entries = load_index("stat", roots)
         self._dirty = False
 
     def lookup(self, path: Path, settings: str) -> str | None:

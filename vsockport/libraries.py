@@ -15,7 +15,6 @@ runtime it wrote), or one that never touches sockets, gets none. Imports of modu
 from __future__ import annotations
 
 import ast
-import hashlib
 import importlib.machinery
 import json
 import os
@@ -60,14 +59,7 @@ class ImportIndex:
         from vsockport import cache
 
         self._cache = cache
-        name = hashlib.sha256("\0".join(sorted(os.path.realpath(r) for r in roots)).encode()).hexdigest()
-        self._file = cache.cache_dir() / "imports" / f"{name}.json"
-        try:
-            self._entries: dict[str, list] = json.loads(self._file.read_text())
-            if not isinstance(self._entries, dict):
-                raise ValueError
-        except (OSError, ValueError):
-            self._entries = {}
+        self._file, self._entries = cache.load_index("imports", roots)
         self._dirty = False
 
     def names(self, path: Path, read: Callable[[], bytes]) -> set[str]:
