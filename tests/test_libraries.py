@@ -35,7 +35,7 @@ def test_imports_of_unported_libraries_are_reported_until_they_are_ported(cli, t
     assert done.returncode == 1, done.stderr
     assert _reported(done) == [(2, "netlib"), (4, "wrapper")]  # quietlib has no socket code; json is stdlib's
     assert f"Port it too: vsockport rewrite {site / 'netlib'}" in done.stderr
-    assert "1 of its files would change" in done.stderr and "it imports netlib, which vsockport has not ported" in done.stderr
+    assert "1 of the files importing it runs would change" in done.stderr and "it imports netlib, which vsockport has not ported" in done.stderr
     assert (site / "netlib" / "__init__.py").read_text() == LIBRARIES["netlib/__init__.py"]  # checked, never written
 
     assert cli("rewrite", str(site / "netlib"), cwd=tmp_path).returncode == 0
@@ -87,3 +87,17 @@ def test_a_library_needs_only_what_importing_it_runs(tmp_path):
     (package / "cli.py").write_text("import netlib\n")
     assert {p.relative_to(package).as_posix() for p in libraries.import_time_files(package)} == \
         {"__init__.py", "core.py", "sub/__init__.py", "sub/part.py"}
+
+
+def test_a_library_is_judged_by_the_modules_its_import_runs(cli, tmp_path):
+    """pytest's pastebin plugin uses sockets; `import pytest` never runs it. A module that an import
+    names (`from tool import pastebin`) is run, and judged."""
+    site = tmp_path / "site"
+    (site / "tool").mkdir(parents=True)
+    (site / "tool" / "__init__.py").write_text("def main():\n    return 0\n")
+    (site / "tool" / "pastebin.py").write_text("import socket\n\ndef send():\n    return socket.create_connection(('paste', 80))\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("import tool\n")
+    (tmp_path / "app" / "share.py").write_text("from tool import pastebin\n")
+    done = cli("diff", "app", cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert re.findall(r"(\w+)\.py:\d+:1: VS019 tool is imported", done.stderr) == ["share"], done.stderr

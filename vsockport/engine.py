@@ -236,76 +236,62 @@ def run(
     return RunResult(results, len(discovery.files), errors, notes)
 
 
-_verdicts: libraries.Verdicts | None = None  # the outermost run's, shared by the runs it makes of libraries
-
-
 def _report_libraries(results: list[FileResult], work: list[_Job], roots: Sequence[Path], resolver: ConfigResolver,
                       rules: Sequence[RuleEntry], use_cache: bool) -> None:
     """VS019: a finding at each import of a library outside the run that would still change if ported."""
-    global _verdicts
+    own_rules = [rule for rule in rules if rule.code != libraries.CODE]
 
-    def port_library(location: Path) -> tuple[int, list[str]]:
-        inner = run([location], resolver, write=False, rules=rules, jobs=1, use_cache=use_cache)
-        changing = sum(1 for r in inner.files if r.changed and not r.is_runtime)
-        through = sorted({f.message.partition(" ")[0] for r in inner.files for f in r.findings
-                          if f.code == libraries.CODE and f.counts})
-        return changing, through
+    def changed_files(location: Path) -> set[Path]:
+        inner = run([location], resolver, write=False, rules=own_rules, jobs=1, use_cache=use_cache)
+        return {Path(os.path.realpath(r.path)) for r in inner.files if r.changed and not r.is_runtime}
 
-    outermost = _verdicts is None
-    if outermost:
-        _verdicts = libraries.Verdicts(port_library)
-    try:
-        where = [Path(os.path.realpath(root)) for root in roots]  # (realpath: a symlink loop is the run's error)
-        jobs = {job.path: job for job in work if not job.compiled and job.path.suffix == ".py"}
-        if not outermost:  # a library run: only what importing the library runs can make it need another
-            needed = {Path(os.path.realpath(p)) for root in where for p in libraries.import_time_files(root)}
-            jobs = {path: job for path, job in jobs.items() if Path(os.path.realpath(path)) in needed}
-        located: dict[tuple[str, Path], Path | None] = {}
-        index = libraries.ImportIndex(roots) if use_cache else None
-        for result in results:
-            job = jobs.get(result.path)
-            if job is None or result.error or not any(rule.code == libraries.CODE for rule in job.rules):
+    where = [Path(os.path.realpath(root)) for root in roots]  # (realpath: a symlink loop is the run's error)
+    jobs = {job.path: job for job in work if not job.compiled and job.path.suffix == ".py"}
+    located: dict[tuple[str, Path], Path | None] = {}
+    verdicts: dict[str, libraries.Verdicts] = {}  # per runtime module name
+    index = libraries.ImportIndex(roots) if use_cache else None
+    for result in results:
+        job = jobs.get(result.path)
+        if job is None or result.error or not any(rule.code == libraries.CODE for rule in job.rules):
+            continue
+        read = (lambda result=result, job=job: result.old if result.old is not None else job.path.read_bytes())
+        try:
+            names = index.names(job.path, read) if index is not None else libraries.imported_names(read())
+        except OSError:
+            continue
+        runtime = job.options.runtime_import.lstrip(".").rpartition(".")[2]
+        outside = {}
+        for name in names:
+            if libraries.skipped(name, runtime):
                 continue
-            read = (lambda result=result, job=job: result.old if result.old is not None else job.path.read_bytes())
-            try:
-                names = index.names(job.path, read) if index is not None else libraries.imported_names(read())
-            except OSError:
-                continue
-            runtime = job.options.runtime_import.lstrip(".").rpartition(".")[2]
-            outside = {}
-            for name in names:
-                if libraries.skipped(name, runtime):
-                    continue
-                key = (name, job.path.parent)
-                if key not in located:
-                    located[key] = libraries.locate(name, job.path)
-                location = located[key]
-                if location is not None and not libraries.is_within(location, where) \
-                        and not libraries.is_stdlib(location) and not libraries.carries_runtime(location, runtime):
-                    outside[name] = location
-            if not outside:
-                continue
-            try:
-                data = read()
-            except OSError:
-                continue
-            sites = libraries.import_sites(data, set(outside))
-            # A library needs what importing it runs; a program, what it may call too. An import tried for an
-            # optional library is a note: whether it is there where the program runs, only its user knows.
-            counted = (libraries.REQUIRED,) if not outermost else (libraries.REQUIRED, libraries.LAZY, libraries.OPTIONAL)
-            sites = [site for site in sites if site[3] in counted]
-            found = {}
-            for name in {site[0] for site in sites}:
-                verdict = _verdicts.of(outside[name])
-                if verdict is not None:
-                    found[name] = libraries.message(name, outside[name], *verdict)
-            if found:
-                _add_library_findings(result, data, [site for site in sites if site[0] in found], found)
-        if index is not None:
-            index.save()
-    finally:
-        if outermost:
-            _verdicts = None
+            key = (name, job.path.parent)
+            if key not in located:
+                located[key] = libraries.locate(name, job.path)
+            location = located[key]
+            if location is not None and not libraries.is_within(location, where) \
+                    and not libraries.is_stdlib(location) and not libraries.carries_runtime(location, runtime):
+                outside[name] = location
+        if not outside:
+            continue
+        try:
+            data = read()
+        except OSError:
+            continue
+        # A program may run any import it makes; one tried for an optional library is a note (whether it is
+        # installed where the program runs, only its user knows); one for type checkers never runs.
+        sites = [site for site in libraries.import_sites(data, set(outside)) if site[3] != libraries.TYPING]
+        judge = verdicts.setdefault(runtime, libraries.Verdicts(changed_files, runtime))
+        found = {}
+        named = libraries.submodules_named(data)
+        for name in {site[0] for site in sites}:
+            submodules = named.get(name, frozenset()) if outside[name].is_dir() else frozenset()
+            verdict = judge.of(outside[name], submodules)
+            if verdict is not None:
+                found[name] = libraries.message(name, outside[name], *verdict)
+        if found:
+            _add_library_findings(result, data, [site for site in sites if site[0] in found], found)
+    if index is not None:
+        index.save()
 
 
 def _add_library_findings(result: FileResult, data: bytes, sites: list, found: dict[str, str]) -> None:

@@ -7,9 +7,10 @@ in the run is looked up where the program would find it: a folder beside the imp
 it (a sibling package in the same site-packages, a project's own package), then vsockport's own
 `sys.path` (where PYTHONPATH points, or the virtual environment vsockport runs in). A library found
 there is ported in memory, never written, with the result cache (a second run reads nothing): when a
-file of it would change, or it imports such a library itself, the import gets a finding that names the
-library's folder and the command that ports it. A library vsockport ported (its import root holds the
-runtime it wrote), or one that never touches sockets, gets none. Imports of modules found nowhere are not guessed at.
+file that the import runs would change, or imports such a library itself, the import gets a finding
+that names the library's folder and the command that ports it. A library vsockport ported (its import root holds the
+runtime it wrote), or one that never touches sockets, gets none. Imports of modules found nowhere are
+not guessed at.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ CODE, NAME = "VS019", "unported-library"
 # `import a, b.c` and `from a.b import c` at the start of a line: the cheap pass over every file's bytes;
 # a file with a candidate name is then read with ast (a docstring's "import x" is no import).
 _IMPORT_LINE = re.compile(rb"^[ \t]*(?:from[ \t]+([A-Za-z_]\w*)|import[ \t]+([A-Za-z_][\w. \t,]*))", re.M)
-_NEVER = frozenset(getattr(sys, "stdlib_module_names", ())) | {"__future__", "__main__", "vsockport", "_pytest",
-                                                               "pytest"}
+_NEVER = frozenset(getattr(sys, "stdlib_module_names", ())) | {"__future__", "__main__"}
 
 
 def imported_names(data: bytes) -> set[str]:
@@ -134,15 +134,38 @@ def _unindented_imports(data: bytes, wanted: set[str]) -> dict[str, tuple[str, i
     return found
 
 
-def import_time_files(location: Path) -> set[Path]:
-    """The files of a library that importing it runs: its module, or its package's __init__.py and the
-    modules of the package that it imports in turn at module level (not in a function, not tried).
-    A library's other modules (a CLI, a Sphinx extension) import what they like without it needing it."""
+def submodules_named(data: bytes) -> dict[str, frozenset[tuple[str, ...]]]:
+    """Per top-level package, the submodules a module's imports name (`from botocore.session import
+    Session`, `from botocore import session`, `import botocore.session`): what importing them runs
+    besides the package's __init__."""
+    named: dict[str, set[tuple[str, ...]]] = {}
+    if b"." not in data and b"from" not in data:
+        return {}
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top, *rest = alias.name.split(".")
+                named.setdefault(top, set()).add(tuple(rest))
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            top, *rest = node.module.split(".")
+            named.setdefault(top, set()).update([tuple(rest), *((*rest, a.name) for a in node.names if a.name != "*")])
+    return {top: frozenset(parts - {()}) for top, parts in named.items()}
+
+
+def import_time_files(location: Path, submodules: frozenset[tuple[str, ...]] = frozenset()) -> set[Path]:
+    """The files of a library that importing it runs: its module, or its package's __init__.py (and the
+    submodules a program names) and the modules of the package those import in turn at module level
+    (not in a function, not tried). A library's other modules (a CLI, a Sphinx extension) import what
+    they like without it needing it."""
     if not location.is_dir():
         return {location}
     package = location.name
     seen: set[Path] = set()
-    pending = [location / "__init__.py"]
+    pending = [location / "__init__.py", *(_module_file(location, [p.encode() for p in parts]) for parts in submodules)]
     while pending:
         path = pending.pop()
         if path in seen or not path.is_file():
@@ -204,25 +227,60 @@ def locate(name: str, importer: Path) -> Path | None:
 
 
 class Verdicts:
-    """Whether each library found needs porting, asked once per run however many modules import it."""
+    """Whether each library found needs porting, asked once per run however many modules import it:
+    whether a file that importing it runs would change, or imports at module level a library that needs
+    porting in turn (followed only through the files the import runs)."""
 
-    def __init__(self, port_library: Callable[[Path], tuple[int, list[str]]]) -> None:
-        self._port_library = port_library  # folder -> (files that would change, libraries it imports unported)
-        self._known: dict[Path, tuple[int, list[str]] | None] = {}
+    def __init__(self, changed_files: Callable[[Path], set[Path]], runtime: str) -> None:
+        self._changed_files = changed_files  # library folder -> the (real) paths of its files that would change
+        self._runtime = runtime
+        self._changed: dict[Path, set[Path]] = {}
+        self._known: dict[tuple[Path, frozenset], tuple[int, list[str]] | None] = {}
+        self._needed: dict[Path, list[str]] = {}
 
-    def of(self, location: Path) -> tuple[int, list[str]] | None:
+    def of(self, location: Path, submodules: frozenset = frozenset()) -> tuple[int, list[str]] | None:
         """(files that would change, unported libraries it imports), or None when it needs nothing."""
-        if location in self._known:
-            return self._known[location]
-        self._known[location] = None  # an import cycle asks again while this one runs: nothing, for now
-        changing, through = self._port_library(location)
+        key = (location, submodules)
+        if key in self._known:
+            return self._known[key]
+        self._known[key] = None  # an import cycle asks again while this one runs: nothing, for now
+        if location not in self._changed:
+            self._changed[location] = self._changed_files(location)
+        runs = {Path(os.path.realpath(p)) for p in import_time_files(location, submodules)}
+        changing = len(runs & self._changed[location])
+        for path in runs - self._needed.keys():
+            self._needed[path] = []  # (a cycle back to this module while it is read: nothing, for now)
+            self._needed[path] = self._needs(path, location)
+        through = sorted({name for path in runs for name in self._needed[path]})
         verdict = (changing, through) if changing or through else None
-        self._known[location] = verdict
+        self._known[key] = verdict
         return verdict
+
+    def _needs(self, path: Path, library: Path) -> list[str]:
+        """The libraries outside `library` that module `path` imports at module level and that need porting."""
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return []
+        outside = {}
+        for name in imported_names(data):
+            if skipped(name, self._runtime):
+                continue
+            found = locate(name, path)
+            if found is not None and not is_within(found, [library]) and not is_stdlib(found) \
+                    and not carries_runtime(found, self._runtime):
+                outside[name] = found
+        needed = []
+        named = submodules_named(data) if outside else {}
+        for name, _, _, kind in import_sites(data, set(outside)) if outside else ():
+            submodules = named.get(name, frozenset()) if outside[name].is_dir() else frozenset()
+            if kind == REQUIRED and self.of(outside[name], submodules) is not None:
+                needed.append(name)
+        return needed
 
 
 def message(name: str, location: Path, changing: int, through: list[str]) -> str:
-    what = (f"{changing} of its files would change" if changing
+    what = (f"{changing} of the files importing it runs would change" if changing
             else f"it imports {', '.join(through)}, which vsockport has not ported")
     return (f"{name} is imported from {location}, outside this run, and vsockport has not ported it ({what}): "
             f"its connections stay on TCP/IP. Port it too: vsockport rewrite {location}")

@@ -12,13 +12,16 @@ class UnportedLibrary(Rule):
     standard library's and not in the run is looked up where the program would find it: a folder beside
     the importing file or above it (a sibling package in the same site-packages), then vsockport's own
     `sys.path` (PYTHONPATH, or the environment vsockport is installed in). A library found there is
-    ported in memory (never written; the result cache keeps later runs fast): when a file of it would
-    change, or it imports such a library itself (boto3 through botocore), the import is reported with
-    the library's folder and the command that ports it. A library vsockport ported (its import root
-    holds the runtime), or one with no socket code, is not reported; neither is a module found nowhere.
+    ported in memory (never written; the result cache keeps later runs fast): when a file that the
+    import runs would change (the package's `__init__`, the submodules the import names, and what they
+    import at module level), or imports such a library itself (boto3 through botocore), the import is
+    reported with the library's folder and the command that ports it. A library vsockport ported (its
+    import root holds the runtime), or one with no socket code, is not reported; neither is a module
+    found nowhere.
     An import tried in a `try` that handles its absence is a note (is it installed where the program
     runs?), one under `if TYPE_CHECKING:` nothing; what a library needs is what importing it runs (its
-    CLI or its Sphinx extension may import anything).
+    CLI, its Sphinx extension or pytest's pastebin plugin may use sockets that a program importing it
+    never runs).
 
     ## Why
     `vsockport rewrite app/` ports app/, but `requests.get(...)` in it runs requests' own code, which
