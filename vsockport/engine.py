@@ -260,17 +260,7 @@ def _report_libraries(results: list[FileResult], work: list[_Job], roots: Sequen
         except OSError:
             continue
         runtime = job.options.runtime_import.lstrip(".").rpartition(".")[2]
-        outside = {}
-        for name in names:
-            if libraries.skipped(name, runtime):
-                continue
-            key = (name, job.path.parent)
-            if key not in located:
-                located[key] = libraries.locate(name, job.path)
-            location = located[key]
-            if location is not None and not libraries.is_within(location, where) \
-                    and not libraries.is_stdlib(location) and not libraries.carries_runtime(location, runtime):
-                outside[name] = location
+        outside = libraries.unported_outside(names, job.path, where, runtime, located)
         if not outside:
             continue
         try:

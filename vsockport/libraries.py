@@ -1,14 +1,14 @@
 """Libraries a ported module imports from outside the run that vsockport has not ported (VS019).
 
-A program's own files are only half of it: `import requests` in a ported module reaches requests'
-code in site-packages, which opens its TCP connections unless it is ported too. After the files are
-ported, each `import X` / `from X import ...` of a module that is neither the standard library's nor
-in the run is looked up where the program would find it: a folder beside the importing file or above
-it (a sibling package in the same site-packages, a project's own package), then vsockport's own
-`sys.path` (where PYTHONPATH points, or the virtual environment vsockport runs in). A library found
-there is ported in memory, never written, with the result cache (a second run reads nothing): when a
-file that the import runs would change, or imports such a library itself, the import gets a finding
-that names the library's folder and the command that ports it. A library vsockport ported (its import root holds the
+A program's own files are only half of it: `import requests` in a ported module reaches requests' code
+in site-packages, which opens its TCP connections unless it is ported too. After the files are ported,
+each `import X` / `from X import ...` of a module that is neither the standard library's nor in the run
+is looked up where the program would find it: a folder beside the importing file or above it (a sibling
+package in the same site-packages, a project's own package), then vsockport's own `sys.path` (where
+PYTHONPATH points, or the virtual environment vsockport runs in). A library found there is ported in
+memory, never written, with the result cache (a second run reads only what changed): when a file that
+the import runs would change, or imports such a library itself, the import gets a finding that names the
+library's folder and the command that ports it. A library vsockport ported (its import root holds the
 runtime it wrote), or one that never touches sockets, gets none. Imports of modules found nowhere are
 not guessed at.
 """
@@ -139,8 +139,6 @@ def submodules_named(data: bytes) -> dict[str, frozenset[tuple[str, ...]]]:
     Session`, `from botocore import session`, `import botocore.session`): what importing them runs
     besides the package's __init__."""
     named: dict[str, set[tuple[str, ...]]] = {}
-    if b"." not in data and b"from" not in data:
-        return {}
     try:
         tree = ast.parse(data)
     except (SyntaxError, ValueError):
@@ -262,14 +260,7 @@ class Verdicts:
             data = path.read_bytes()
         except OSError:
             return []
-        outside = {}
-        for name in imported_names(data):
-            if skipped(name, self._runtime):
-                continue
-            found = locate(name, path)
-            if found is not None and not is_within(found, [library]) and not is_stdlib(found) \
-                    and not carries_runtime(found, self._runtime):
-                outside[name] = found
+        outside = unported_outside(imported_names(data), path, [library], self._runtime)
         needed = []
         named = submodules_named(data) if outside else {}
         for name, _, _, kind in import_sites(data, set(outside)) if outside else ():
@@ -284,6 +275,24 @@ def message(name: str, location: Path, changing: int, through: list[str]) -> str
             else f"it imports {', '.join(through)}, which vsockport has not ported")
     return (f"{name} is imported from {location}, outside this run, and vsockport has not ported it ({what}): "
             f"its connections stay on TCP/IP. Port it too: vsockport rewrite {location}")
+
+
+def unported_outside(names, importer: Path, roots: list[Path], runtime: str,
+                     located: dict[tuple[str, Path], Path | None] | None = None) -> dict[str, Path]:
+    """name -> folder (or file) of each imported library that `importer` finds outside `roots`, outside
+    the standard library, and not ported by vsockport. `located` memoises the lookups of one run."""
+    located = {} if located is None else located
+    outside = {}
+    for name in names:
+        if skipped(name, runtime):
+            continue
+        key = (name, importer.parent)
+        if key not in located:
+            located[key] = locate(name, importer)
+        found = located[key]
+        if found is not None and not is_within(found, roots) and not is_stdlib(found) and not carries_runtime(found, runtime):
+            outside[name] = found
+    return outside
 
 
 def carries_runtime(location: Path, runtime: str) -> bool:
