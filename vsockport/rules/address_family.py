@@ -161,6 +161,9 @@ class AddressFamily(Rule):
         Example("import socket\nu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\nok = isinstance(u, socket.socket)\n"
                 "d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                 "def f(s: socket.socket) -> None:\n    pass\n"),
+        # types are not factories: aiohappyeyeballs' `SocketFactoryType` alias, a cast
+        Example("import socket, typing\nFactory = typing.Callable[[tuple], socket.socket]\n"
+                "Maybe = typing.Optional[socket.socket]\nsock = typing.cast(socket.socket, thing)\n"),
         Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nfamily = socket.AF_INET\n"
                 "def serve(socket):\n    return socket.socket()\n"),
     )

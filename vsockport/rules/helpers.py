@@ -155,9 +155,11 @@ def call_to(name: cst.Name | cst.Attribute | str, *args: cst.BaseExpression | cs
 
 
 # Calls whose arguments name a type rather than use a value: a replacement there would change the check.
-_TYPE_CALLS = frozenset(["isinstance", "issubclass", "super", "type", "id"])
+_TYPE_CALLS = frozenset(["isinstance", "issubclass", "super", "type", "id", "cast"])
+# A subscript's elements are types (`Callable[[Info], socket.socket]`, `Optional[socket.socket]`) or keys
+# (`handlers[socket.socket]`): neither is a value a vsock version stands in for.
 _NOT_VALUES = (cst.Import, cst.ImportFrom, cst.ImportAlias, cst.Annotation, cst.AssignTarget, cst.Del,
-               cst.ComparisonTarget, cst.Comparison, cst.AsName, cst.Global, cst.Nonlocal)
+               cst.ComparisonTarget, cst.Comparison, cst.AsName, cst.Global, cst.Nonlocal, cst.SubscriptElement)
 
 
 # node type -> the field that holds a name the node defines rather than uses (libcst's node classes are
@@ -184,9 +186,9 @@ def is_name_of_definition(node: cst.BaseExpression, parent: cst.CSTNode | None) 
 def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
     """Whether a name is used as a value that a vsock version may stand in for: called, passed,
     assigned, returned, a default, a base class. Not a definition's or parameter's or keyword's own
-    name, not in imports, annotations, assignment targets, `del`, comparisons, as the object of an
-    attribute (`HTTPServer.protocol_version`), or as an argument of isinstance/issubclass/super/type or of
-    a runtime call (which would wrap it twice)."""
+    name, not in imports, annotations, subscripts (`Callable[[Info], socket.socket]`), assignment
+    targets, `del`, comparisons, as the object of an attribute (`HTTPServer.protocol_version`), or as an
+    argument of isinstance/issubclass/super/type/cast or of a runtime call (which would wrap it twice)."""
     parent = parents(node)
     if is_name_of_definition(node, parent) or _held_in(node, parent, _NOT_VALUE_FIELD):
         return False
@@ -196,7 +198,9 @@ def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
             return False
         if isinstance(ancestor, cst.Call) and child is not ancestor.func:
             func = ancestor.func
-            if (isinstance(func, cst.Name) and func.value in _TYPE_CALLS) or names.is_runtime_name(func):
+            called = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) \
+                else None  # `typing.cast(socket.socket, x)` as well as `cast(...)`
+            if called in _TYPE_CALLS or names.is_runtime_name(func):
                 return False
             return True  # an argument of some other call: a value
         if isinstance(ancestor, (cst.BaseSmallStatement, cst.BaseCompoundStatement, cst.Param, cst.Lambda)):
