@@ -101,3 +101,23 @@ def test_a_library_is_judged_by_the_modules_its_import_runs(cli, tmp_path):
     (tmp_path / "app" / "share.py").write_text("from tool import pastebin\n")
     done = cli("diff", "app", cwd=tmp_path, env={"PYTHONPATH": str(site)})
     assert re.findall(r"(\w+)\.py:\d+:1: VS019 tool is imported", done.stderr) == ["share"], done.stderr
+
+
+def test_a_library_ported_in_the_same_run_is_the_one_imported(cli, tmp_path):
+    """A `src/` layout and a dependency folder ported with the program (urllib3's tests import `urllib3`
+    from src/ and `trio` from the site folder beside it): the run's own copies answer the import, not
+    the unported ones an interpreter's site-packages holds."""
+    site = _tree(tmp_path)  # the unported copies, on PYTHONPATH as an interpreter's site-packages
+    project = tmp_path / "project"
+    (project / "src" / "netlib").mkdir(parents=True)
+    (project / "src" / "netlib" / "__init__.py").write_text(LIBRARIES["netlib/__init__.py"])
+    (project / "deps" / "wrapper").mkdir(parents=True)
+    (project / "deps" / "wrapper" / "__init__.py").write_text(LIBRARIES["wrapper/__init__.py"])
+    (project / "deps" / "single.py").write_text(LIBRARIES["netlib/__init__.py"])
+    (project / "tests").mkdir()
+    (project / "tests" / "test_it.py").write_text("import netlib\nimport wrapper\nimport single\n")
+    done = cli("diff", "project", cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert "VS019" not in done.stderr, done.stderr
+    # The same test module ported alone still names the unported copies it would import.
+    alone = cli("diff", "project/tests", cwd=tmp_path, env={"PYTHONPATH": str(site)})
+    assert re.findall(r"test_it\.py:(\d+):1: VS019 (\w+) is imported from", alone.stderr) == [("1", "netlib"), ("2", "wrapper")]

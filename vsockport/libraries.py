@@ -4,7 +4,8 @@ A program's own files are only half of it: `import requests` in a ported module 
 in site-packages, which opens its TCP connections unless it is ported too. After the files are ported,
 each `import X` / `from X import ...` of a module that is neither the standard library's nor in the run
 is looked up where the program would find it: a folder beside the importing file or above it (a sibling
-package in the same site-packages, a project's own package), then vsockport's own `sys.path` (where
+package in the same site-packages, a project's own package), then the run's own import roots (a `src/`
+layout's package, a dependency folder ported with the program), then vsockport's own `sys.path` (where
 PYTHONPATH points, or the virtual environment vsockport runs in). A library found there is ported in
 memory, never written, with the result cache (a second run reads only what changed): when a file that
 the import runs would change, or imports such a library itself, the import gets a finding that names the
@@ -205,13 +206,16 @@ def _module_file(base: Path, parts: list[bytes]) -> Path:
     return target / "__init__.py" if target.is_dir() else target.with_name(target.name + ".py")
 
 
-def locate(name: str, importer: Path) -> Path | None:
-    """Where `importer` would find the top-level module `name`: its package folder or its file."""
+def locate(name: str, importer: Path, provided: dict[str, Path] | None = None) -> Path | None:
+    """Where `importer` would find the top-level module `name`: its package folder or its file; beside
+    or above it, then among the run's own import roots (`provided`), then on vsockport's sys.path."""
     for folder in Path(os.path.realpath(importer)).parents:
         if (folder / name / "__init__.py").is_file():
             return folder / name
         if (folder / f"{name}.py").is_file():
             return folder / f"{name}.py"
+    if provided and name in provided:
+        return provided[name]
     try:
         spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
     except (ImportError, ValueError):
@@ -277,10 +281,40 @@ def message(name: str, location: Path, changing: int, through: list[str]) -> str
             f"its connections stay on TCP/IP. Port it too: vsockport rewrite {location}")
 
 
+def import_roots(files) -> dict[str, Path]:
+    """Top-level name -> where the run's own files provide it: each package whose folder's parent is
+    no package (`src/urllib3`, `site/trio`), and the modules beside such a package (`site/socks.py`).
+    A program run with those folders on its path imports these copies, the ported ones."""
+    package_root: dict[Path, Path | None] = {}  # folder -> its outermost package folder, or None
+
+    def root_of(folder: Path) -> Path | None:
+        if folder not in package_root:
+            is_package = (folder / "__init__.py").is_file()
+            package_root[folder] = (root_of(folder.parent) or folder) if is_package and folder.parent != folder else None
+        return package_root[folder]
+
+    found: dict[str, Path] = {}
+    loose: list[Path] = []
+    for path in files:
+        path = Path(os.path.realpath(path))
+        root = root_of(path.parent)
+        if root is not None:
+            found.setdefault(root.name, root)
+        elif path.suffix == ".py":
+            loose.append(path)
+    holders = {root.parent for root in found.values()}
+    for path in loose:  # a single-module library beside packages (a site folder), not a folder of scripts
+        if path.parent in holders:
+            found.setdefault(path.stem, path)
+    return found
+
+
 def unported_outside(names, importer: Path, roots: list[Path], runtime: str,
-                     located: dict[tuple[str, Path], Path | None] | None = None) -> dict[str, Path]:
+                     located: dict[tuple[str, Path], Path | None] | None = None,
+                     provided: dict[str, Path] | None = None) -> dict[str, Path]:
     """name -> folder (or file) of each imported library that `importer` finds outside `roots`, outside
-    the standard library, and not ported by vsockport. `located` memoises the lookups of one run."""
+    the standard library, and not ported by vsockport. `located` memoises the lookups of one run;
+    `provided` (import_roots of the run) answers a name that nothing beside or above the importer does."""
     located = {} if located is None else located
     outside = {}
     for name in names:
@@ -288,7 +322,7 @@ def unported_outside(names, importer: Path, roots: list[Path], runtime: str,
             continue
         key = (name, importer.parent)
         if key not in located:
-            located[key] = locate(name, importer)
+            located[key] = locate(name, importer, provided)
         found = located[key]
         if found is not None and not is_within(found, roots) and not is_stdlib(found) and not carries_runtime(found, runtime):
             outside[name] = found

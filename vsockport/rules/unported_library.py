@@ -10,8 +10,10 @@ class UnportedLibrary(Rule):
     ## What it does
     After a run's files are ported, each `import X` and `from X import ...` of a module that is not the
     standard library's and not in the run is looked up where the program would find it: a folder beside
-    the importing file or above it (a sibling package in the same site-packages), then vsockport's own
-    `sys.path` (PYTHONPATH, or the environment vsockport is installed in). A library found there is
+    the importing file or above it (a sibling package in the same site-packages), then the run's own
+    import roots (a `src/` layout's package, a dependency folder ported with the program: the copy the
+    program imports once those folders are on its path), then vsockport's own `sys.path` (PYTHONPATH,
+    or the environment vsockport is installed in). A library found there is
     ported in memory (never written; the result cache keeps later runs fast): when a file that the
     import runs would change (the package's `__init__`, the submodules the import names, and what they
     import at module level), or imports such a library itself (boto3 through botocore), the import is
