@@ -161,9 +161,13 @@ class AddressFamily(Rule):
         Example("import socket\nu = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\nok = isinstance(u, socket.socket)\n"
                 "d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                 "def f(s: socket.socket) -> None:\n    pass\n"),
-        # types are not factories: aiohappyeyeballs' `SocketFactoryType` alias, a cast
-        Example("import socket, typing\nFactory = typing.Callable[[tuple], socket.socket]\n"
-                "Maybe = typing.Optional[socket.socket]\nsock = typing.cast(socket.socket, thing)\n"),
+        # types are not factories: aiohappyeyeballs' `SocketFactoryType` alias, a cast, a mock's spec (aiohttp's
+        # tests), and neither is the class a test patches or reads a method of
+        Example("import socket, typing\nfrom unittest import mock\nFactory = typing.Callable[[tuple], socket.socket]\n"
+                "Maybe = typing.Optional[socket.socket]\nsock = typing.cast(socket.socket, thing)\n"
+                "fake = mock.create_autospec(socket.socket, spec_set=True, instance=True)\n"
+                "other = mock.Mock(spec=socket.socket)\nconnect = getattr(socket.socket, 'connect')\n"
+                "with mock.patch.object(socket.socket, 'connect'):\n    monkeypatch.setattr(socket.socket, 'bind', fake)\n"),
         Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nfamily = socket.AF_INET\n"
                 "def serve(socket):\n    return socket.socket()\n"),
     )
@@ -239,6 +243,8 @@ class AddressFamily(Rule):
                                   f"give -> vsock_socket_class({source_of(node)}): IP families and none become vsock",
                             replacement=call_to(runtime_name("vsock_socket_class"), node))
             return
+        if isinstance(parent, cst.Arg) and _reads_an_attribute(self.parents(parent), parent):
+            return  # getattr(socket.socket, "connect"): a method of the class vsock sockets are too
         if qualified in C_SOCKET_CLASSES:
             return  # the C type kept as a value (socket.py's own `_socket.socket.__init__(...)`): not a socket made here
         if qualified == "socket.socket" and isinstance(parent, (cst.Assign, cst.AnnAssign)):
@@ -249,3 +255,8 @@ class AddressFamily(Rule):
         elif qualified == "socket.socket":
             self.report(node, f"{source_of(node)} kept as a socket factory -> vsock_socket",
                         replacement=runtime_name("vsock_socket"))
+
+
+def _reads_an_attribute(call: cst.CSTNode | None, arg: cst.Arg) -> bool:
+    return (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value in ("getattr", "hasattr")
+            and bool(call.args) and call.args[0] is arg)

@@ -188,7 +188,8 @@ def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
     assigned, returned, a default, a base class. Not a definition's or parameter's or keyword's own
     name, not in imports, annotations, subscripts (`Callable[[Info], socket.socket]`), assignment
     targets, `del`, comparisons, as the object of an attribute (`HTTPServer.protocol_version`), or as an
-    argument of isinstance/issubclass/super/type/cast or of a runtime call (which would wrap it twice)."""
+    argument of isinstance/issubclass/super/type/cast or of a runtime call (which would wrap it twice),
+    nor a mock's spec or the object a call patches or reads an attribute of (_is_spec_or_target)."""
     parent = parents(node)
     if is_name_of_definition(node, parent) or _held_in(node, parent, _NOT_VALUE_FIELD):
         return False
@@ -202,8 +203,26 @@ def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
                 else None  # `typing.cast(socket.socket, x)` as well as `cast(...)`
             if called in _TYPE_CALLS or names.is_runtime_name(func):
                 return False
-            return True  # an argument of some other call: a value
+            return not (isinstance(child, cst.Arg) and _is_spec_or_target(ancestor, child, called))
         if isinstance(ancestor, (cst.BaseSmallStatement, cst.BaseCompoundStatement, cst.Param, cst.Lambda)):
             return True
         child = ancestor
     return True
+
+
+# What a call takes as a type or as an object to patch, not as a factory it will call: a mock's spec
+# (`create_autospec(socket.socket, instance=True)`, `Mock(spec=socket.socket)`) and the object whose
+# attribute is replaced (`patch.object(socket.socket, "connect")`, `monkeypatch.setattr(socket, ...)`): the
+# program's patch must reach the real object, which ported code uses too (a vsock socket is a
+# socket.socket; the runtime honours a replaced resolver). (`getattr(socket, name)` reads a function by
+# name: a value.)
+_SPEC_FIRST = frozenset(["create_autospec", "Mock", "MagicMock", "NonCallableMock", "NonCallableMagicMock", "AsyncMock"])
+_TARGET_FIRST = frozenset(["setattr", "delattr", "object", "multiple"])
+
+
+def _is_spec_or_target(call: cst.Call, arg: cst.Arg, called: str | None) -> bool:
+    if arg.keyword is not None:
+        return arg.keyword.value in ("spec", "spec_set")
+    if arg.star or not call.args or call.args[0] is not arg:
+        return False
+    return called in _SPEC_FIRST or called in _TARGET_FIRST
