@@ -29,7 +29,10 @@ the vsock family. For sockets of that family, and only those:
     what happened on vsock; but a connect to a port nobody listens on, which virtio answers with a
     reset, is a ConnectionRefusedError (ECONNREFUSED) as on TCP, from connect(), connect_ex() and a
     non-blocking connect's SO_ERROR;
-  - a timeout set with settimeout() also becomes the kernel's vsock connect timeout (2 s by default).
+  - a timeout set with settimeout() also becomes the kernel's vsock connect timeout (2 s by default);
+  - close() closes as TCP does: the peer's first send after it succeeds and only a later one fails
+    (vsock alone fails the first, EPIPE), by keeping the descriptor, shut down for writing, until the
+    peer sends or closes (section 4, "Closing as TCP closes"; VSOCK_TCP_CLOSE=0 turns it off).
 For every other family nothing changes: the method a TCP socket looks up is CPython's own C method
 (no frame of this file in its tracebacks, the same results and signatures); read from the class and
 called unbound (`socket.socket.connect(sock, address)`), a method picks by the socket's family the same
@@ -65,7 +68,7 @@ Contents
 
 Environment: VSOCK_CID_MAP (section 2); VSOCK_HYBRID_TIMEOUT (section 10); VSOCK_RUNTIME_BACKEND=
 auto|native|ctypes (a bad value warns and means auto); VSOCK_STRICT=1|warn and VSOCK_RECORD=FILE
-(section 13). Each is read when first needed, never at import: importing this module defines names.
+(section 13); VSOCK_TCP_CLOSE=0 (section 4). Each is read when first needed, never at import: importing this module defines names.
 """
 
 import errno
@@ -142,7 +145,7 @@ __all__ = [
 ]
 
 # The line below is read by vsockport to decide whether this file needs an update.
-VSOCKPORT_RUNTIME_VERSION = 11
+VSOCKPORT_RUNTIME_VERSION = 12
 
 
 # ===================================================================================================
@@ -861,6 +864,7 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     if fileno is not None:
         detected = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
         made = _StdSocket(detected, type, proto, fileno)
+        _Lingering.shared.add(_CSocket.fileno(made))  # another object or process may hold it too
         if _family_of(made) == af and (family == _AF_INET6 or _is_inet6_descriptor(fileno)):
             _mark_inet6(made)  # an adopted vsock descriptor the program takes for IPv6 (Twisted's adoptStreamPort)
         return made
@@ -894,6 +898,7 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
 def vsock_fromfd(fd, family=-1, type=-1, proto=-1):
     """socket.fromfd() for ported code: a socket on a duplicate of `fd` with the family the descriptor
     really has (a vsock fd stays vsock even where the program says AF_INET)."""
+    _Lingering.shared.add(fd)
     return vsock_socket(family, type, proto, fileno=os.dup(fd))
 
 
@@ -1059,6 +1064,7 @@ def _install_layer(methods=None):
             installed[key] = VSOCKPORT_RUNTIME_VERSION
     _layered[0] = len(classes)
     _groups_installed.add(id(methods))
+    _watch_forks()
 
 
 _groups_installed = set()  # which of the method groups below this copy installed
@@ -1501,9 +1507,196 @@ def _peer_has_closed(sock):
     return False  # only half-closed: the peer still reads, and must see this shutdown
 
 
+# -- Closing as TCP closes ---------------------------------------------------------------------------
+# A TCP connection's end that is closed still takes what its peer sends next: the peer's first send
+# after the close succeeds (the closed end answers it with a reset), only later ones fail, and its reads
+# see the end of stream at once. On vsock the peer's very first send fails (EPIPE), so a server that
+# answers a client which has just hung up, or a client that writes once more to a server that closed,
+# dies where it worked over TCP. So close() of a connected vsock stream whose peer still has it open and
+# has sent nothing unread shuts it down for writing (the peer reads the end of stream, as from a close)
+# and hands the descriptor to one thread per process, which closes it as soon as anything arrives (the
+# peer's next send then fails, as on TCP), when the peer closes too, or after LINGER_SECONDS. The
+# socket object is closed at once. Never where the descriptor may be shared, since a shutdown reaches
+# every holder: sockets made by dup(), vsock_fromfd() or adopting a descriptor, descriptors open when
+# the process forked (in parent and child), and processes with multiprocessing children or started by
+# multiprocessing. VSOCK_TCP_CLOSE=0 turns it off.
+LINGER_SECONDS = 5.0
+TCP_CLOSE_ENV = "VSOCK_TCP_CLOSE"
+
+
+class _Lingering:
+    enabled = None  # None until the first close asks; False: off (the setting, no thread, no /proc)
+    wake = None  # the write end of the closing thread's pipe
+    fds = set()  # descriptors kept after close(), not closed yet
+    new = []  # handed to the thread since it last looked (appended here, popped there)
+    shared = set()  # descriptors another socket object or process may hold too
+    at_fork = frozenset()
+    write = None
+    watching = False
+
+
+def _sock_real_close(sock, _ss=_CSocket):
+    if _hybrid_sockets.data and sock in _hybrid_sockets:
+        return _hybrid_real_close(sock, _ss)
+    if _Lingering.enabled is not False and _close_as_tcp(sock):
+        return None
+    return _ss.close(sock)
+
+
+def _close_as_tcp(sock):
+    fd = _CSocket.fileno(sock)
+    if fd < 0 or _type_of(sock) != _SOCK_STREAM:
+        return False
+    if _Lingering.shared and fd in _Lingering.shared:
+        _Lingering.shared.discard(fd)  # (the number is free once closed)
+        return False
+    processes = sys.modules.get("multiprocessing.process")
+    if processes is not None and (getattr(processes, "_children", None) or getattr(processes, "_parent_process", None)):
+        return False  # a socket may have been handed to (or from) another process
+    if _CSocket.gettimeout(sock):
+        _CSocket.setblocking(sock, False)  # (with a timeout, CPython waits for input before any recv)
+    try:
+        if _CSocket.recv(sock, 1, _PEEK_NOW) is not None:
+            return False  # b"": the peer closed; unread data: a plain close resets the peer, as TCP's does
+    except BlockingIOError:
+        pass  # connected, the peer's end open, nothing unread
+    except OSError:
+        return False  # not connected (a listener, a refused connect) or reset
+    if _Lingering.enabled is None and not _start_closing_thread():
+        return False
+    try:
+        _CSocket.shutdown(sock, socket.SHUT_WR)
+    except OSError:
+        return False
+    fd = _CSocket.detach(sock)
+    _Lingering.fds.add(fd)
+    _Lingering.new.append(fd)
+    try:
+        _Lingering.write(_Lingering.wake, b"\0")
+    except OSError:  # (the pipe is full: the thread has wake-ups to read already)
+        pass
+    return True
+
+
+_PEEK_NOW = getattr(socket, "MSG_PEEK", 2) | getattr(socket, "MSG_DONTWAIT", 0x40)
+
+
+def _unpatched(module, name):
+    """The standard library's own function where a green-thread framework patched it: the closing thread
+    is an operating-system thread."""
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is not None:
+        return getattr(patcher.original(module), name)
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None:
+        return monkey.get_original(module, name)
+    return getattr(importlib.import_module(module), name)
+
+
+def _start_closing_thread():
+    """Start the thread that closes kept descriptors; False where closing as TCP does is off or cannot be."""
+    if os.environ.get(TCP_CLOSE_ENV, "1").strip().lower() in ("0", "no", "off", "false"):
+        _Lingering.enabled = False
+        return False
+    try:
+        start, poll, read, write = (_unpatched("_thread", "start_new_thread"), _unpatched("select", "poll"),
+                                    _unpatched("os", "read"), _unpatched("os", "write"))
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        _Lingering.wake, _Lingering.write = wake_write, write
+        start(_close_kept, (wake_read, poll, read, _unpatched("os", "close")))
+    except Exception:  # no poll (not Linux), no threads, no pipe: close at once, as before
+        _Lingering.enabled = False
+        return False
+    _Lingering.enabled = True
+    return True
+
+
+def _close_kept(wake, poll, read, close):
+    """The closing thread: each kept descriptor is closed when it polls readable (data from the peer, or
+    its close) or at its deadline."""
+    poller = poll()
+    poller.register(wake, select.POLLIN)
+    deadlines = {}
+    while True:
+        try:
+            wait = max(0.0, min(deadlines.values()) - time.monotonic()) * 1000 if deadlines else None
+            for fd, _ in poller.poll(wait):
+                if fd == wake:
+                    read(wake, 4096)
+                elif deadlines.pop(fd, None) is not None:
+                    poller.unregister(fd)
+                    _Lingering.fds.discard(fd)
+                    close(fd)
+            now = time.monotonic()
+            while _Lingering.new:
+                fd = _Lingering.new.pop()
+                deadlines[fd] = now + LINGER_SECONDS
+                poller.register(fd, select.POLLIN)
+            for fd in [fd for fd, deadline in deadlines.items() if deadline <= now]:
+                del deadlines[fd]
+                poller.unregister(fd)
+                _Lingering.fds.discard(fd)
+                close(fd)
+        except Exception:  # (an interpreter shutting down; a descriptor closed under it): keep going
+            time.sleep(0.01)
+
+
+def _open_descriptors():
+    try:
+        return frozenset(int(name) for name in os.listdir("/proc/self/fd"))
+    except (OSError, ValueError):
+        return None
+
+
+def _before_fork():
+    _Lingering.at_fork = _open_descriptors() if _Lingering.enabled is not False else frozenset()
+
+
+def _after_fork_in_parent():
+    if _Lingering.at_fork is None:
+        _Lingering.enabled = False  # (no /proc: which descriptors the child holds is unknown)
+    else:
+        _Lingering.shared |= _Lingering.at_fork
+
+
+def _after_fork_in_child():
+    """The parent's closing thread is not here: close this process's copies of what it keeps (the
+    parent closes its own), and never shut down what the parent also holds."""
+    for fd in list(_Lingering.fds) + ([_Lingering.wake] if _Lingering.wake is not None else []):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _Lingering.fds, _Lingering.new, _Lingering.wake = set(), [], None
+    _Lingering.enabled = None if _Lingering.at_fork is not None and _Lingering.enabled is not False else False
+    _Lingering.shared = set(_Lingering.shared | (_Lingering.at_fork or frozenset()))
+
+
+def _watch_forks():
+    """Called when the serving copy installs the layer, before any vsock socket exists (once per copy)."""
+    if hasattr(os, "register_at_fork") and not _Lingering.watching:
+        _Lingering.watching = True
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)
+
+
+def _sock_dup(sock):
+    """socket.socket.dup for vsock: the stdlib's, and both descriptors are marked shared (see above)."""
+    if _hybrid_sockets.data and sock in _hybrid_sockets:
+        return _hybrid_dup(sock)
+    fd = os.dup(_CSocket.fileno(sock))
+    made = sock.__class__(_family_of(sock), _type_of(sock), _proto_of(sock), fileno=fd)
+    made.settimeout(_CSocket.gettimeout(sock))
+    _Lingering.shared.update((fd, _CSocket.fileno(sock)))
+    if _inet6_sockets.data and sock in _inet6_sockets:
+        _mark_inet6(made)
+    return made
+
+
 _STREAM_METHODS = {
     "bind": _sock_bind, "connect": _sock_connect, "connect_ex": _sock_connect_ex, "listen": _sock_listen,
-    "_accept": _sock_accept, "shutdown": _sock_shutdown,
+    "_accept": _sock_accept, "shutdown": _sock_shutdown, "_real_close": _sock_real_close, "dup": _sock_dup,
     "getsockname": _sock_getsockname, "getpeername": _sock_getpeername, "setsockopt": _sock_setsockopt,
     "getsockopt": _sock_getsockopt,
 }
@@ -2362,7 +2555,7 @@ def _hybrid_real_close(sock, _ss=_CSocket):
         _remove_own_socket_file(*state.listening)
 
 
-_HYBRID_METHODS = {"accept": _hybrid_accept, "dup": _hybrid_dup, "_real_close": _hybrid_real_close}
+_HYBRID_METHODS = {"accept": _hybrid_accept, "dup": _sock_dup, "_real_close": _sock_real_close}  # (both pick hybrid first)
 
 
 async def _hybrid_dial_async(loop, peer, port):
