@@ -1274,3 +1274,33 @@ def test_an_address_that_cannot_be_a_key_gets_the_full_paths_error(rt):
         with pytest.raises(TypeError) as info:
             sock.connect(([1], 5))
     assert "unhashable" not in str(info.value)
+
+
+def test_close_is_cpythons_unless_tcp_close_is_asked_for():
+    """VSOCK_TCP_CLOSE=1 (runtime section 4) layers close() and dup(); without it a vsock socket's close is
+    CPython's own, so the data path pays nothing. With it, sockets that are not connected (a listener,
+    a socket never connected) still close at once, start no thread, and dup() marks both descriptors."""
+    code = f"""
+import socket, sys, threading
+sys.path.insert(0, {str(RUNTIME.parent)!r})
+import vsock as rt
+af = rt.VMCISock_GetAFValue()
+print(type(socket.socket.__dict__["_real_close"]).__name__, type(socket.socket.__dict__["dup"]).__name__)
+listener = rt.vsock_socket(af, socket.SOCK_STREAM)
+listener.bind((rt.VMADDR_CID_ANY, rt.VMADDR_PORT_ANY))
+listener.listen()
+listener.close()
+unconnected = rt.vsock_socket(af, socket.SOCK_STREAM)
+copy = unconnected.dup()
+print(listener.fileno(), sorted(rt._Lingering.shared) == sorted((unconnected.fileno(), copy.fileno())))
+unconnected.close(); copy.close()
+print(rt._Lingering.enabled, rt._Lingering.kept, threading.active_count(), rt._Lingering.shared)
+"""
+    plain = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60,
+                           env={k: v for k, v in os.environ.items() if k != "VSOCK_TCP_CLOSE"})
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.split("\n")[0] == "function function"  # socket.py's own methods
+    asked = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, VSOCK_TCP_CLOSE="1"))
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.split("\n")[:3] == ["_FamilyMethod _FamilyMethod", "-1 True", "None {} 1 set()"]

@@ -4,6 +4,7 @@ tests/test_compatibility.py.) Each program uses the runtime as the port writes i
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -40,10 +41,10 @@ def folder(tmp_path_factory):
     return made
 
 
-def run(folder, port, body: str, timeout: float = 240) -> list[str]:
+def run(folder, port, body: str, timeout: float = 240, env: dict | None = None) -> list[str]:
     (folder / "row.py").write_text(PRELUDE + textwrap.dedent(body))
     done = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "row.py", str(port)], cwd=folder,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout.split()
 
@@ -270,7 +271,8 @@ def test_a_client_waiting_for_its_server_retries_on_a_refusal(folder, port):
 
 
 def test_what_vsock_does_differently(folder, port):
-    """The transport's own differences that README lists (no port can hide them): no out-of-band data; peers are CIDs and ports are 32-bit; a second
+    """The transport's own differences that README lists (no port can hide them): a send on a connection
+    the peer closed fails at once (unless VSOCK_TCP_CLOSE=1, next row); no out-of-band data; peers are CIDs and ports are 32-bit; a second
     listener on a port is refused, SO_REUSEPORT or not; an abortive close reaches the peer as an orderly
     one; a listening socket cannot be shut down."""
     assert run(folder, port, """
@@ -284,6 +286,11 @@ def test_what_vsock_does_differently(folder, port):
         except OSError as exc:
             print(exc.errno == errno.EOPNOTSUPP)  # errorcode names 95 ENOTSUP on Linux
         conn.close()
+        client.recv(1)  # b"": the peer's close has arrived
+        try:
+            client.send(b"after the peer closed")
+        except BrokenPipeError:
+            print("EPIPE")
         print(peer[0], client.getpeername()[0])
         print(49152 <= peer[1] <= 65535)  # bound before connect(): a port of the dynamic range, as TCP gives
         unported = socket.socket(afVMCI, socket.SOCK_STREAM)
@@ -308,15 +315,16 @@ def test_what_vsock_does_differently(folder, port):
             listener.shutdown(socket.SHUT_RDWR)
         except OSError as exc:
             print(errno.errorcode[exc.errno])
-    """) == ["True", "127.0.0.1", "127.0.0.1", "True", "True", "True", "EADDRINUSE", "b''", "ENOTCONN"]
+    """) == ["True", "EPIPE", "127.0.0.1", "127.0.0.1", "True", "True", "True", "EADDRINUSE", "b''", "ENOTCONN"]
 
 
 def test_a_send_after_the_peer_closed_is_taken_once_as_on_tcp(folder, port):
     """On TCP a closed end takes its peer's next send (and answers it with a reset): the peer's first send
-    after the close succeeds and only a later one fails. A vsock peer's first send would fail at once
-    (EPIPE), so the runtime keeps a closed connection's descriptor until the peer sends or closes
-    (runtime section 4). Both directions; the kept descriptors are closed; a duplicated socket, whose
-    other holder still sends, is closed at once (a shutdown would reach it)."""
+    after the close succeeds and only a later one fails. A vsock peer's first send fails at once (EPIPE);
+    with VSOCK_TCP_CLOSE=1 the runtime keeps a closed connection's descriptor until the peer sends or
+    closes (runtime section 4). Both directions; the kept descriptors are closed; a duplicated socket,
+    whose other holder still sends, is closed at once (a shutdown would reach it); a connection open
+    when the process forked is closed at once too (the child still sends on it)."""
     assert run(folder, port, """
         import time
         listener = listening()
@@ -354,7 +362,19 @@ def test_a_send_after_the_peer_closed_is_taken_once_as_on_tcp(folder, port):
         conn.close()
         other.sendall(b"still open")
         print(client.recv(16))
-    """) == ["server", "b''", "10", "fails", "client", "b''", "10", "fails", "0", "b'still", "open'"]
+        client = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        client.connect((VMADDR_CID_LOCAL, PORT))
+        conn = listener.accept()[0]
+        child = os.fork()
+        if child == 0:  # a forking server's child: it serves the connection the parent closes
+            time.sleep(0.3)
+            conn.sendall(b"from the child")
+            os._exit(0)
+        conn.close()
+        os.waitpid(child, 0)
+        print(client.recv(16))
+    """, env={"VSOCK_TCP_CLOSE": "1"}) == ["server", "b''", "10", "fails", "client", "b''", "10", "fails", "0", "b'still",
+                                          "open'", "b'from", "the", "child'"]
 
 
 def test_a_program_that_asks_for_ipv6_reads_ipv6_shaped_addresses(folder, port):

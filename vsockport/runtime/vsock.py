@@ -30,9 +30,9 @@ the vsock family. For sockets of that family, and only those:
     reset, is a ConnectionRefusedError (ECONNREFUSED) as on TCP, from connect(), connect_ex() and a
     non-blocking connect's SO_ERROR;
   - a timeout set with settimeout() also becomes the kernel's vsock connect timeout (2 s by default);
-  - close() closes as TCP does: the peer's first send after it succeeds and only a later one fails
-    (vsock alone fails the first, EPIPE), by keeping the descriptor, shut down for writing, until the
-    peer sends or closes (section 4, "Closing as TCP closes"; VSOCK_TCP_CLOSE=0 turns it off).
+  - with VSOCK_TCP_CLOSE=1, close() closes as TCP does: the peer's first send after it succeeds and
+    only a later one fails (vsock alone fails the first, EPIPE), by keeping the descriptor, shut down
+    for writing, until the peer sends or closes (section 4, "Closing as TCP closes").
 For every other family nothing changes: the method a TCP socket looks up is CPython's own C method
 (no frame of this file in its tracebacks, the same results and signatures); read from the class and
 called unbound (`socket.socket.connect(sock, address)`), a method picks by the socket's family the same
@@ -68,7 +68,7 @@ Contents
 
 Environment: VSOCK_CID_MAP (section 2); VSOCK_HYBRID_TIMEOUT (section 10); VSOCK_RUNTIME_BACKEND=
 auto|native|ctypes (a bad value warns and means auto); VSOCK_STRICT=1|warn and VSOCK_RECORD=FILE
-(section 13); VSOCK_TCP_CLOSE=0 (section 4). Each is read when first needed, never at import: importing this module defines names.
+(section 13); VSOCK_TCP_CLOSE=1 (section 4). Each is read when first needed, never at import: importing this module defines names.
 """
 
 import errno
@@ -1064,7 +1064,12 @@ def _install_layer(methods=None):
             installed[key] = VSOCKPORT_RUNTIME_VERSION
     _layered[0] = len(classes)
     _groups_installed.add(id(methods))
-    _watch_forks()
+    if methods is _STREAM_METHODS:
+        if _Lingering.enabled is None and os.environ.get(TCP_CLOSE_ENV, "").strip().lower() not in ("1", "yes", "on", "true"):
+            _Lingering.enabled = False
+        if _Lingering.enabled is not False:
+            _install_layer(_TCP_CLOSE_METHODS)
+            _watch_forks()
 
 
 _groups_installed = set()  # which of the method groups below this copy installed
@@ -1074,7 +1079,7 @@ def _layer_covers_new_classes():
     """Cover socket classes defined since the layer was installed (cheap: one list of subclasses)."""
     if len(_CSocket.__subclasses__()) != _layered[0]:
         _install_layer()
-        for group in (_DATAGRAM_METHODS, _HYBRID_METHODS):
+        for group in (_DATAGRAM_METHODS, _HYBRID_METHODS, _TCP_CLOSE_METHODS):
             if id(group) in _groups_installed:
                 _install_layer(group)
 
@@ -1514,25 +1519,27 @@ def _peer_has_closed(sock):
 # answers a client which has just hung up, or a client that writes once more to a server that closed,
 # dies where it worked over TCP. So close() of a connected vsock stream whose peer still has it open and
 # has sent nothing unread shuts it down for writing (the peer reads the end of stream, as from a close)
-# and hands the descriptor to one thread per process, which closes it as soon as anything arrives (the
-# peer's next send then fails, as on TCP), when the peer closes too, or after LINGER_SECONDS. The
-# socket object is closed at once. Never where the descriptor may be shared, since a shutdown reaches
-# every holder: sockets made by dup(), vsock_fromfd() or adopting a descriptor, descriptors open when
-# the process forked (in parent and child), and processes with multiprocessing children or started by
-# multiprocessing. VSOCK_TCP_CLOSE=0 turns it off.
+# and keeps the descriptor until anything arrives (the peer's next send then fails, as on TCP), the
+# peer closes too, or LINGER_SECONDS pass; one thread looks every 50 ms. The socket object is closed at
+# once. Never where the descriptor may be shared, since a shutdown reaches every holder: sockets made by
+# dup(), vsock_fromfd() or adopting a descriptor, descriptors open when the process forked (in parent
+# and child), and processes with multiprocessing children or started by multiprocessing.
+# Only with VSOCK_TCP_CLOSE=1: it costs a connection closed first by this end two system calls and one
+# packet more (new connections 0.85-0.9x under emulation), and a descriptor shared by hand (os.dup,
+# pass_fds) with a holder that still sends would be shut down under it; off, close() is CPython's.
 LINGER_SECONDS = 5.0
 TCP_CLOSE_ENV = "VSOCK_TCP_CLOSE"
 
 
 class _Lingering:
-    enabled = None  # None until the first close asks; False: off (the setting, no thread, no /proc)
-    wake = None  # the write end of the closing thread's pipe
-    fds = set()  # descriptors kept after close(), not closed yet
-    new = []  # handed to the thread since it last looked (appended here, popped there)
+    enabled = None  # None: wanted, not started yet; False: off (the setting, or no thread or /proc here)
+    kept = {}  # descriptor -> its deadline, in the order kept (so in deadline order)
+    poller = None  # a select.poll of the kept descriptors
+    lock = None  # held while `kept` and `poller` change (closes and the watching thread)
     shared = set()  # descriptors another socket object or process may hold too
     at_fork = frozenset()
-    write = None
     watching = False
+    close = monotonic = POLLIN = None  # the standard library's, unpatched by green-thread frameworks
 
 
 def _sock_real_close(sock, _ss=_CSocket):
@@ -1553,36 +1560,55 @@ def _close_as_tcp(sock):
     processes = sys.modules.get("multiprocessing.process")
     if processes is not None and (getattr(processes, "_children", None) or getattr(processes, "_parent_process", None)):
         return False  # a socket may have been handed to (or from) another process
+    if len(_Lingering.kept) >= _KEPT_AT_MOST:
+        return False  # (a burst of closes: never run a process out of descriptors)
     if _CSocket.gettimeout(sock):
         _CSocket.setblocking(sock, False)  # (with a timeout, CPython waits for input before any recv)
     try:
         if _CSocket.recv(sock, 1, _PEEK_NOW) is not None:
-            return False  # b"": the peer closed; unread data: a plain close resets the peer, as TCP's does
+            return False  # b"": the peer sends no more (it closed first); unread data: close resets, as TCP's
     except BlockingIOError:
-        pass  # connected, the peer's end open, nothing unread
+        pass  # connected, the peer's end open, nothing unread: the case to keep
     except OSError:
         return False  # not connected (a listener, a refused connect) or reset
-    if _Lingering.enabled is None and not _start_closing_thread():
-        return False
     try:
         _CSocket.shutdown(sock, socket.SHUT_WR)
     except OSError:
         return False
+    if _Lingering.enabled is None and not _start_watching():
+        return False
     fd = _CSocket.detach(sock)
-    _Lingering.fds.add(fd)
-    _Lingering.new.append(fd)
-    try:
-        _Lingering.write(_Lingering.wake, b"\0")
-    except OSError:  # (the pipe is full: the thread has wake-ups to read already)
-        pass
+    with _Lingering.lock:
+        _Lingering.kept[fd] = _Lingering.monotonic() + LINGER_SECONDS
+        _Lingering.poller.register(fd, _Lingering.POLLIN)
     return True
 
 
+_KEPT_AT_MOST = 256
 _PEEK_NOW = getattr(socket, "MSG_PEEK", 2) | getattr(socket, "MSG_DONTWAIT", 0x40)
+_WATCH_SECONDS = 0.05  # how often the thread looks: one wake-up serves many closes
+
+
+def _close_kept(now):
+    """Close the kept descriptors that poll readable (data from the peer, or its close) or reached their
+    deadline. The lock is held."""
+    kept = _Lingering.kept
+    done = [fd for fd, _ in _Lingering.poller.poll(0)]
+    for fd, deadline in kept.items():
+        if deadline > now:
+            break
+        done.append(fd)
+    for fd in done:
+        if kept.pop(fd, None) is not None:
+            _Lingering.poller.unregister(fd)
+            try:
+                _Lingering.close(fd)
+            except OSError:
+                pass
 
 
 def _unpatched(module, name):
-    """The standard library's own function where a green-thread framework patched it: the closing thread
+    """The standard library's own function where a green-thread framework patched it: the watching thread
     is an operating-system thread."""
     patcher = sys.modules.get("eventlet.patcher")
     if patcher is not None:
@@ -1593,53 +1619,31 @@ def _unpatched(module, name):
     return getattr(importlib.import_module(module), name)
 
 
-def _start_closing_thread():
-    """Start the thread that closes kept descriptors; False where closing as TCP does is off or cannot be."""
-    if os.environ.get(TCP_CLOSE_ENV, "1").strip().lower() in ("0", "no", "off", "false"):
-        _Lingering.enabled = False
-        return False
+def _start_watching():
+    """Set up keeping, and the thread that closes kept descriptors while the program closes nothing more;
+    False where closing as TCP does is off or cannot be."""
     try:
-        start, poll, read, write = (_unpatched("_thread", "start_new_thread"), _unpatched("select", "poll"),
-                                    _unpatched("os", "read"), _unpatched("os", "write"))
-        wake_read, wake_write = os.pipe()
-        os.set_blocking(wake_write, False)
-        _Lingering.wake, _Lingering.write = wake_write, write
-        start(_close_kept, (wake_read, poll, read, _unpatched("os", "close")))
-    except Exception:  # no poll (not Linux), no threads, no pipe: close at once, as before
+        _Lingering.poller = _unpatched("select", "poll")()
+        _Lingering.POLLIN = _unpatched("select", "POLLIN")
+        _Lingering.lock = _unpatched("_thread", "allocate_lock")()
+        _Lingering.close, _Lingering.monotonic = _unpatched("os", "close"), _unpatched("time", "monotonic")
+        _unpatched("_thread", "start_new_thread")(_watch_kept, (_unpatched("time", "sleep"),))
+    except Exception:  # no poll (not Linux), no threads: close at once, as before
         _Lingering.enabled = False
         return False
     _Lingering.enabled = True
     return True
 
 
-def _close_kept(wake, poll, read, close):
-    """The closing thread: each kept descriptor is closed when it polls readable (data from the peer, or
-    its close) or at its deadline."""
-    poller = poll()
-    poller.register(wake, select.POLLIN)
-    deadlines = {}
+def _watch_kept(sleep):
     while True:
+        sleep(_WATCH_SECONDS)
         try:
-            wait = max(0.0, min(deadlines.values()) - time.monotonic()) * 1000 if deadlines else None
-            for fd, _ in poller.poll(wait):
-                if fd == wake:
-                    read(wake, 4096)
-                elif deadlines.pop(fd, None) is not None:
-                    poller.unregister(fd)
-                    _Lingering.fds.discard(fd)
-                    close(fd)
-            now = time.monotonic()
-            while _Lingering.new:
-                fd = _Lingering.new.pop()
-                deadlines[fd] = now + LINGER_SECONDS
-                poller.register(fd, select.POLLIN)
-            for fd in [fd for fd, deadline in deadlines.items() if deadline <= now]:
-                del deadlines[fd]
-                poller.unregister(fd)
-                _Lingering.fds.discard(fd)
-                close(fd)
-        except Exception:  # (an interpreter shutting down; a descriptor closed under it): keep going
-            time.sleep(0.01)
+            if _Lingering.kept:
+                with _Lingering.lock:
+                    _close_kept(_Lingering.monotonic())
+        except Exception:  # (an interpreter shutting down)
+            pass
 
 
 def _open_descriptors():
@@ -1661,20 +1665,21 @@ def _after_fork_in_parent():
 
 
 def _after_fork_in_child():
-    """The parent's closing thread is not here: close this process's copies of what it keeps (the
-    parent closes its own), and never shut down what the parent also holds."""
-    for fd in list(_Lingering.fds) + ([_Lingering.wake] if _Lingering.wake is not None else []):
+    """The parent's watching thread is not here (and its lock may be held): close this process's copies
+    of what the parent keeps (the parent closes its own), and never shut down what the parent also holds."""
+    for fd in list(_Lingering.kept):
         try:
             os.close(fd)
         except OSError:
             pass
-    _Lingering.fds, _Lingering.new, _Lingering.wake = set(), [], None
+    _Lingering.kept, _Lingering.poller, _Lingering.lock = {}, None, None
     _Lingering.enabled = None if _Lingering.at_fork is not None and _Lingering.enabled is not False else False
     _Lingering.shared = set(_Lingering.shared | (_Lingering.at_fork or frozenset()))
 
 
 def _watch_forks():
-    """Called when the serving copy installs the layer, before any vsock socket exists (once per copy)."""
+    """Called when the serving copy installs the layer with VSOCK_TCP_CLOSE=1, before any vsock socket
+    exists (once per copy)."""
     if hasattr(os, "register_at_fork") and not _Lingering.watching:
         _Lingering.watching = True
         os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
@@ -1694,9 +1699,10 @@ def _sock_dup(sock):
     return made
 
 
+_TCP_CLOSE_METHODS = {"_real_close": _sock_real_close, "dup": _sock_dup}  # installed with VSOCK_TCP_CLOSE=1 only
 _STREAM_METHODS = {
     "bind": _sock_bind, "connect": _sock_connect, "connect_ex": _sock_connect_ex, "listen": _sock_listen,
-    "_accept": _sock_accept, "shutdown": _sock_shutdown, "_real_close": _sock_real_close, "dup": _sock_dup,
+    "_accept": _sock_accept, "shutdown": _sock_shutdown,
     "getsockname": _sock_getsockname, "getpeername": _sock_getpeername, "setsockopt": _sock_setsockopt,
     "getsockopt": _sock_getsockopt,
 }
