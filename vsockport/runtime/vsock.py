@@ -864,7 +864,8 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     if fileno is not None:
         detected = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
         made = _StdSocket(detected, type, proto, fileno)
-        _Lingering.shared.add(_CSocket.fileno(made))  # another object or process may hold it too
+        if _Lingering.enabled is not False:
+            _Lingering.shared.add(_CSocket.fileno(made))  # another object or process may hold it too
         if _family_of(made) == af and (family == _AF_INET6 or _is_inet6_descriptor(fileno)):
             _mark_inet6(made)  # an adopted vsock descriptor the program takes for IPv6 (Twisted's adoptStreamPort)
         return made
@@ -898,7 +899,8 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
 def vsock_fromfd(fd, family=-1, type=-1, proto=-1):
     """socket.fromfd() for ported code: a socket on a duplicate of `fd` with the family the descriptor
     really has (a vsock fd stays vsock even where the program says AF_INET)."""
-    _Lingering.shared.add(fd)
+    if _Lingering.enabled is not False:
+        _Lingering.shared.add(fd)
     return vsock_socket(family, type, proto, fileno=os.dup(fd))
 
 
