@@ -167,7 +167,8 @@ class AddressFamily(Rule):
                 "Maybe = typing.Optional[socket.socket]\nsock = typing.cast(socket.socket, thing)\n"
                 "fake = mock.create_autospec(socket.socket, spec_set=True, instance=True)\n"
                 "other = mock.Mock(spec=socket.socket)\nconnect = getattr(socket.socket, 'connect')\n"
-                "with mock.patch.object(socket.socket, 'connect'):\n    monkeypatch.setattr(socket.socket, 'bind', fake)\n"),
+                "with mock.patch.object(socket.socket, 'connect'):\n    monkeypatch.setattr(socket.socket, 'bind', fake)\n"
+                "@functools.wraps(socket.socket, assigned=(), updated=())\ndef trio_socket(*args):\n    pass\n"),
         Example("import socket\npacked = socket.inet_pton(socket.AF_INET, '10.0.0.1')\nfamily = socket.AF_INET\n"
                 "def serve(socket):\n    return socket.socket()\n"),
     )

@@ -216,7 +216,8 @@ def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
 # program's patch must reach the real object, which ported code uses too (a vsock socket is a
 # socket.socket; the runtime honours a replaced resolver). (`getattr(socket, name)` reads a function by
 # name: a value.)
-_SPEC_FIRST = frozenset(["create_autospec", "Mock", "MagicMock", "NonCallableMock", "NonCallableMagicMock", "AsyncMock"])
+_SPEC_FIRST = frozenset(["create_autospec", "Mock", "MagicMock", "NonCallableMock", "NonCallableMagicMock", "AsyncMock",
+                         "wraps"])  # (functools.wraps copies a function's name and signature, and never calls it)
 _TARGET_FIRST = frozenset(["setattr", "delattr", "object", "multiple"])
 
 
