@@ -41,7 +41,12 @@ class AddressFamily(Rule):
       call returns: the runtime gives back anything that is not a socket class as it is). A class that derives from
       `socket.socket`, or from the C type under it (`_socket.socket`, which gevent's sockets wrap),
       derives from `vsock_socket_class(base)` instead: its callers choose the family, and the instances
-      they make with an IP family or none are vsock (datagram sockets stay IP).
+      they make with an IP family or none are vsock (datagram sockets stay IP). Where `socket.socket`
+      is a type, not a factory, it stays: annotations, subscripts (`Callable[[Info], socket.socket]`),
+      `isinstance` and `cast`, a mock's spec (`create_autospec(socket.socket)`, `Mock(spec=...)`), the
+      object a test patches (`patch.object(socket.socket, "connect")`, `monkeypatch.setattr`),
+      `getattr(socket.socket, name)` and `functools.wraps(socket.socket)`: a vsock socket is a
+      socket.socket.
     - Raw C calls (`libc.socket(AF_INET, ...)`) get `afVMCI` as their family.
 
     ## Why
