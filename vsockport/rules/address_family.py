@@ -20,7 +20,8 @@ class AddressFamily(Rule):
       `vsock_socket(afVMCI, SOCK_STREAM)`, with `afVMCI = VMCISock_GetAFValue()` at the top of the
       module, as VMware's porting guide writes it. A family that is `AF_INET`/`AF_INET6`, a choice
       between them (`AF_INET6 if ":" in host else AF_INET`) or missing (CPython's default is `AF_INET`)
-      becomes `afVMCI`; a family known only at run time (`socket.socket(family, ...)`) is kept, and
+      becomes `afVMCI`; `AF_INET6` alone stays, and `vsock_socket()` makes the socket vsock with the
+      addresses IPv6 code unpacks, `(host, port, 0, 0)`; a family known only at run time (`socket.socket(family, ...)`) is kept, and
       `vsock_socket()` makes IP families vsock then; an adopted descriptor (`socket.socket(fileno=fd)`)
       keeps the family it has. A family written out that is not IP (`AF_UNIX`) is left alone.
     - Datagram sockets (`SOCK_DGRAM` written out) stay on IP, reported by VS012: virtio transports have
@@ -79,10 +80,10 @@ class AddressFamily(Rule):
     examples = (
         Example("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n",
                 _HEADER + "s = vsock_socket(afVMCI, socket.SOCK_STREAM)\n", ("VS001",)),
+        # asked for as IPv6: the family stays, and the vsock socket's addresses read IPv6-shaped
         Example(
             "from socket import *\ns = socket(AF_INET6, SOCK_STREAM)\n",
-            "from socket import *\nfrom vsock_runtime import VMCISock_GetAFValue, vsock_socket\nafVMCI = VMCISock_GetAFValue()\n"
-            "s = vsock_socket(afVMCI, SOCK_STREAM)\n",
+            "from socket import *\nfrom vsock_runtime import vsock_socket\ns = vsock_socket(AF_INET6, SOCK_STREAM)\n",
             ("VS001",),
         ),
         Example(
@@ -209,6 +210,9 @@ class AddressFamily(Rule):
         elif family is None:
             args.insert(0, cst.Arg(af_family()))
             message = f"{shown}() defaults to AF_INET -> vsock_socket(afVMCI)"
+        elif self.names.qualified(family.value) == "socket.AF_INET6":
+            message = (f"{shown}() of family {source_of(family.value)} makes an IP socket -> vsock_socket({source_of(family.value)}, "
+                       "...): vsock, with addresses read as IPv6 code unpacks them, (host, port, 0, 0)")
         elif is_family_choice(self.names, family.value):
             args[args.index(family)] = family.with_changes(value=af_family())
             message = f"{shown}() of family {source_of(family.value)} makes an IP socket -> vsock_socket(afVMCI, ...)"
