@@ -241,9 +241,9 @@ PACKAGES = (
                  "servers, TLS included), websockets and run_app, with the pure-Python parser, and "
                  "aiohappyeyeballs ported too. 554 -> 596 (0231732): run_app's tests patch loop.create_server with "
                  "a mock and check the host and port it was given; the ported call gave it a vsock socket (and "
-                 "bound port 8080 for real): a mocked loop method now gets the program's own arguments. The gap: a "
-                 "test binds an AF_INET6 socket and expects an IPv6 URL, which VS001 made afVMCI (since 9d10729+, "
-                 "AF_INET6 stays and the socket reads IPv6-shaped)"),
+                 "bound port 8080 for real): a mocked loop method now gets the program's own arguments. 596 -> 597 "
+                 "(e33b724): a test binds an AF_INET6 socket and expects an IPv6 URL; VS001 made the family afVMCI "
+                 "(2-tuple addresses), and now keeps AF_INET6 (a vsock socket with IPv6-shaped addresses). No gap"),
 )
 
 MARK = "CORPUS-RESULT "
