@@ -1527,7 +1527,7 @@ def _peer_has_closed(sock):
 # dup(), vsock_fromfd() or adopting a descriptor, descriptors open when the process forked (in parent
 # and child), and processes with multiprocessing children or started by multiprocessing.
 # Only with VSOCK_TCP_CLOSE=1: it costs a connection closed first by this end two system calls and one
-# packet more (new connections 0.85-0.9x under emulation), and a descriptor shared by hand (os.dup,
+# packet more (new connections 0.71-0.87x in the echo benchmark), and a descriptor shared by hand (os.dup,
 # pass_fds) with a holder that still sends would be shut down under it; off, close() is CPython's.
 LINGER_SECONDS = 5.0
 TCP_CLOSE_ENV = "VSOCK_TCP_CLOSE"
