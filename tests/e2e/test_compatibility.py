@@ -272,9 +272,9 @@ def test_a_client_waiting_for_its_server_retries_on_a_refusal(folder, port):
 
 def test_what_vsock_does_differently(folder, port):
     """The transport's own differences that README lists (no port can hide them): a send on a connection
-    the peer closed fails at once (unless VSOCK_TCP_CLOSE=1, next row); no out-of-band data; peers are CIDs and ports are 32-bit; a second
-    listener on a port is refused, SO_REUSEPORT or not; an abortive close reaches the peer as an orderly
-    one; a listening socket cannot be shut down."""
+    the peer closed fails at once (unless VSOCK_TCP_CLOSE=1, next row); no out-of-band data; peers are
+    CIDs and ports are 32-bit; a second listener on a port is refused, SO_REUSEPORT or not; an abortive
+    close reaches the peer as an orderly one; a listening socket cannot be shut down."""
     assert run(folder, port, """
         import errno, struct
         listener = listening()
