@@ -248,7 +248,7 @@ def _report_libraries(results: list[FileResult], work: list[_Job], roots: Sequen
     where = [Path(os.path.realpath(root)) for root in roots]  # (realpath: a symlink loop is the run's error)
     jobs = {job.path: job for job in work if not job.compiled and job.path.suffix == ".py"}
     located: dict[tuple[str, Path], Path | None] = {}
-    provided = libraries.import_roots(jobs)
+    provided = lru_cache(maxsize=None)(lambda: libraries.import_roots(jobs))  # (asked only where no import is found beside)
     verdicts: dict[str, libraries.Verdicts] = {}  # per runtime module name
     index = libraries.ImportIndex(roots) if use_cache else None
     for result in results:

@@ -206,16 +206,17 @@ def _module_file(base: Path, parts: list[bytes]) -> Path:
     return target / "__init__.py" if target.is_dir() else target.with_name(target.name + ".py")
 
 
-def locate(name: str, importer: Path, provided: dict[str, Path] | None = None) -> Path | None:
+def locate(name: str, importer: Path, provided: Callable[[], dict[str, Path]] | None = None) -> Path | None:
     """Where `importer` would find the top-level module `name`: its package folder or its file; beside
-    or above it, then among the run's own import roots (`provided`), then on vsockport's sys.path."""
+    or above it, then among the run's own import roots (`provided()`, asked only here), then on
+    vsockport's sys.path."""
     for folder in Path(os.path.realpath(importer)).parents:
         if (folder / name / "__init__.py").is_file():
             return folder / name
         if (folder / f"{name}.py").is_file():
             return folder / f"{name}.py"
-    if provided and name in provided:
-        return provided[name]
+    if provided is not None and name in provided():
+        return provided()[name]
     try:
         spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
     except (ImportError, ValueError):
@@ -284,7 +285,8 @@ def message(name: str, location: Path, changing: int, through: list[str]) -> str
 def import_roots(files) -> dict[str, Path]:
     """Top-level name -> where the run's own files provide it: each package whose folder's parent is
     no package (`src/urllib3`, `site/trio`), and the modules beside such a package (`site/socks.py`).
-    A program run with those folders on its path imports these copies, the ported ones."""
+    A program run with those folders on its path imports these copies, the ported ones. (Every run
+    with VS019 asks: one stat per folder, and real paths of what is found only.)"""
     package_root: dict[Path, Path | None] = {}  # folder -> its outermost package folder, or None
 
     def root_of(folder: Path) -> Path | None:
@@ -296,7 +298,6 @@ def import_roots(files) -> dict[str, Path]:
     found: dict[str, Path] = {}
     loose: list[Path] = []
     for path in files:
-        path = Path(os.path.realpath(path))
         root = root_of(path.parent)
         if root is not None:
             found.setdefault(root.name, root)
@@ -306,15 +307,16 @@ def import_roots(files) -> dict[str, Path]:
     for path in loose:  # a single-module library beside packages (a site folder), not a folder of scripts
         if path.parent in holders:
             found.setdefault(path.stem, path)
-    return found
+    return {name: Path(os.path.realpath(where)) for name, where in found.items()}
 
 
 def unported_outside(names, importer: Path, roots: list[Path], runtime: str,
                      located: dict[tuple[str, Path], Path | None] | None = None,
-                     provided: dict[str, Path] | None = None) -> dict[str, Path]:
+                     provided: Callable[[], dict[str, Path]] | None = None) -> dict[str, Path]:
     """name -> folder (or file) of each imported library that `importer` finds outside `roots`, outside
     the standard library, and not ported by vsockport. `located` memoises the lookups of one run;
-    `provided` (import_roots of the run) answers a name that nothing beside or above the importer does."""
+    `provided` (import_roots of the run, computed on first use) answers a name that nothing beside or
+    above the importer does."""
     located = {} if located is None else located
     outside = {}
     for name in names:

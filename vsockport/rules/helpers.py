@@ -218,7 +218,8 @@ def is_value_use(node: cst.BaseExpression, parents, names) -> bool:
 # name: a value.)
 _SPEC_FIRST = frozenset(["create_autospec", "Mock", "MagicMock", "NonCallableMock", "NonCallableMagicMock", "AsyncMock",
                          "wraps"])  # (functools.wraps copies a function's name and signature, and never calls it)
-_TARGET_FIRST = frozenset(["setattr", "delattr", "object", "multiple"])
+_TARGET_FIRST = frozenset(["setattr", "delattr"])
+_PATCH_TARGET_FIRST = frozenset(["object", "multiple"])  # of `patch` only: another `.object(...)` may call it
 
 
 def _is_spec_or_target(call: cst.Call, arg: cst.Arg, called: str | None) -> bool:
@@ -226,4 +227,8 @@ def _is_spec_or_target(call: cst.Call, arg: cst.Arg, called: str | None) -> bool
         return arg.keyword.value in ("spec", "spec_set")
     if arg.star or not call.args or call.args[0] is not arg:
         return False
+    if called in _PATCH_TARGET_FIRST:
+        owner = call.func.value if isinstance(call.func, cst.Attribute) else None
+        owner = owner.attr if isinstance(owner, cst.Attribute) else owner
+        return isinstance(owner, cst.Name) and owner.value == "patch"
     return called in _SPEC_FIRST or called in _TARGET_FIRST

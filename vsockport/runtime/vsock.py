@@ -1695,7 +1695,8 @@ def _sock_dup(sock):
     fd = os.dup(_CSocket.fileno(sock))
     made = sock.__class__(_family_of(sock), _type_of(sock), _proto_of(sock), fileno=fd)
     made.settimeout(_CSocket.gettimeout(sock))
-    _Lingering.shared.update((fd, _CSocket.fileno(sock)))
+    if _Lingering.enabled is not False:  # (installed by hybrid vsock too, where closing as TCP may be off)
+        _Lingering.shared.update((fd, _CSocket.fileno(sock)))
     if _inet6_sockets.data and sock in _inet6_sockets:
         _mark_inet6(made)
     return made
