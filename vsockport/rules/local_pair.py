@@ -14,8 +14,8 @@ class LocalPair(Rule):
     Leaves a function untouched, and notes it, when the function makes a socket pair with itself:
     - it binds (or makes a server) on a loopback host and connects to one: a literal `"127.0.0.1"`,
       `"localhost"`, `"::1"`, or a module constant holding one; or
-    - it binds a socket and connects to an address it read from `getsockname()` (the listener it just
-      made: `addr, port = lsock.getsockname()[:2]; csock.connect((addr, port))`).
+    - it binds a socket and then connects to an address it read from `getsockname()` (the listener it
+      just made: `addr, port = lsock.getsockname()[:2]; csock.connect((addr, port))`).
 
     This is the classic `socketpair()` emulation, used for wake-up pipes (paho-mqtt, Twisted, older
     asyncio) and for self-tests. Under `VSOCK_STRICT`, the runtime applies the same test (its
@@ -80,6 +80,19 @@ class LocalPair(Rule):
             "def serve():\n"
             "    server = socket.create_server(('localhost', 8000))\n"
             "    return server\n"
+        ),
+        # A listener for another party to connect to (an FTP server's active mode, told the address):
+        # the connect before it reads an attribute named `port`, not the `port` read from getsockname().
+        Example(
+            "import socket\n"
+            "def test_active_mode(client, server):\n"
+            "    client.connect('127.0.0.1', server.port)\n"
+            "    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:\n"
+            "        sock.bind(('127.0.0.1', 0))\n"
+            "        sock.listen(1)\n"
+            "        ip, port = sock.getsockname()[:2]\n"
+            "        client.sendcmd('PORT %s %s' % (ip, port))\n"
+            "        return sock.accept()\n"
         ),
     )
 

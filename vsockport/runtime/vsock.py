@@ -3050,12 +3050,17 @@ def local_pair(source, loopback_names=()):
         return True
     if not re.search(r"\b(?:bind|create_server)\s*\(", source):
         return False
-    own = set()
-    for targets in re.findall(r"^[ \t]*([\w, ()]+?)\s*=[^=\n]*\.getsockname\(\)", source, re.M):
-        own.update(re.findall(r"\w+", targets))
+    own = {}  # a name assigned from getsockname() -> where; a connect reads it only after that
+    for assigned in re.finditer(r"^[ \t]*([\w, ()]+?)\s*=[^=\n]*\.getsockname\(\)", source, re.M):
+        for name in re.findall(r"\w+", assigned.group(1)):
+            own.setdefault(name, assigned.start())
     for call in re.finditer(r"\b(?:connect|connect_ex|create_connection)\s*\(([^\n]*)", source):
         arguments = call.group(1)
-        if "getsockname" in arguments or any(re.search(r"\b%s\b" % re.escape(name), arguments) for name in own):
+        if "getsockname" in arguments:
+            return True
+        # the name itself, not an attribute of that name (`server.port` is not the `port` read here)
+        if any(where < call.start() and re.search(r"(?<![\w.])%s\b" % re.escape(name), arguments)
+               for name, where in own.items()):
             return True
     return False
 
