@@ -780,6 +780,17 @@ def test_setsockopt_or_skip_kept_for_earlier_ports(rt):
     assert rt.vsock_ip_family(socket.AF_VSOCK) == socket.AF_INET and rt.vsock_ip_family(socket.AF_UNIX) == socket.AF_UNIX
 
 
+def test_a_socket_not_bound_yet_reads_port_zero_as_on_tcp(rt):
+    """The kernel names an unbound vsock socket's port VMADDR_PORT_ANY (4294967295); TCP code reads an
+    unbound socket's port as 0 (Pyro5's tests assert it), and binds what it read back."""
+    with vsock(rt) as sock:
+        assert sock.getsockname() == ("0.0.0.0", 0)
+        sock.bind(sock.getsockname())
+        assert sock.getsockname()[1] not in (0, rt.VMADDR_PORT_ANY)
+    with rt.vsock_socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+        assert sock.getsockname() == ("::", 0, 0, 0)
+
+
 def test_tcp_style_addresses_on_vsock_sockets(rt):
     """Library code passes ("", port) / ("localhost", port): mapped, not a TypeError; addresses come
     back as plain strings TCP code can read, and go back in as CIDs."""

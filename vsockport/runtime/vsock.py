@@ -22,7 +22,8 @@ the vsock family. For sockets of that family, and only those:
     the loopback CID 1 (what they recognise as a local peer) and the CID's decimal digits otherwise (a
     connected client's own CID is the one its peer sees, where the kernel keeps the wildcard); handed
     back to connect() or bind() they are CIDs again; a socket asked for as AF_INET6, and what it
-    accepts, report (host, port, 0, 0) instead, with "::" and "::1" for those two CIDs;
+    accepts, report (host, port, 0, 0) instead, with "::" and "::1" for those two CIDs; a socket not
+    bound yet reports port 0, as TCP's does (the kernel's VMADDR_PORT_ANY);
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
     no meaning on vsock, are accepted, do nothing and read back as set (0 where never set);
   - errors keep their class and errno, with a message that starts with the system's words and says
@@ -1364,6 +1365,8 @@ def _sock_getsockname(sock):
         address = _CSocket.getsockname(sock)
     if address[0] == VMADDR_CID_ANY:
         address = (_own_cid_when_connected(sock), address[1])
+    if address[1] == VMADDR_PORT_ANY:
+        address = (address[0], 0)  # not bound yet: TCP reads port 0 (and bind() takes 0 for any port)
     return _address_out(address, sock)
 
 
