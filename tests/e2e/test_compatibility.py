@@ -475,3 +475,38 @@ def test_a_shutdown_after_the_peer_closed_keeps_the_end_of_stream(folder, port):
         conn.shutdown(socket.SHUT_WR)
         print(client.recv(10) == b"", conn.recv(10) == b"")
     """) == ["True", "ENOTCONN", "True", "True"]
+
+
+def test_a_waitall_read_larger_than_the_receive_buffer(folder, port):
+    """Linux vsock refuses recv(n, MSG_WAITALL) with n at least the receive buffer (256 KiB) with ENOMEM,
+    where TCP waits for all n bytes (Pyro5 reads each message so). vsock_recv(), which VS020 writes for
+    such reads, gets all of them; vsock_recv_into() fills the buffer; with a timeout, one part."""
+    seen = run(folder, port, """
+        import errno
+        from vsock_runtime import vsock_recv, vsock_recv_into
+        SIZE = 999_999
+        listener = listening()
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                for _ in range(2):
+                    conn.sendall(bytes(range(256)) * (SIZE // 256) + b"x" * (SIZE % 256))
+                conn.sendall(b"y" * 1000)
+                conn.recv(1)  # (the client closes first)
+        threading.Thread(target=serve).start()
+        with vsock_socket(afVMCI, socket.SOCK_STREAM) as client:
+            client.connect((VMADDR_CID_LOCAL, PORT))
+            try:
+                client.recv(SIZE, socket.MSG_WAITALL)
+            except OSError as error:
+                print("cpython", error.errno == errno.ENOMEM)
+            whole = vsock_recv(client, SIZE, socket.MSG_WAITALL)
+            print("recv", len(whole), whole[:256] == bytes(range(256)), whole[-1:] == b"x")
+            buffer = bytearray(SIZE)
+            print("recv_into", vsock_recv_into(client, buffer, 0, socket.MSG_WAITALL), buffer[-1:] == b"x")
+            client.settimeout(10)
+            part = vsock_recv(client, SIZE, socket.MSG_WAITALL)
+            print("timeout", 0 < len(part) <= 1000)
+    """)
+    assert seen == ["cpython", "True", "recv", "999999", "True", "True", "recv_into", "999999", "True",
+                    "timeout", "True"]

@@ -49,7 +49,7 @@ Contents
                                                         vsock_getaddrinfo, vsock_gethostbyname(_ex),
                                                         vsock_inet_pton, vsock_inet_ntop, vsock_getnameinfo
   3. Sockets                                            vsock_socket, vsock_fromfd, vsock_family,
-                                                        vsock_socket_class
+                                                        vsock_socket_class, vsock_recv, vsock_recv_into
   4. What socket.socket learns about the vsock family   (the methods above; installed once)
   5. Connect timeouts and flags                         set_connect_timeout, get_connect_timeout, vsock_connect
   6. create_connection and create_server                create_vsock_connection, create_vsock_server
@@ -118,6 +118,8 @@ __all__ = [
     "vsock_socket",
     "vsock_fromfd",
     "vsock_socket_class",
+    "vsock_recv",
+    "vsock_recv_into",
     "vsock_socket_type",
     "vsock_family",
     "set_connect_timeout",
@@ -975,6 +977,64 @@ def vsock_socket_type(cls):
         _warn_once(("socket class", cls), "vsock_socket_type(%r): not a socket class; left as it is" % (cls,))
         return cls
     return vsock_socket_class(cls)
+
+
+# Reads that wait for all their bytes (MSG_WAITALL). Linux vsock refuses one that asks for at least its
+# receive buffer's size (SO_VM_SOCKETS_BUFFER_SIZE, 256 KiB by default) with ENOMEM before reading
+# anything, where TCP waits for all of it (an RPC framework reading a whole message: Pyro5). The port
+# writes such reads as these calls: CPython's own read first, and only where vsock refused it, the same
+# read in parts of half the buffer. A socket with a timeout gets one part, as TCP's MSG_WAITALL on a
+# socket with a timeout gives what has arrived.
+def vsock_recv(sock, bufsize, flags=0):
+    """sock.recv(bufsize, flags), also where MSG_WAITALL asks a vsock stream for more than its buffer."""
+    try:
+        return sock.recv(bufsize, flags)
+    except OSError as error:
+        if not _waitall_refused(sock, error, flags):
+            raise
+    parts, left, part_size = [], bufsize, _waitall_part_size(sock)
+    while left > 0:
+        part = sock.recv(min(left, part_size), flags)
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+        if _CSocket.gettimeout(sock) is not None:
+            break
+    return b"".join(parts)
+
+
+def vsock_recv_into(sock, buffer, nbytes=0, flags=0):
+    """sock.recv_into(buffer, nbytes, flags), also where MSG_WAITALL asks a vsock stream for more than its
+    buffer."""
+    try:
+        return sock.recv_into(buffer, nbytes, flags)
+    except OSError as error:
+        if not _waitall_refused(sock, error, flags):
+            raise
+    view = memoryview(buffer).cast("B")
+    wanted, got, part_size = nbytes or len(view), 0, _waitall_part_size(sock)
+    while got < wanted:
+        count = sock.recv_into(view[got:got + min(wanted - got, part_size)], 0, flags)
+        if not count:
+            break
+        got += count
+        if _CSocket.gettimeout(sock) is not None:
+            break
+    return got
+
+
+def _waitall_refused(sock, error, flags):
+    return (error.errno == errno.ENOMEM and flags & getattr(socket, "MSG_WAITALL", 0) and isinstance(sock, _CSocket)
+            and _family_of(sock) == _af_value)
+
+
+def _waitall_part_size(sock):
+    try:
+        size, = struct.unpack("Q", _CSocket.getsockopt(sock, _af_value, SO_VM_SOCKETS_BUFFER_SIZE, 8))
+    except (OSError, struct.error):
+        size = 1 << 17
+    return max(1, size // 2)
 
 
 
