@@ -278,6 +278,35 @@ def test_a_module_fetched_by_name_is_ported_as_an_imported_one():
     assert port_source(unrelated, PortOptions()).findings == ()
 
 
+def test_a_name_that_alternative_imports_bind_is_ported_as_an_unsafe_fix():
+    """`try: from siosocks.io.asyncio import open_connection / except ImportError: from asyncio import
+    open_connection` (aioftp): the rules take the standard-library meaning, but siosocks' function, which
+    takes a proxy, runs wherever it is installed; replaced by vsock_open_connection, its proxy arguments
+    were a TypeError at every connect. Such fixes are unsafe and say so (held back by default); the same
+    name from Python 2 and 3 spellings of one module, or from a standard-library import tried first
+    (which always succeeds), is no alternative."""
+    text = (b"import asyncio\ntry:\n    from siosocks.io.asyncio import open_connection\nexcept ImportError:\n"
+            b"    from asyncio import open_connection\n\n\nasync def connect(host, port, **socks):\n"
+            b"    return await open_connection(host, port, **socks)\n\n\nasync def plain(host, port):\n"
+            b"    return await asyncio.open_connection(host, port)\n")
+    result = port_source(text, PortOptions())
+    assert [(f.code, f.line, f.state.value) for f in result.findings] == [("VS009", 9, "held-back"), ("VS009", 13, "fixable")]
+    assert ("`open_connection` taken for asyncio.open_connection: it is siosocks.io.asyncio.open_connection where "
+            "that import is the one that runs") in result.findings[0].message
+    ported = result.new.decode()
+    assert "return await open_connection(host, port, **socks)\n" in ported
+    assert "return await vsock_open_connection(host, port)\n" in ported
+    unsafe = port_source(text, PortOptions(unsafe_fixes=True)).new.decode()
+    assert "return await vsock_open_connection(host, port, **socks)\n" in unsafe
+    compatible = (b"try:\n    import SocketServer as socketserver\nexcept ImportError:\n    import socketserver\n"
+                  b"server = socketserver.TCPServer(('', 8000), Handler)\n")
+    assert [f.state.value for f in port_source(compatible, PortOptions()).findings] == ["fixable"]
+    tried_first = (b"try:\n    import asyncio\nexcept ImportError:\n    import trollius as asyncio\n"
+                   b"async def main():\n    await asyncio.open_connection('db', 5432)\n")
+    assert [(f.code, f.state.value) for f in port_source(tried_first, PortOptions()).findings if f.code == "VS009"] == [
+        ("VS009", "fixable")]
+
+
 def test_a_module_named_only_through_a_star_import_is_ported_as_an_unsafe_fix():
     """`from stomp.utils import *` hands over stomp.utils' own `import socket`, which vsockport cannot
     read: an unbound `socket` is taken for the module, and the fixes resting on that guess are unsafe

@@ -62,7 +62,7 @@ def run_rules(module: cst.Module, rule_classes: Sequence[type[Rule]], names: Mod
         stack.extend(reversed(children(node)))
     reports = [report for rule in rules for report in rule.reports]
     guesses = names.star_guesses() if names.star_modules else frozenset()
-    if guesses or names.may_fetch_by_name():
+    if guesses or names.may_fetch_by_name() or names.has_alternatives():
         reports = [_on_a_guess(r, names, guesses) if r.replacement is not None else r for r in reports]
     return reports
 
@@ -74,8 +74,11 @@ _CHECKING_ADAPTERS = frozenset(["vsock_socket_type", "vsock_socket_class", "vsoc
 
 def _on_a_guess(report: Report, names: ModuleNames, star_guesses: frozenset[str]) -> Report:
     """A fix that rests on a guess is unsafe, and says so: a name from a star import taken for the module
-    it is named after, or a module that a call which is no import fetches by its name
-    (`patcher.original("socket")`)."""
+    it is named after, a module that a call which is no import fetches by its name
+    (`patcher.original("socket")`), or a name that alternative imports bind, taken for its standard-library
+    meaning where another import may be the one that runs (`try: from siosocks.io.asyncio import
+    open_connection / except ImportError: from asyncio import open_connection`: the port would replace
+    siosocks' function, which takes a proxy, by the vsock version of asyncio's)."""
     if _wraps(report):
         return report
     found, stack = set(), [report.node]
@@ -84,6 +87,9 @@ def _on_a_guess(report: Report, names: ModuleNames, star_guesses: frozenset[str]
         if isinstance(node, cst.Name) and (node.value in star_guesses or names.is_fetch_guess(node)):
             found.add(f"`{node.value}` taken for the module: it comes from "
                       + ("a star import" if node.value in star_guesses else "a call that fetches it by name"))
+        elif isinstance(node, cst.Name) and (others := names.other_meanings(node.value)):
+            found.add(f"`{node.value}` taken for {names.aliases[node.value]}: it is "
+                      f"{' or '.join(others)} where that import is the one that runs")
         elif isinstance(node, cst.Call) and names.is_fetch_guess(node):
             found.add(f"`{source_of(node)}` taken for the module `{names.fetched_module(node)}`")
         elif isinstance(node, cst.Attribute):

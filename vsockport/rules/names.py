@@ -128,6 +128,7 @@ class ModuleNames:
                  runtime_module: str = "vsock_runtime") -> None:
         self.bindings = bindings
         self.aliases = {name: _preferred(meanings) for name, meanings in bindings.items()}
+        self._has_alternatives: bool | None = None
         self.star_modules = star_modules
         self.constant_values = constant_values
         self._expression_at = expression_at
@@ -400,6 +401,27 @@ class ModuleNames:
                 guesses = unbound - self.bound_anywhere() if unbound & self.identifiers() else frozenset()
             self._star_guesses = guesses
         return self._star_guesses
+
+    def has_alternatives(self) -> bool:
+        """Whether any name has meanings besides the standard-library one the rules take (once per module)."""
+        if self._has_alternatives is None:
+            self._has_alternatives = any(self.other_meanings(name) for name, meanings in self.bindings.items()
+                                         if len(meanings) > 1)
+        return self._has_alternatives
+
+    def other_meanings(self, name: str) -> tuple[str, ...]:
+        """The meanings of `name` that an import before the standard-library one the rules take binds it
+        to (`try: from siosocks.io.asyncio import open_connection / except ImportError: from asyncio import
+        open_connection`): where that import succeeds, it is the one that runs. (A standard-library import
+        tried first always succeeds: `try: import asyncio / except ImportError: import trollius as asyncio`
+        has no other meaning.)"""
+        meanings = self.bindings.get(name, ())
+        if len(meanings) < 2:
+            return ()
+        taken = self.aliases[name]
+        if taken.lstrip(".").split(".")[0] not in _STDLIB or taken.startswith("."):
+            return ()
+        return meanings[:meanings.index(taken)]
 
     def is_any(self, node: cst.BaseExpression, *qualified_names: str) -> bool:
         return self.qualified(node) in qualified_names
