@@ -215,8 +215,9 @@ def locate(name: str, importer: Path, provided: Callable[[], dict[str, Path]] | 
             return folder / name
         if (folder / f"{name}.py").is_file():
             return folder / f"{name}.py"
-    if provided is not None and name in provided():
-        return provided()[name]
+    found = provided().get(name) if provided is not None else None
+    if found is not None:
+        return found
     try:
         spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
     except (ImportError, ValueError):

@@ -18,12 +18,13 @@ class AddressFamily(Rule):
     ## What it does
     - `socket.socket(AF_INET, SOCK_STREAM)` (and `socket(...)`, `SocketType(...)`) becomes
       `vsock_socket(afVMCI, SOCK_STREAM)`, with `afVMCI = VMCISock_GetAFValue()` at the top of the
-      module, as VMware's porting guide writes it. A family that is `AF_INET`/`AF_INET6`, a choice
-      between them (`AF_INET6 if ":" in host else AF_INET`) or missing (CPython's default is `AF_INET`)
-      becomes `afVMCI`; `AF_INET6` alone stays, and `vsock_socket()` makes the socket vsock with the
-      addresses IPv6 code unpacks, `(host, port, 0, 0)`; a family known only at run time (`socket.socket(family, ...)`) is kept, and
-      `vsock_socket()` makes IP families vsock then; an adopted descriptor (`socket.socket(fileno=fd)`)
-      keeps the family it has. A family written out that is not IP (`AF_UNIX`) is left alone.
+      module, as VMware's porting guide writes it. A family that is `AF_INET`, a choice between
+      `AF_INET` and `AF_INET6` (`AF_INET6 if ":" in host else AF_INET`) or missing (CPython's default
+      is `AF_INET`) becomes `afVMCI`; `AF_INET6` written alone stays, and `vsock_socket()` makes the
+      socket vsock with the addresses IPv6 code unpacks, `(host, port, 0, 0)`; a family known only at
+      run time (`socket.socket(family, ...)`) is kept, and `vsock_socket()` makes IP families vsock
+      then; an adopted descriptor (`socket.socket(fileno=fd)`) keeps the family it has. A family
+      written out that is not IP (`AF_UNIX`) is left alone.
     - Datagram sockets (`SOCK_DGRAM` written out) stay on IP, reported by VS012: virtio transports have
       no vsock datagrams. With `--vmci-datagrams` (VMware only) they are ported like streams. A type
       chosen at run time between `SOCK_DGRAM` and another (`SOCK_DGRAM if udp else SOCK_STREAM`) keeps

@@ -405,8 +405,7 @@ class ModuleNames:
     def has_alternatives(self) -> bool:
         """Whether any name has meanings besides the standard-library one the rules take (once per module)."""
         if self._has_alternatives is None:
-            self._has_alternatives = any(self.other_meanings(name) for name, meanings in self.bindings.items()
-                                         if len(meanings) > 1)
+            self._has_alternatives = any(map(self.other_meanings, self.bindings))
         return self._has_alternatives
 
     def other_meanings(self, name: str) -> tuple[str, ...]:

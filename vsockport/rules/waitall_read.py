@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from vsockport.rules.api import Example, Rule, ported_example, runtime_name
-from vsockport.rules.helpers import source_of
+from vsockport.rules.helpers import argument, source_of
 
 _READS = {"recv": "vsock_recv", "recv_into": "vsock_recv_into"}
 _FLAGS_POSITION = {"recv": 1, "recv_into": 2}
@@ -62,8 +62,8 @@ class WaitallRead(Rule):
             return
         if any(arg.star for arg in node.args):
             return
-        flags = _flags_argument(node.args, func.attr.value)
-        if flags is None or not _names_waitall(flags.value):
+        flags = argument(node, _FLAGS_POSITION[func.attr.value], "flags")
+        if flags is None or not self._names_waitall(flags.value):
             return
         replacement_name = _READS[func.attr.value]
         replacement = node.with_changes(func=runtime_name(replacement_name),
@@ -72,22 +72,8 @@ class WaitallRead(Rule):
                           f"(ENOMEM) from its receive buffer's size up -> {replacement_name}()",
                     replacement=replacement)
 
-
-def _flags_argument(args, method: str) -> cst.Arg | None:
-    for arg in args:
-        if arg.keyword is not None and arg.keyword.value == "flags":
-            return arg
-    positional = [arg for arg in args if arg.keyword is None]
-    position = _FLAGS_POSITION[method]
-    return positional[position] if len(positional) > position else None
-
-
-def _names_waitall(expression: cst.BaseExpression) -> bool:
-    """Whether the flags expression names MSG_WAITALL (`socket.MSG_WAITALL`, `MSG_WAITALL`, in `|`s)."""
-    if isinstance(expression, cst.Name):
-        return expression.value == "MSG_WAITALL"
-    if isinstance(expression, cst.Attribute):
-        return expression.attr.value == "MSG_WAITALL"
-    if isinstance(expression, cst.BinaryOperation):
-        return _names_waitall(expression.left) or _names_waitall(expression.right)
-    return False
+    def _names_waitall(self, flags: cst.BaseExpression) -> bool:
+        """Whether the flags name socket.MSG_WAITALL (`socket.MSG_WAITALL`, an imported `MSG_WAITALL`, in `|`s)."""
+        if isinstance(flags, cst.BinaryOperation):
+            return self._names_waitall(flags.left) or self._names_waitall(flags.right)
+        return isinstance(flags, (cst.Name, cst.Attribute)) and self.qualified(flags) == "socket.MSG_WAITALL"

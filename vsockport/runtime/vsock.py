@@ -826,9 +826,18 @@ _IP_FAMILIES = frozenset([socket.AF_INET, getattr(socket, "AF_INET6", socket.AF_
 _IP_PROTOCOLS = frozenset([getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "IPPROTO_UDP", 17),
                            getattr(socket, "IPPROTO_IP", 0)])
 _CSocket = socket.SocketType  # the C type: its methods, without socket.socket's Python layer
-_type_of_value = type  # vsock_socket's `type` is the socket type
 _SOCK_DGRAM = getattr(socket, "SOCK_DGRAM", 2)
 _SOCK_STREAM = socket.SOCK_STREAM
+
+
+def _is_mock(value):
+    """Whether a test replaced this class, function or method with unittest.mock (a Mock, or an
+    autospec'd function): its calls make no connection, and the test checks the arguments the program
+    gave."""
+    if type(value).__module__ == "unittest.mock":
+        return True
+    mock = sys.modules.get("unittest.mock")  # (not imported: no mock; an autospec'd function keeps its `mock`)
+    return mock is not None and isinstance(getattr(value, "mock", None), mock.NonCallableMock)
 
 
 def _stdlib_socket_class():
@@ -849,7 +858,7 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     family stays on IP, as the port keeps the ones it sees (VS012). Where this machine has no
     vsock, raises EAFNOSUPPORT with the reason, where socket.socket(-1) would quietly make AF_INET.
     Where a test replaced socket.socket with a mock, the mock's call (it makes no connection)."""
-    if socket.socket is not _StdSocket and _type_of_value(socket.socket).__module__ == "unittest.mock":
+    if socket.socket is not _StdSocket and _is_mock(socket.socket):
         return socket.socket(family, type, proto, fileno)  # a test's mock of socket.socket wants its calls
     if fileno is None and (type == _SOCK_STREAM or type == -1) and _af_known and (
             family == _af_stream or family in _IP_FAMILIES or family == -1):
@@ -1970,7 +1979,7 @@ def vsock_client_class(cls):
     if made is not None:
         return made
     if not isinstance(cls, type):
-        if type(cls).__module__ != "unittest.mock":  # a test's stand-in for the class makes no connection
+        if not _is_mock(cls):  # a test's stand-in for the class makes no connection
             _warn_once(("client", cls), "vsock_client_class(%r): not a class; left as it is" % (cls,))
         return cls
     if getattr(cls, "_vsockport_client", False):
@@ -2260,14 +2269,6 @@ async def vsock_start_server(client_connected_cb, host=None, port=None, *, backl
         return await asyncio.start_server(client_connected_cb, host, port, backlog=backlog, **kwargs)
     return await asyncio.start_server(client_connected_cb, sock=_server_socket(host, port, backlog),
                                       **_without(kwargs, _IP_ONLY_SERVE))
-
-
-def _is_mock(method):
-    """Whether a test replaced the method with unittest.mock (a Mock, or an autospec'd function): its
-    calls make no connection, and the test checks the arguments the program gave."""
-    mock = sys.modules.get("unittest.mock")
-    return mock is not None and (isinstance(method, mock.NonCallableMock)
-                                 or isinstance(getattr(method, "mock", None), mock.NonCallableMock))
 
 
 async def vsock_loop_create_connection(loop, protocol_factory, host=None, port=None, *, local_addr=None, **kwargs):
