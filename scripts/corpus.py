@@ -82,13 +82,24 @@ PACKAGES = (
             pytest_args=("-m", "unit or integration", "--ignore=pymemcache/test/test_compression.py"),
             peers=(Peer(("memcached", "-u", "root", "-l", "127.0.0.1", "-p", "11211"), 11211),),
             note="unit and integration tests, with memcached (compression's need zstd, compiled): no gap"),
-    Package("requests", "requests==2.32.5", ("tests/test_lowlevel.py", "tests/test_testserver.py"), path=("src", "."),
-            dependencies=("urllib3==2.5.0", "idna==3.10", "charset-normalizer==3.4.2", "certifi==2025.8.3"),
-            note="its socket-level tests (tests/testserver: a threaded server on real sockets), with urllib3 ported too. "
-                 "The 8 errors in both modes need pytest-httpbin; the 3 gaps: a send after the server closed is EPIPE "
-                 "at once on vsock (README). With VSOCK_TCP_CLOSE=1 (runtime 12 closes as TCP does) all 22 pass (measured "
-                 "at 0231732 with the setting in the guest's environment). Before 2d01757 its server's 32-bit ephemeral "
-                 "port broke every URL (4 passed)"),
+    Package("requests", "requests==2.32.5", ("tests/test_requests.py", "tests/test_lowlevel.py", "tests/test_testserver.py"),
+            path=("src", "."),
+            dependencies=("urllib3==2.5.0", "idna==3.10", "charset-normalizer==3.4.2", "certifi==2025.8.3",
+                          "pytest-httpbin==2.1.0", "httpbin==0.10.2", "flask==3.1.3", "werkzeug==3.1.9",
+                          "flasgger==0.9.7.1", "brotlicffi==1.2.1.0", "decorator==5.3.2", "six==1.17.0",
+                          "blinker==1.9.0", "itsdangerous==2.2.0", "jinja2==3.1.6", "markupsafe==3.0.2", "click==8.1.8",
+                          "mistune==3.1.3", "pyyaml==6.0.2", "jsonschema==4.25.0", "jsonschema-specifications==2025.4.1",
+                          "referencing==0.36.2", "rpds-py==0.27.0", "attrs==25.3.0", "typing-extensions==4.14.1",
+                          "packaging==25.0", "pysocks==1.7.1"),
+            harness=("trustme==1.2.1", "pytest-timeout==2.4.0"),
+            pytest_args=("-p", "pytest_httpbin.plugin", "-p", "pytest_timeout", "--timeout=60"),
+            note="its HTTP suite against pytest-httpbin's servers (plain and TLS with its test CA, certificates checked), "
+                 "ported with the suite as a user's environment is, and its socket-level tests (tests/testserver: a "
+                 "threaded server on real sockets), with urllib3 ported too. The 4 failures of both modes connect to "
+                 "10.255.255.1 to time out (the guest has no route). The 3 gaps: a send after the peer closed is EPIPE "
+                 "at once on vsock (README); with VSOCK_TCP_CLOSE=1 (closing as TCP does) they pass (measured at 0231732 "
+                 "with the setting in the guest's environment, 22 of 22 socket-level tests). Before 2d01757 its "
+                 "server's 32-bit ephemeral port broke every URL"),
     Package("h2", "h2==4.3.0", ("tests",), path=("src", "."), dependencies=("hyperframe==6.1.0", "hpack==4.1.0"),
             note="the sans-I/O protocol suite: no sockets, so the port must change nothing it does; the same 32 "
                  "tests fail in both modes"),
