@@ -211,6 +211,36 @@ def test_gevent_green_sockets_of_the_vsock_family(program_dir):
     """) == ["True", "True", "True", "0.0.0.0", "None"]
 
 
+@pytest.mark.parametrize("patch", ["from gevent import monkey, spawn, sleep; monkey.patch_all()",
+                                   "import eventlet; eventlet.monkey_patch(); spawn, sleep = eventlet.spawn, eventlet.sleep"],
+                         ids=["gevent", "eventlet"])
+def test_a_program_monkey_patched_before_the_runtime_gets_green_vsock_sockets(program_dir, patch):
+    """A gevent or eventlet program patches the socket module first thing, then imports its (ported)
+    modules, so socket.socket (and, with gevent, socket.SocketType) is the framework's class before the
+    runtime is imported. The ported calls make sockets of that class, of the vsock family, as the
+    program's own calls did: a plain socket's accept() would block every green thread (the spawned
+    accept below would never let the main one go on), and 'localhost' is bound as on any socket."""
+    (program_dir / "patched.py").write_text(patch + textwrap.dedent("""
+        import socket
+        from vsock_runtime import VMCISock_GetAFValue, vsock_socket, create_vsock_server
+        afVMCI = VMCISock_GetAFValue()
+        sock = vsock_socket(afVMCI, socket.SOCK_STREAM)
+        sock.bind(("localhost", 0))
+        sock.listen()
+        server = create_vsock_server(("", 0))
+        waiting = spawn(sock.accept)
+        sleep(0.2)
+        six = vsock_socket(socket.AF_INET6, socket.SOCK_STREAM)
+        six.bind(("::", 0))
+        print(type(sock) is socket.socket, type(server) is socket.socket, sock.family == afVMCI == server.family,
+              sock.getsockname()[0], type(server.getsockname()[0]) is str, six.getsockname()[0], "went on")
+    """))
+    done = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "patched.py"], cwd=program_dir,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True", "0.0.0.0", "True", "::", "went", "on"]
+
+
 def test_eventlet_green_socket(program_dir):
     assert run(program_dir, """
         from eventlet.greenio import GreenSocket

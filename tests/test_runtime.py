@@ -548,7 +548,7 @@ def test_a_mocked_resolver_or_socket_class_gets_the_programs_own_call(native, mo
     """Tests that mock socket.getaddrinfo assert the one call they expect (websocket-client's proxy host),
     and tests that mock socket.socket expect the code under test to get the mock (paramiko's connect
     error path): the ported calls give them that. A class that replaced socket.socket for real (gevent's)
-    is no mock: vsock_socket still makes a vsock socket."""
+    is no mock: vsock_socket makes a vsock socket of that class."""
     from unittest import mock
 
     monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
@@ -565,7 +565,7 @@ def test_a_mocked_resolver_or_socket_class_gets_the_programs_own_call(native, mo
 
     monkeypatch.setattr(socket, "socket", Green)
     with native.vsock_socket(socket.AF_INET, socket.SOCK_STREAM) as made:
-        assert made.family == socket.AF_VSOCK
+        assert type(made) is Green and made.family == socket.AF_VSOCK
 
 
 def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):
@@ -1276,6 +1276,22 @@ def test_a_socket_class_kept_in_a_name_stays_the_class_and_makes_vsock_sockets(r
         assert isinstance(library_socket, Green) and library_socket.family == socket.AF_VSOCK
     with pytest.warns(RuntimeWarning, match="not a socket class"):
         assert rt.vsock_socket_type(dict) is dict
+
+
+def test_a_green_class_that_wraps_a_kept_socket_class_makes_one_socket(native, monkeypatch):
+    """eventlet ported: its GreenSocket, which replaced socket.socket, wraps a socket of the class it kept
+    (`_original_socket`, ported as vsock_socket_type(socket.socket)). vsock_socket() makes a GreenSocket,
+    whose kept class makes the plain vsock socket inside it, rather than asking socket.socket again."""
+    kept = native.vsock_socket_type(socket.socket)
+
+    class GreenSocket:
+        def __init__(self, family=socket.AF_INET, *args):
+            self.fd = kept(family, *args)
+
+    monkeypatch.setattr(socket, "socket", GreenSocket)
+    made = native.vsock_socket(socket.AF_INET, socket.SOCK_STREAM)
+    with made.fd:
+        assert type(made) is GreenSocket and type(made.fd) is native._StdSocket and made.fd.family == socket.AF_VSOCK
 
 
 def test_an_address_that_cannot_be_a_key_gets_the_full_paths_error(rt):

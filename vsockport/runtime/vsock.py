@@ -77,6 +77,7 @@ import importlib
 import os
 import select
 import socket
+import _socket
 import struct
 import sys
 import time
@@ -280,7 +281,7 @@ def vsock_local_cid():
 
 def _probe_stream_family(family):
     try:
-        probe = socket.socket(family, socket.SOCK_STREAM)
+        probe = _CSocket(family, socket.SOCK_STREAM)  # (the C type: socket.socket may be a green framework's)
     except OSError as exc:
         return exc.errno
     probe.close()
@@ -590,19 +591,21 @@ def _loopback_available():
     global _loopback
     if _loopback is None:
         try:
-            probe = socket.socket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
+            # The C type: socket.socket may be a green framework's class (eventlet's GreenSocket wraps one).
+            probe = _CSocket(VMCISock_GetAFValue(), socket.SOCK_STREAM)
         except (OSError, ValueError):
             _loopback = False
         else:
-            with probe:
-                try:
-                    if _backend_name() == "ctypes":
-                        _libc_bind(probe, (VMADDR_CID_LOCAL, VMADDR_PORT_ANY))
-                    else:
-                        _CSocket.bind(probe, (VMADDR_CID_LOCAL, VMADDR_PORT_ANY))
-                    _loopback = True
-                except OSError:
-                    _loopback = False
+            try:
+                if _backend_name() == "ctypes":
+                    _libc_bind(probe, (VMADDR_CID_LOCAL, VMADDR_PORT_ANY))
+                else:
+                    _CSocket.bind(probe, (VMADDR_CID_LOCAL, VMADDR_PORT_ANY))
+                _loopback = True
+            except OSError:
+                _loopback = False
+            finally:
+                probe.close()
     return _loopback
 
 
@@ -825,7 +828,8 @@ def vsock_getnameinfo(sockaddr, flags):
 _IP_FAMILIES = frozenset([socket.AF_INET, getattr(socket, "AF_INET6", socket.AF_INET)])
 _IP_PROTOCOLS = frozenset([getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "IPPROTO_UDP", 17),
                            getattr(socket, "IPPROTO_IP", 0)])
-_CSocket = socket.SocketType  # the C type: its methods, without socket.socket's Python layer
+_CSocket = _socket.socket  # the C type: its methods, without socket.socket's Python layer (gevent patches SocketType)
+_ClassType = type
 _SOCK_DGRAM = getattr(socket, "SOCK_DGRAM", 2)
 _SOCK_STREAM = socket.SOCK_STREAM
 
@@ -857,9 +861,21 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     in by socket activation or a parent process stays vsock, a TCP one TCP). A datagram socket of an IP
     family stays on IP, as the port keeps the ones it sees (VS012). Where this machine has no
     vsock, raises EAFNOSUPPORT with the reason, where socket.socket(-1) would quietly make AF_INET.
-    Where a test replaced socket.socket with a mock, the mock's call (it makes no connection)."""
-    if socket.socket is not _StdSocket and _is_mock(socket.socket):
-        return socket.socket(family, type, proto, fileno)  # a test's mock of socket.socket wants its calls
+    Where a test replaced socket.socket with a mock, the mock's call (it makes no connection); where a
+    green-thread framework's monkey patching (gevent, eventlet) or the program replaced it with another
+    class, a socket of that class, as the program's own call made one (a plain one would block every
+    green thread of the process)."""
+    replaced = socket.socket
+    if replaced is not _StdSocket:
+        if _is_mock(replaced):
+            return replaced(family, type, proto, fileno)  # a test's mock of socket.socket wants its calls
+        if isinstance(replaced, _ClassType) and not isinstance(replaced, _SocketTypeStandIn):
+            return _replacement_socket(replaced, family, type, proto, fileno)
+    return _new_socket(family, type, proto, fileno)
+
+
+def _new_socket(family, type, proto, fileno):
+    """vsock_socket() making a socket of the standard library's class."""
     if fileno is None and (type == _SOCK_STREAM or type == -1) and _af_known and (
             family == _af_stream or family in _IP_FAMILIES or family == -1):
         # A stream socket once the family is known, in one step: the port's own vsock_socket(afVMCI,
@@ -905,6 +921,23 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
         _install_layer(_DATAGRAM_METHODS)
     if family == _AF_INET6:
         _mark_inet6(made)
+    return made
+
+
+def _replacement_socket(cls, family, type, proto, fileno):
+    """A socket of the class that replaced socket.socket, with the family vsock_socket() picks."""
+    af = _family_value()
+    inet6 = family == _AF_INET6
+    if fileno is not None:
+        family = -1 if family in _IP_FAMILIES or family == af or family == -1 else family
+    elif (family == -1 or family in _IP_FAMILIES) and af != -1 and not (type != -1 and type & 0xF == _SOCK_DGRAM):
+        family, proto = af, (0 if proto in _IP_PROTOCOLS or proto == -1 else proto)
+    made = cls(family, type, proto, fileno)
+    if inet6:
+        for inner in (made, getattr(made, "_sock", None), getattr(made, "fd", None)):  # (gevent's wrapped, eventlet's)
+            if isinstance(inner, _CSocket) and _family_of(inner) == af:
+                _mark_inet6(inner)
+                break
     return made
 
 
@@ -955,14 +988,18 @@ def vsock_socket_class(base):
     return made
 
 
+def _socket_arguments(family=-1, type=-1, proto=-1, fileno=None):
+    return family, type, proto, fileno
+
+
 class _SocketTypeStandIn(type):
     """The metaclass of vsock_socket_type(socket.socket): the class itself makes sockets as vsock_socket()
     does (plain socket.socket objects) and answers isinstance/issubclass for socket.socket; classes
     derived from it are made and checked as any class is."""
 
     def __call__(cls, *args, **kwargs):
-        if cls is _socket_type:
-            return vsock_socket(*args, **kwargs)
+        if cls is _socket_type:  # (a class kept as a value is the standard library's: a green one wraps it)
+            return _new_socket(*_socket_arguments(*args, **kwargs))
         return type.__call__(cls, *args, **kwargs)
 
     def __instancecheck__(cls, instance):
