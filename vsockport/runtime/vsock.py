@@ -281,7 +281,9 @@ def vsock_local_cid():
 
 def _probe_stream_family(family):
     try:
-        probe = _CSocket(family, socket.SOCK_STREAM)  # (the C type: socket.socket may be a green framework's)
+        # socket.socket, a green framework's class where one replaced it: making (and closing) a socket
+        # is all this asks, and an eventlet hub expects to hear of every descriptor opened under it.
+        probe = socket.socket(family, socket.SOCK_STREAM)
     except OSError as exc:
         return exc.errno
     probe.close()
