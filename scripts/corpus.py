@@ -124,21 +124,25 @@ PACKAGES = (
                  "socket.getaddrinfo and socket.socket failed (the port calls vsock_getaddrinfo and vsock_socket, "
                  "which now hand a name no CID is known for to a replaced resolver, and a call to a mocked class)"),
     Package("eventlet", "eventlet==0.40.3", ("tests/greenio_test.py", "tests/convenience_test.py", "tests/wsgi_test.py",
-                                              "tests/socket_test.py"),
+                                              "tests/socket_test.py", "tests/api_test.py", "tests/backdoor_test.py",
+                                              "tests/ssl_test.py", "tests/websocket_test.py", "tests/websocket_new_test.py",
+                                              "tests/test__socket_errors.py"),
             dependencies=("greenlet==3.2.4", "dnspython==2.7.0"),
-            note=("green sockets, its convenience servers and its WSGI server. eventlet makes its sockets with "
-                 "eventlet.patcher.original('socket').socket, a module fetched by name: followed since 39cc71c (24 -> 137 "
-                 "passed), with the WSGI server's hang on idle connections (a shutdown() after the peer closed, b53d004); "
-                 "142 since the green SOCK_DGRAM and the loopback host; 144 since a shutdown() of a closed socket is "
-                 "EBADF (its WSGI server's exit), 146 since a replaced resolver (its green one, in a program that "
-                 "mocks DNS) answers the names no CID is known for; that test (names resolved by green threads at "
-                 "once) failed again at a431096, by timing: the replaced resolver's guard was per OS thread, shared "
-                 "by all green threads, and keys on the greenlet since e5b5d0d. The gaps, each what vsock is "
-                 "(README): a send after the peer closed is EPIPE at once (3 to 5 from run to run: the accept tests "
-                 "race their peer's close), a listening socket cannot be shut down (2, and a test that times out "
-                 "after one), TEST-NET addresses have no CID (2), no SO_REUSEPORT (1). With VSOCK_TCP_CLOSE=1 "
-                 "(measured at 0cc1403) still 144: its WSGI server shuts connections down both ways before it "
-                 "closes them, and vsock's read shutdown reaches the peer at once (docs/runtime.md)")),
+            note=("green sockets, its convenience servers, its WSGI server, TLS (ssl_test), websockets, the backdoor "
+                  "and its socket error tests. eventlet makes its sockets with eventlet.patcher.original('socket').socket, "
+                  "a module fetched by name: followed since 39cc71c (24 -> 137 passed), with the WSGI server's hang on "
+                  "idle connections (a shutdown() after the peer closed, b53d004); then the green SOCK_DGRAM, the loopback "
+                  "host, a shutdown() of a closed socket as EBADF, a replaced resolver (its green one) answering the names "
+                  "no CID is known for, keyed on the greenlet (e5b5d0d). With ssl_test and the other modules added the "
+                  "port first gave 207: a copy of the runtime that eventlet imports with its green socket module (under "
+                  "dnspython) probed the loopback CID with a GreenSocket, a TypeError at every bind to localhost (ssl_test, "
+                  "11 tests), fixed in b05a80e with green sockets for programs that monkey patch first. The gaps, each "
+                  "what vsock is (README): a send after the peer closed is EPIPE at once (4: the accept tests race their "
+                  "peer's close), a listening socket cannot be shut down (3, and an error), TEST-NET addresses have no "
+                  "CID (2), no SO_REUSEPORT (1), a send on a socket never connected is ENOTCONN where TCP says EPIPE, "
+                  "which eventlet's TLS layer takes for a closed socket (1). With VSOCK_TCP_CLOSE=1 (measured at 0cc1403 "
+                  "with the first four modules) no better: its WSGI server shuts connections down both ways before it "
+                  "closes them, and vsock's read shutdown reaches the peer at once (docs/runtime.md)")),
     Package("uvicorn", "uvicorn==0.35.0", ("tests/test_main.py", "tests/test_server.py", "tests/test_ssl.py"),
             dependencies=("click==8.2.1", "h11==0.16.0", "httpx==0.28.1", "httpcore==1.0.9", "anyio==4.10.0",
                           "sniffio==1.3.1", "idna==3.10", "certifi==2025.8.3", "websockets==15.0.1", "wsproto==1.2.0",
@@ -204,6 +208,30 @@ PACKAGES = (
                  "methods, and a test mocks socket.socket.connect with spec=True (4 failures, fixed since). The gaps: "
                  "a server's send after its client timed out and closed is EPIPE at once on vsock (README; 3, and an "
                  "xfail-marked test that passes unported)"),
+    Package("anyio", "anyio==4.10.0", ("tests/test_sockets.py",), path=("src", "."),
+            dependencies=("trio==0.30.0", "sniffio==1.3.1", "idna==3.10", "outcome==1.3.0.post0", "attrs==25.3.0",
+                          "sortedcontainers==2.4.0", "typing-extensions==4.14.1"),
+            harness=("trustme==1.2.1", "pytest-mock==3.14.1", "pytest-timeout==2.4.0"),
+            pytest_args=("-p", "anyio.pytest_plugin", "-p", "pytest_mock", "-p", "pytest_timeout", "--timeout=60"),
+            note="its socket suite on the asyncio and trio backends, with trio ported too"),
+    Package("dnspython", "dnspython==2.7.0", ("tests/test_query.py", "tests/test_xfr.py", "tests/test_async.py",
+                                              "tests/test_resolver.py", "tests/test_resolver_override.py"),
+            dependencies=("trio==0.30.0", "sniffio==1.3.1", "idna==3.10", "outcome==1.3.0.post0", "attrs==25.3.0",
+                          "sortedcontainers==2.4.0"),
+            harness=("pytest-timeout==2.4.0",), pytest_args=("-p", "pytest_timeout", "--timeout=60"),
+            env=(("NO_INTERNET", "1"),),
+            note="queries, zone transfers and the async resolvers against its nanonameserver (trio, in a thread: "
+                 "UDP and TCP on one port), with trio ported too; the guest has no Internet (NO_INTERNET=1)"),
+    Package("trio", "trio==0.30.0", tuple(f"src/trio/_tests/test_{name}.py" for name in (
+                "socket", "highlevel_socket", "highlevel_open_tcp_stream", "highlevel_open_tcp_listeners",
+                "highlevel_serve_listeners", "ssl", "highlevel_ssl_helpers")),
+            path=("src",),
+            dependencies=("attrs==25.3.0", "sortedcontainers==2.4.0", "idna==3.10", "outcome==1.3.0.post0",
+                          "sniffio==1.3.1"),
+            harness=("trustme==1.2.1", "pytest-timeout==2.4.0"),
+            pytest_args=("-p", "trio._tests.pytest_plugin", "--import-mode=importlib", "-p", "pytest_timeout",
+                         "--timeout=60"),
+            note="its socket layer, high-level streams and listeners, and TLS streams over real sockets"),
     Package("httpx", "httpx==0.28.1", ("tests/client", "tests/test_api.py", "tests/test_timeouts.py", "tests/test_utils.py",
                                        "tests/test_config.py"),
             dependencies=("httpcore==1.0.9", "h11==0.16.0", "anyio==4.10.0", "sniffio==1.3.1", "idna==3.10",
