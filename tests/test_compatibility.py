@@ -316,3 +316,16 @@ def test_other_families_meet_cpython_alone(program_dir):
         tcp.bind(("127.0.0.1", 0))
         print(type(tcp.getsockname()[0]) is str)
     """) == ["builtin_function_or_method", "True", "True", "gaierror", "True"]
+
+
+def test_a_send_on_a_socket_never_connected_is_enotconn_where_tcp_says_epipe(program_dir):
+    """What vsock does differently (README): code that tells a closed socket by EPIPE (eventlet's TLS layer
+    on a socket it never connected) meets ENOTCONN. No connection is made: the kernel answers at once."""
+    assert run(program_dir, """
+        import errno
+        for made in (vsock_socket(afVMCI, socket.SOCK_STREAM), socket.socket(socket.AF_INET, socket.SOCK_STREAM)):
+            try:
+                made.sendall(b"")
+            except OSError as exc:
+                print(errno.errorcode[exc.errno])
+    """) == ["ENOTCONN", "EPIPE"]
