@@ -568,6 +568,28 @@ def test_a_mocked_resolver_or_socket_class_gets_the_programs_own_call(native, mo
         assert type(made) is Green and made.family == socket.AF_VSOCK
 
 
+def test_a_getaddrinfo_call_without_host_or_port_goes_to_a_replaced_resolver(native, monkeypatch):
+    """dnspython's override_system_resolver replaces socket.getaddrinfo with one whose host and service
+    are optional, and its tests call socket.getaddrinfo("dns.google") for its gaierror. Ported, that call
+    reaches the replacement as the program made it; without one it is CPython's own TypeError."""
+    for call, missing in ((lambda: native.vsock_getaddrinfo("dns.google", flags=socket.AI_ADDRCONFIG), "'port'"),
+                          (lambda: native.vsock_getaddrinfo(), "'host' and 'port'")):
+        with pytest.raises(TypeError, match=missing):
+            call()
+    calls = []
+
+    def resolver(host=None, service=None, family=0, socktype=0, proto=0, flags=0):
+        calls.append((host, service, flags))
+        raise socket.gaierror(socket.EAI_FAIL, "not found")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    for call in (lambda: native.vsock_getaddrinfo("dns.google", flags=socket.AI_ADDRCONFIG),
+                 lambda: native.vsock_getaddrinfo()):
+        with pytest.raises(socket.gaierror, match="not found"):
+            call()
+    assert calls == [("dns.google", None, socket.AI_ADDRCONFIG), (None, None, 0)]
+
+
 def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):
     """AI_NUMERICHOST is how programs check that a string is an IP address (tornado's is_valid_ip, before
     it trusts a proxy's X-Real-Ip): an IP literal is valid whether or not it maps to a CID, a name is not."""

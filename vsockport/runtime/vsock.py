@@ -620,7 +620,10 @@ def _warn_once(key, message, category=RuntimeWarning):
         warnings.warn(message, category, stacklevel=4)
 
 
-def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+_UNGIVEN = object()  # an argument the program left out
+
+
+def vsock_getaddrinfo(host=_UNGIVEN, port=_UNGIVEN, family=0, type=0, proto=0, flags=0):
     """socket.getaddrinfo() for vsock, for the usual loops (`for af, socktype, proto, _, addr in ...`).
 
     The entries look like the IP entries the program asked for, since its code decides by them
@@ -633,7 +636,11 @@ def vsock_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     AI_NUMERICSERV are honoured.
     AI_NUMERICHOST takes a CID or an IP literal, never a name; it is how programs check that a string is
     an IP address (tornado's is_valid_ip, before it trusts X-Real-Ip), so an IP literal that maps to no
-    CID is answered as socket.getaddrinfo parses it (a vsock socket's connect() still refuses it)."""
+    CID is answered as socket.getaddrinfo parses it (a vsock socket's connect() still refuses it).
+    A call without a host or a port goes to a resolver that replaced socket.getaddrinfo and takes such
+    calls (dnspython's override_system_resolver), else it is CPython's own TypeError."""
+    if host is _UNGIVEN or port is _UNGIVEN:
+        return _getaddrinfo_with_arguments_left_out(host, port, family, type, proto, flags)
     passive = bool(flags & socket.AI_PASSIVE)
     if flags & getattr(socket, "AI_NUMERICSERV", 0) and isinstance(port, (str, bytes)) and _as_int(port) is None:
         raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICSERV: %r is not a port number" % (port,))
@@ -690,6 +697,18 @@ def _ask_replaced_resolver(name, host, *args):
     if answer is None:
         raise error
     return answer
+
+
+def _getaddrinfo_with_arguments_left_out(host, port, family, type, proto, flags):
+    given = [] if host is _UNGIVEN else [host] if port is _UNGIVEN else [host, port]
+    options = {name: value for name, value in (("family", family), ("type", type), ("proto", proto),
+                                               ("flags", flags)) if value}
+    if host is _UNGIVEN and port is not _UNGIVEN:
+        options["port"] = port
+    resolver = socket.getaddrinfo
+    if getattr(resolver, "__module__", None) in ("socket", "_socket"):
+        resolver = _CGetaddrinfo
+    return resolver(*given, **options)
 
 
 def _context():
