@@ -887,16 +887,11 @@ def vsock_socket(family=-1, type=-1, proto=-1, fileno=None):
     class, a socket of that class, as the program's own call made one (a plain one would block every
     green thread of the process)."""
     replaced = socket.socket
-    if replaced is not _StdSocket:
+    if replaced is not _StdSocket and _context() not in _making_kept_class:
         if _is_mock(replaced):
             return replaced(family, type, proto, fileno)  # a test's mock of socket.socket wants its calls
         if isinstance(replaced, _ClassType) and not isinstance(replaced, _SocketTypeStandIn):
             return _replacement_socket(replaced, family, type, proto, fileno)
-    return _new_socket(family, type, proto, fileno)
-
-
-def _new_socket(family, type, proto, fileno):
-    """vsock_socket() making a socket of the standard library's class."""
     if fileno is None and (type == _SOCK_STREAM or type == -1) and _af_known and (
             family == _af_stream or family in _IP_FAMILIES or family == -1):
         # A stream socket once the family is known, in one step: the port's own vsock_socket(afVMCI,
@@ -1009,8 +1004,19 @@ def vsock_socket_class(base):
     return made
 
 
-def _socket_arguments(family=-1, type=-1, proto=-1, fileno=None):
-    return family, type, proto, fileno
+_making_kept_class = set()  # contexts (threads, greenlets) in _kept_class_socket()
+
+
+def _kept_class_socket(*args, **kwargs):
+    """A socket of the class a program kept as a value (the standard library's) where another class
+    replaced socket.socket since: a plain one, never one of the replacement (eventlet's GreenSocket wraps
+    what its kept class makes) nor a test's mock."""
+    context = _context()
+    _making_kept_class.add(context)
+    try:
+        return vsock_socket(*args, **kwargs)
+    finally:
+        _making_kept_class.discard(context)
 
 
 class _SocketTypeStandIn(type):
@@ -1019,8 +1025,10 @@ class _SocketTypeStandIn(type):
     derived from it are made and checked as any class is."""
 
     def __call__(cls, *args, **kwargs):
-        if cls is _socket_type:  # (a class kept as a value is the standard library's: a green one wraps it)
-            return _new_socket(*_socket_arguments(*args, **kwargs))
+        if cls is _socket_type:
+            if socket.socket is _StdSocket:
+                return vsock_socket(*args, **kwargs)
+            return _kept_class_socket(*args, **kwargs)
         return type.__call__(cls, *args, **kwargs)
 
     def __instancecheck__(cls, instance):
