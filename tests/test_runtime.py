@@ -6,6 +6,7 @@ VSOCK_RUNTIME_BACKEND=ctypes, which Python builds without AF_VSOCK use. Both mus
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import errno
 import fcntl
@@ -588,6 +589,21 @@ def test_a_getaddrinfo_call_without_host_or_port_goes_to_a_replaced_resolver(nat
         with pytest.raises(socket.gaierror, match="not found"):
             call()
     assert calls == [("dns.google", None, socket.AI_ADDRCONFIG), (None, None, 0)]
+
+
+def test_getaddrinfo_for_ip_datagram_sockets_answers_as_ip(native, monkeypatch):
+    """Datagram sockets stay on IP (the datagram policy), so what a program looks up for one is an IP
+    address: anyio's create_udp_socket(local_host="localhost") asked the port's resolver and bound its UDP
+    socket to vsock's any port, 4294967295 (OverflowError). Stream lookups stay vsock's."""
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    for family in (0, socket.AF_INET):
+        asked = ("127.0.0.1", 0, family, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE)
+        assert native.vsock_getaddrinfo(*asked) == socket.getaddrinfo(*asked)
+    async def ask_the_loop():
+        return await native.vsock_loop_getaddrinfo(asyncio.get_running_loop(), "127.0.0.1", 53, type=socket.SOCK_DGRAM)
+
+    assert asyncio.run(ask_the_loop()) == socket.getaddrinfo("127.0.0.1", 53, type=socket.SOCK_DGRAM)
+    assert native.vsock_getaddrinfo(None, 0, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0][4][1] == 0xFFFFFFFF
 
 
 def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):

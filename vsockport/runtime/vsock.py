@@ -638,9 +638,13 @@ def vsock_getaddrinfo(host=_UNGIVEN, port=_UNGIVEN, family=0, type=0, proto=0, f
     an IP address (tornado's is_valid_ip, before it trusts X-Real-Ip), so an IP literal that maps to no
     CID is answered as socket.getaddrinfo parses it (a vsock socket's connect() still refuses it).
     A call without a host or a port goes to a resolver that replaced socket.getaddrinfo and takes such
-    calls (dnspython's override_system_resolver), else it is CPython's own TypeError."""
+    calls (dnspython's override_system_resolver), else it is CPython's own TypeError. Asked for SOCK_DGRAM
+    of an IP family or none, it answers as socket.getaddrinfo: datagram sockets stay on IP (the datagram
+    policy), and an IP socket cannot bind or reach a CID (a vsock port above 65535 is an OverflowError)."""
     if host is _UNGIVEN or port is _UNGIVEN:
         return _getaddrinfo_with_arguments_left_out(host, port, family, type, proto, flags)
+    if type == _SOCK_DGRAM and (family == 0 or family in _IP_FAMILIES):
+        return socket.getaddrinfo(host, port, family, type, proto, flags)
     passive = bool(flags & socket.AI_PASSIVE)
     if flags & getattr(socket, "AI_NUMERICSERV", 0) and isinstance(port, (str, bytes)) and _as_int(port) is None:
         raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICSERV: %r is not a port number" % (port,))
@@ -2357,8 +2361,8 @@ async def vsock_loop_create_server(loop, protocol_factory, host=None, port=None,
 
 async def vsock_loop_getaddrinfo(loop, host, port, *, family=0, type=0, proto=0, flags=0):
     """loop.getaddrinfo() over vsock: vsock_getaddrinfo, which needs no resolver thread (a test's mock of
-    the loop's method is asked instead)."""
-    if _is_mock(loop.getaddrinfo):
+    the loop's method is asked instead, and so is the loop for IP datagram sockets, which stay on IP)."""
+    if _is_mock(loop.getaddrinfo) or (type == _SOCK_DGRAM and (family == 0 or family in _IP_FAMILIES)):
         return await loop.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
     return vsock_getaddrinfo(host, port, family, type, proto, flags)
 
