@@ -569,6 +569,25 @@ def test_a_mocked_resolver_or_socket_class_gets_the_programs_own_call(native, mo
         assert type(made) is Green and made.family == socket.AF_VSOCK
 
 
+def test_a_service_name_vsock_has_no_port_for_goes_to_a_replaced_resolver(native, monkeypatch):
+    """trio's tests replace socket.getaddrinfo and expect getaddrinfo("host", "port") to reach it: a
+    service name with no port (vsock ports are numbers, or the services' TCP ports) is asked of a
+    replaced resolver as a name no CID is known for is, else it is refused."""
+    monkeypatch.delenv("VSOCK_CID_MAP", raising=False)
+    with pytest.raises(socket.gaierror, match="unknown service 'port'"):
+        native.vsock_getaddrinfo("localhost", "port")
+    calls = []
+
+    def resolver(host, port, *options):
+        calls.append((host, port, *options))
+        return "answered"
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    assert native.vsock_getaddrinfo(b"host", "port") == "answered"
+    assert native.vsock_getaddrinfo("localhost", "port", 0, socket.SOCK_STREAM) == "answered"
+    assert calls == [(b"host", "port"), ("localhost", "port", 0, socket.SOCK_STREAM)]
+
+
 def test_a_getaddrinfo_call_without_host_or_port_goes_to_a_replaced_resolver(native, monkeypatch):
     """dnspython's override_system_resolver replaces socket.getaddrinfo with one whose host and service
     are optional, and its tests call socket.getaddrinfo("dns.google") for its gaierror. Ported, that call

@@ -648,7 +648,10 @@ def vsock_getaddrinfo(host=_UNGIVEN, port=_UNGIVEN, family=0, type=0, proto=0, f
     passive = bool(flags & socket.AI_PASSIVE)
     if flags & getattr(socket, "AI_NUMERICSERV", 0) and isinstance(port, (str, bytes)) and _as_int(port) is None:
         raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICSERV: %r is not a port number" % (port,))
-    vsock_port = _vsock_port(0 if port is None else port, passive)
+    try:
+        vsock_port = _vsock_port(0 if port is None else port, passive)
+    except VsockAddressError:  # a service name vsock has no port for: a replaced resolver may know it
+        return _ask_replaced_resolver("getaddrinfo", host, port, *_as_called(family, type, proto, flags))
     if host is None:
         cid = VMADDR_CID_ANY if passive else VMADDR_CID_LOCAL
     else:
@@ -664,10 +667,7 @@ def vsock_getaddrinfo(host=_UNGIVEN, port=_UNGIVEN, family=0, type=0, proto=0, f
             if numeric and _as_int(host) is None and family in (0, socket.AF_INET, getattr(socket, "AF_INET6", None)):
                 return _CGetaddrinfo(host, port, family, type, proto, flags)
             if not numeric:
-                given = [family, type, proto, flags]
-                while given and given[-1] == 0:
-                    given.pop()  # as programs call it, without the defaults (a mock asserts the call it expects)
-                return _ask_replaced_resolver("getaddrinfo", host, port, *given)
+                return _ask_replaced_resolver("getaddrinfo", host, port, *_as_called(family, type, proto, flags))
             raise
     af = VMCISock_GetAFValue()
     inet6 = getattr(socket, "AF_INET6", None)
@@ -701,6 +701,14 @@ def _ask_replaced_resolver(name, host, *args):
     if answer is None:
         raise error
     return answer
+
+
+def _as_called(*options):
+    """Options as programs pass them, without the trailing defaults (a mock asserts the call it expects)."""
+    given = list(options)
+    while given and given[-1] == 0:
+        given.pop()
+    return given
 
 
 def _getaddrinfo_with_arguments_left_out(host, port, family, type, proto, flags):
