@@ -23,7 +23,8 @@ the vsock family. For sockets of that family, and only those:
     connected client's own CID is the one its peer sees, where the kernel keeps the wildcard); handed
     back to connect() or bind() they are CIDs again; a socket asked for as AF_INET6, and what it
     accepts, report (host, port, 0, 0) instead, with "::" and "::1" for those two CIDs; a socket not
-    bound yet reports port 0, as TCP's does (the kernel's VMADDR_PORT_ANY);
+    bound yet reports port 0, as TCP's does (the kernel's VMADDR_PORT_ANY); a port bound with one
+    shape and then the other (127.0.0.1:P and [::1]:P, one CID on vsock) is one socket, as section 4 says;
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
     no meaning on vsock, are accepted, do nothing and read back as set (0 where never set);
   - errors keep their class and errno, with a message that starts with the system's words and says
@@ -1329,13 +1330,40 @@ def _sock_bind(sock, address):
     if _is_hybrid(address):
         return _hybrid_bind(sock, address)
     if isinstance(address, tuple) and len(address) == 2 and address[1] == VMADDR_PORT_ANY:
-        return _bind_ephemeral(sock, address[0])
-    try:
-        if _backend_name() == "ctypes":
-            return _libc_bind(sock, address)
-        return _CSocket.bind(sock, address)
-    except OSError as exc:
-        raise _explain_bind(exc, address) from None
+        address = _bind_ephemeral(sock, address[0])
+    else:
+        try:
+            if _backend_name() == "ctypes":
+                _libc_bind(sock, address)
+            else:
+                _CSocket.bind(sock, address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or not _bind_as_twin(sock, address):
+                raise _explain_bind(exc, address) from None
+            return None
+    if isinstance(address, tuple) and len(address) == 2 and address[1] != VMADDR_PORT_ANY:
+        _bound[address + (sock in _inet6_sockets,)] = sock
+    return None
+
+
+# TCP has two loopback and two wildcard addresses, one per IP family, and programs bind a port on both:
+# a free-port finder checks that 127.0.0.1:P and [::1]:P are both free (anyio's free_tcp_port, which
+# looped forever when the second bind failed), a dual-stack server listens on 0.0.0.0:P and [::]:P. On
+# vsock both are one CID, and the second bind is EADDRINUSE. Where this process bound that CID and
+# port with a socket of the other shape (IPv4- or IPv6-shaped), the second socket becomes that same
+# socket (its descriptor a duplicate of the first's): bound, listening and accepting together, each
+# reporting its own shape. Two sockets of one shape still conflict, as on TCP.
+_bound = __import__("weakref").WeakValueDictionary()  # (cid, port, IPv6-shaped) -> the socket bound there
+
+
+def _bind_as_twin(sock, address):
+    twin = _bound.get(tuple(address) + (sock not in _inet6_sockets,))
+    if twin is None or twin is sock or _CSocket.fileno(twin) < 0:
+        return False
+    os.dup2(_CSocket.fileno(twin), _CSocket.fileno(sock))
+    if _Lingering.enabled is not False:
+        _Lingering.shared.update((_CSocket.fileno(twin), _CSocket.fileno(sock)))
+    return True
 
 
 # The kernel picks a vsock ephemeral port anywhere in 32 bits (3368890268), and TCP programs put the
@@ -1352,12 +1380,14 @@ def _bind_ephemeral(sock, cid):
     for _ in range(64):
         address = (cid, random.randint(*_EPHEMERAL_PORTS))
         try:
-            return bind(sock, address)
+            bind(sock, address)
+            return address
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise _explain_bind(exc, address) from None
     try:
-        return bind(sock, (cid, VMADDR_PORT_ANY))
+        bind(sock, (cid, VMADDR_PORT_ANY))
+        return (cid, VMADDR_PORT_ANY)
     except OSError as exc:
         raise _explain_bind(exc, (cid, VMADDR_PORT_ANY)) from None
 
