@@ -252,11 +252,14 @@ def test_privileged_port_is_explained(backend):
 def test_options_without_meaning_on_vsock_do_nothing(rt, level, option):
     """The kernel refuses them (ENOPROTOOPT, EOPNOTSUPP); on a vsock socket they are documented
     no-ops, whoever sets them (a C extension on transport.get_extra_info("socket"), an SSLSocket), read
-    back as set: 0 before."""
+    back as set: 0 before, but TCP_NODELAY 1 (vsock never delays a send)."""
+    default = int((level, option) == (socket.IPPROTO_TCP, socket.TCP_NODELAY))
     with vsock(rt) as sock:
         with pytest.raises(OSError) as info:
             socket.SocketType.setsockopt(sock, level, option, 1)  # the kernel's own answer
         assert info.value.errno in (errno.ENOPROTOOPT, errno.EOPNOTSUPP)
+        assert sock.getsockopt(level, option) == default and sock.getsockopt(level, option, 4) == struct.pack("i", default)
+        assert sock.setsockopt(level, option, 0) is None
         assert sock.getsockopt(level, option) == 0 and sock.getsockopt(level, option, 4) == bytes(4)
         assert sock.setsockopt(level, option, 1) is None
         assert sock.getsockopt(level, option) == 1 and sock.getsockopt(level, option, 4) == struct.pack("i", 1)

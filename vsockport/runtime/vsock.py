@@ -26,7 +26,8 @@ the vsock family. For sockets of that family, and only those:
     bound yet reports port 0, as TCP's does (the kernel's VMADDR_PORT_ANY); a port bound with one
     shape and then the other (127.0.0.1:P and [::1]:P, one CID on vsock) is one socket, as section 4 says;
   - options above the socket level (TCP_NODELAY, TCP_KEEP*, IPV6_V6ONLY) and SO_REUSEPORT, which have
-    no meaning on vsock, are accepted, do nothing and read back as set (0 where never set);
+    no meaning on vsock, are accepted, do nothing and read back as set (0 where never set, but
+    TCP_NODELAY 1: vsock never delays a send);
   - errors keep their class and errno, with a message that starts with the system's words and says
     what happened on vsock; but a connect to a port nobody listens on, which virtio answers with a
     reset, is a ConnectionRefusedError (ECONNREFUSED) as on TCP, from connect(), connect_ex() and a
@@ -1592,8 +1593,11 @@ def _without_meaning(level, option):
 
 
 # socket -> {(level, option): value} of the options without meaning a program set: read back as set
-# (a program that sets TCP_NODELAY and checks it, as Twisted's tests do), 0 where never set.
+# (a program that sets TCP_NODELAY and checks it, as Twisted's tests do), 0 where never set, but
+# TCP_NODELAY reads 1: vsock sends at once, as TCP does with the option on (which asyncio turns on for
+# every TCP transport, and programs check).
 _options_set = __import__("weakref").WeakKeyDictionary()
+_OPTION_DEFAULTS = {(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1)): 1}
 
 
 def _sock_setsockopt(sock, level, option, value, *optlen):
@@ -1616,9 +1620,9 @@ def _sock_setsockopt(sock, level, option, value, *optlen):
 def _sock_getsockopt(sock, level, option, *buflen):
     if _without_meaning(level, option):
         try:
-            value = _options_set.get(sock, {}).get((level, option), 0)
+            value = _options_set.get(sock, {}).get((level, option), _OPTION_DEFAULTS.get((level, option), 0))
         except TypeError:
-            value = 0
+            value = _OPTION_DEFAULTS.get((level, option), 0)
         if not buflen:
             return value if isinstance(value, int) else int.from_bytes(bytes(value)[:4].ljust(4, b"\0"), sys.byteorder)
         packed = struct.pack("i", value) if isinstance(value, int) else bytes(value)
