@@ -627,6 +627,18 @@ def test_getaddrinfo_for_ip_datagram_sockets_answers_as_ip(native, monkeypatch):
     assert asyncio.run(ask_the_loop()) == socket.getaddrinfo("127.0.0.1", 53, type=socket.SOCK_DGRAM)
     assert native.vsock_getaddrinfo(None, 0, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)[0][4][1] == 0xFFFFFFFF
 
+    # trio's tests replace socket.getaddrinfo with a mock that falls back to the function it replaced,
+    # which the port made vsock_getaddrinfo: the mock is asked once, CPython's own inside it.
+    asked = []
+
+    def mock_falling_back(host, port, family=0, type=0, proto=0, flags=0):
+        asked.append(host)
+        return native.vsock_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+
+    monkeypatch.setattr(socket, "getaddrinfo", mock_falling_back)
+    answer = native.vsock_getaddrinfo("::1", "12345", type=socket.SOCK_DGRAM)
+    assert asked == ["::1"] and [entry[4] for entry in answer] == [("::1", 12345, 0, 0)]
+
 
 def test_getaddrinfo_numeric_host_parses_ip_literals(native, monkeypatch):
     """AI_NUMERICHOST is how programs check that a string is an IP address (tornado's is_valid_ip, before

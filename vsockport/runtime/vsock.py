@@ -646,7 +646,7 @@ def vsock_getaddrinfo(host=_UNGIVEN, port=_UNGIVEN, family=0, type=0, proto=0, f
     if host is _UNGIVEN or port is _UNGIVEN:
         return _getaddrinfo_with_arguments_left_out(host, port, family, type, proto, flags)
     if type == _SOCK_DGRAM and (family == 0 or family in _IP_FAMILIES):
-        return socket.getaddrinfo(host, port, family, type, proto, flags)
+        return _getaddrinfo_as_unported(host, port, family, type, proto, flags)
     passive = bool(flags & socket.AI_PASSIVE)
     if flags & getattr(socket, "AI_NUMERICSERV", 0) and isinstance(port, (str, bytes)) and _as_int(port) is None:
         raise VsockAddressError(socket.EAI_NONAME, "AI_NUMERICSERV: %r is not a port number" % (port,))
@@ -719,10 +719,22 @@ def _getaddrinfo_with_arguments_left_out(host, port, family, type, proto, flags)
                                                ("flags", flags)) if value}
     if host is _UNGIVEN and port is not _UNGIVEN:
         options["port"] = port
+    return _getaddrinfo_as_unported(*given, **options)
+
+
+def _getaddrinfo_as_unported(*args, **kwargs):
+    """socket.getaddrinfo(...) as the program called it unported: a resolver that replaced it (a test's
+    mock, a green one) once, and CPython's own inside that call (trio's mock falls back to the function it
+    replaced, which its port made vsock_getaddrinfo)."""
     resolver = socket.getaddrinfo
-    if getattr(resolver, "__module__", None) in ("socket", "_socket"):
-        resolver = _CGetaddrinfo
-    return resolver(*given, **options)
+    context = _context()
+    if getattr(resolver, "__module__", None) in ("socket", "_socket") or context in _asking_resolver:
+        return _CGetaddrinfo(*args, **kwargs)
+    _asking_resolver.add(context)
+    try:
+        return resolver(*args, **kwargs)
+    finally:
+        _asking_resolver.discard(context)
 
 
 def _context():
