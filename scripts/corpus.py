@@ -211,9 +211,16 @@ PACKAGES = (
     Package("anyio", "anyio==4.10.0", ("tests/test_sockets.py",), path=("src", "."),
             dependencies=("trio==0.30.0", "sniffio==1.3.1", "idna==3.10", "outcome==1.3.0.post0", "attrs==25.3.0",
                           "sortedcontainers==2.4.0", "typing-extensions==4.14.1"),
-            harness=("trustme==1.2.1", "pytest-mock==3.14.1", "pytest-timeout==2.4.0"),
-            pytest_args=("-p", "anyio.pytest_plugin", "-p", "pytest_mock", "-p", "pytest_timeout", "--timeout=60"),
-            note="its socket suite on the asyncio and trio backends, with trio ported too"),
+            harness=("trustme==1.2.1", "pytest-mock==3.14.1", "pytest-timeout==2.4.0", "psutil==7.0.0"),
+            pytest_args=("-p", "anyio.pytest_plugin", "-p", "pytest_mock", "-p", "pytest_timeout", "--timeout=60",
+                         "-k", "not ipv6"),
+            note="its socket suite (TCP, UDP and UNIX sockets on the asyncio and trio backends), with trio ported too; "
+                 "the guest has no IPv6, so the ipv6 parameters are deselected in both modes. At first every UDP test "
+                 "bound vsock's any port, 4294967295 (a lookup for an IP datagram socket answered vsock addresses: "
+                 "64a8844), and the free_tcp_port fixture looped forever binding 127.0.0.1:P then [::1]:P (one CID on "
+                 "vsock: 5f2aa86); TCP_NODELAY read 0 (527a425). The gaps: families read vsock (extra_attributes, 4), "
+                 "no SO_REUSEPORT (2), and a server's crash test (1). The 8 failures of both modes want IPv6, DNS or a "
+                 "link-local interface"),
     Package("dnspython", "dnspython==2.7.0", ("tests/test_query.py", "tests/test_xfr.py", "tests/test_async.py",
                                               "tests/test_resolver.py", "tests/test_resolver_override.py"),
             dependencies=("trio==0.30.0", "sniffio==1.3.1", "idna==3.10", "outcome==1.3.0.post0", "attrs==25.3.0",
@@ -221,17 +228,26 @@ PACKAGES = (
             harness=("pytest-timeout==2.4.0",), pytest_args=("-p", "pytest_timeout", "--timeout=60"),
             env=(("NO_INTERNET", "1"),),
             note="queries, zone transfers and the async resolvers against its nanonameserver (trio, in a thread: "
-                 "UDP and TCP on one port), with trio ported too; the guest has no Internet (NO_INTERNET=1)"),
+                 "UDP and TCP on one port: UDP stays on IP, TCP is vsock), with trio ported too; the guest has no "
+                 "Internet (NO_INTERNET=1). No gap since eb98ba2: its override_system_resolver tests call "
+                 "socket.getaddrinfo without a port (3 were a TypeError)"),
     Package("trio", "trio==0.30.0", tuple(f"src/trio/_tests/test_{name}.py" for name in (
                 "socket", "highlevel_socket", "highlevel_open_tcp_stream", "highlevel_open_tcp_listeners",
                 "highlevel_serve_listeners", "ssl", "highlevel_ssl_helpers")),
             path=("src",),
             dependencies=("attrs==25.3.0", "sortedcontainers==2.4.0", "idna==3.10", "outcome==1.3.0.post0",
                           "sniffio==1.3.1"),
-            harness=("trustme==1.2.1", "pytest-timeout==2.4.0"),
+            harness=("trustme==1.2.1", "pytest-timeout==2.4.0", "pyopenssl==26.2.0"),
             pytest_args=("-p", "trio._tests.pytest_plugin", "--import-mode=importlib", "-p", "pytest_timeout",
                          "--timeout=60"),
-            note="its socket layer, high-level streams and listeners, and TLS streams over real sockets"),
+            note="its socket layer, high-level streams and listeners, and TLS streams over real sockets. Its mock "
+                 "resolver is asked for a service name vsock has no port for (8d135d1) and falls back to the function "
+                 "it replaced (a RecursionError until de1aca8). The gaps are IP-shaped asserts of its own internals: "
+                 "families (AF_INET expected, 2), its resolver's answers for a vsock socket (the wildcard as a CID, 2; "
+                 "an IPv4 literal asked for as AF_INET6, an IDNA name answered as a literal), an IPv6 wildcard that "
+                 "cannot reach an IPv4 address (1 and an error), a regex anchored after 'Address already in use', which "
+                 "the runtime's explanation follows (1), and listeners that fall back to IPv6 when a test makes IPv4 "
+                 "fail (2)"),
     Package("httpx", "httpx==0.28.1", ("tests/client", "tests/test_api.py", "tests/test_timeouts.py", "tests/test_utils.py",
                                        "tests/test_config.py"),
             dependencies=("httpcore==1.0.9", "h11==0.16.0", "anyio==4.10.0", "sniffio==1.3.1", "idna==3.10",
@@ -434,6 +450,10 @@ def run_in_sandbox(packages: list[Package], timeout: float, suite_timeout: float
 # -- in the guest ----------------------------------------------------------------------------------
 
 def guest(names: list[str], results: Path, suite_timeout: float) -> None:
+    # The guest has only its loopback interface, and glibc's AI_ADDRCONFIG then gives no IPv4 answer at all,
+    # "localhost" included (anyio's UDP and TCP tests, unported). One more IPv4 address on lo is what glibc
+    # counts as configured, as on any real machine; both modes see it (since 2026-12-08).
+    subprocess.run(["ip", "addr", "add", "10.0.2.15/32", "dev", "lo"], capture_output=True)
     for package in (p for p in PACKAGES if p.name in names):
         peers = [_start(peer.command, results / f"{package.name}-peer.log") for peer in package.peers]
         try:
