@@ -621,6 +621,7 @@ def test_getaddrinfo_for_ip_datagram_sockets_answers_as_ip(native, monkeypatch):
     for family in (0, socket.AF_INET):
         asked = ("127.0.0.1", 0, family, socket.SOCK_DGRAM, 0, socket.AI_PASSIVE)
         assert native.vsock_getaddrinfo(*asked) == socket.getaddrinfo(*asked)
+
     async def ask_the_loop():
         return await native.vsock_loop_getaddrinfo(asyncio.get_running_loop(), "127.0.0.1", 53, type=socket.SOCK_DGRAM)
 

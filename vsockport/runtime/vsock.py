@@ -645,7 +645,7 @@ def vsock_getaddrinfo(host=_UNGIVEN, port=_UNGIVEN, family=0, type=0, proto=0, f
     policy), and an IP socket cannot bind or reach a CID (a vsock port above 65535 is an OverflowError)."""
     if host is _UNGIVEN or port is _UNGIVEN:
         return _getaddrinfo_with_arguments_left_out(host, port, family, type, proto, flags)
-    if type == _SOCK_DGRAM and (family == 0 or family in _IP_FAMILIES):
+    if _ip_datagram(family, type):
         return _getaddrinfo_as_unported(host, port, family, type, proto, flags)
     passive = bool(flags & socket.AI_PASSIVE)
     if flags & getattr(socket, "AI_NUMERICSERV", 0) and isinstance(port, (str, bytes)) and _as_int(port) is None:
@@ -703,6 +703,11 @@ def _ask_replaced_resolver(name, host, *args):
     if answer is None:
         raise error
     return answer
+
+
+def _ip_datagram(family, type):
+    """Whether a lookup is for a datagram socket of an IP family or none: one that stays on IP."""
+    return type == _SOCK_DGRAM and (family == 0 or family in _IP_FAMILIES)
 
 
 def _as_called(*options):
@@ -1365,7 +1370,8 @@ def _sock_bind(sock, address):
 # vsock both are one CID, and the second bind is EADDRINUSE. Where this process bound that CID and
 # port with a socket of the other shape (IPv4- or IPv6-shaped), the second socket becomes that same
 # socket (its descriptor a duplicate of the first's): bound, listening and accepting together, each
-# reporting its own shape. Two sockets of one shape still conflict, as on TCP.
+# reporting its own shape. What conflicts on TCP still does: two sockets of one shape, and the two
+# wildcards unless the IPv6-shaped socket set IPV6_V6ONLY (Linux's [::] takes IPv4 too by default).
 _bound = __import__("weakref").WeakValueDictionary()  # (cid, port, IPv6-shaped) -> the socket bound there
 
 
@@ -1373,6 +1379,10 @@ def _bind_as_twin(sock, address):
     twin = _bound.get(tuple(address) + (sock not in _inet6_sockets,))
     if twin is None or twin is sock or _CSocket.fileno(twin) < 0:
         return False
+    if address[0] == VMADDR_CID_ANY:
+        six = sock if sock in _inet6_sockets else twin
+        if not _options_set.get(six, {}).get((_IPPROTO_IPV6, getattr(socket, "IPV6_V6ONLY", 26))):
+            return False
     os.dup2(_CSocket.fileno(twin), _CSocket.fileno(sock))
     if _Lingering.enabled is not False:
         _Lingering.shared.update((_CSocket.fileno(twin), _CSocket.fileno(sock)))
@@ -1609,6 +1619,7 @@ def _without_meaning(level, option):
 # TCP_NODELAY reads 1: vsock sends at once, as TCP does with the option on (which asyncio turns on for
 # every TCP transport, and programs check).
 _options_set = __import__("weakref").WeakKeyDictionary()
+_IPPROTO_IPV6 = getattr(socket, "IPPROTO_IPV6", 41)
 _OPTION_DEFAULTS = {(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1)): 1}
 
 
@@ -2416,7 +2427,7 @@ async def vsock_loop_create_server(loop, protocol_factory, host=None, port=None,
 async def vsock_loop_getaddrinfo(loop, host, port, *, family=0, type=0, proto=0, flags=0):
     """loop.getaddrinfo() over vsock: vsock_getaddrinfo, which needs no resolver thread (a test's mock of
     the loop's method is asked instead, and so is the loop for IP datagram sockets, which stay on IP)."""
-    if _is_mock(loop.getaddrinfo) or (type == _SOCK_DGRAM and (family == 0 or family in _IP_FAMILIES)):
+    if _is_mock(loop.getaddrinfo) or _ip_datagram(family, type):
         return await loop.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
     return vsock_getaddrinfo(host, port, family, type, proto, flags)
 
